@@ -27,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.cli.shapes_import import read_backup
 from tzurot.gateway.admin import Admin, Principal
-from tzurot.gateway.domain import Actor, CharacterFields, Personality
+from tzurot.gateway.domain import Actor
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
-from tzurot.runtime.errors import AlreadyExists
 from tzurot.testing.cards import card_v3
 from tzurot.testing.shapes_backup import shape_config, write_backup
 
+from .alias_rules_support import draft, refused
 from .conftest import ALICE
 
 pytestmark = pytest.mark.component
@@ -41,33 +41,6 @@ pytestmark = pytest.mark.component
 OPERATOR = Principal(None)
 BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def draft(name: str, *, slug: str = "", public: bool = True) -> Personality:
-    return Personality(
-        id="",
-        slug=slug,
-        display_name=name,
-        aliases=(),
-        avatar_url="",
-        system_prompt=f"You are {name}.",
-        character=CharacterFields(),
-        default_llm_config_id=None,
-        error_message="",
-        birthday="",
-        owner_user_id=None,
-        public=public,
-        nsfw=False,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-async def refused(call: object, reason: str) -> AlreadyExists:
-    with pytest.raises(AlreadyExists) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.reason == reason, caught.value
-    return caught.value
 
 
 @pytest.fixture(autouse=True)

@@ -23,12 +23,13 @@ import pytest
 
 from tzurot.cli.shapes_import import read_backup
 from tzurot.gateway.admin import Admin, Principal
-from tzurot.gateway.domain import Actor, CharacterFields, Personality
+from tzurot.gateway.domain import Actor
 from tzurot.gateway.service import Gateway
-from tzurot.runtime.errors import AlreadyExists, InvalidArgument
+from tzurot.runtime.errors import InvalidArgument
 from tzurot.testing.cards import card_v3
 from tzurot.testing.shapes_backup import shape_config, write_backup
 
+from .alias_rules_support import draft, refused
 from .conftest import ALICE
 
 pytestmark = pytest.mark.component
@@ -38,38 +39,11 @@ BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def draft(name: str, *, aliases: tuple[str, ...] = (), public: bool = True) -> Personality:
-    return Personality(
-        id="",
-        slug="",
-        display_name=name,
-        aliases=aliases,
-        avatar_url="",
-        system_prompt=f"You are {name}.",
-        character=CharacterFields(),
-        default_llm_config_id=None,
-        error_message="",
-        birthday="",
-        owner_user_id=None,
-        public=public,
-        nsfw=False,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
 async def not_a_word(call: object) -> InvalidArgument:
     with pytest.raises(InvalidArgument) as caught:
         await call  # type: ignore[misc]
     assert caught.value.reason == "NAME_NOT_A_WORD", caught.value
     assert "begin and end with a letter or digit" in caught.value.message
-    return caught.value
-
-
-async def refused(call: object, reason: str) -> AlreadyExists:
-    with pytest.raises(AlreadyExists) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.reason == reason, caught.value
     return caught.value
 
 

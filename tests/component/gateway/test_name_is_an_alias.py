@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.cli.shapes_import import read_backup
 from tzurot.gateway import tables as t
 from tzurot.gateway.admin import Admin, Principal
-from tzurot.gateway.domain import Actor, CharacterFields, Personality
+from tzurot.gateway.domain import Actor, Personality
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
@@ -26,6 +26,8 @@ from tzurot.runtime.errors import AlreadyExists
 from tzurot.testing.cards import card_v3
 from tzurot.testing.shapes_backup import shape_config, write_backup
 
+from . import alias_rules_support as support
+from .alias_rules_support import draft
 from .conftest import ALICE
 
 pytestmark = pytest.mark.component
@@ -35,37 +37,13 @@ BOB = Actor(platform_user_id="100000000000000002", display_name="Bob")
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def draft(name: str, *, slug: str = "", aliases: tuple[str, ...] = ()) -> Personality:
-    """A personality as CreatePersonality describes it."""
-    return Personality(
-        id="",
-        slug=slug,
-        display_name=name,
-        aliases=aliases,
-        avatar_url="",
-        system_prompt=f"You are {name}.",
-        character=CharacterFields(),
-        default_llm_config_id=None,
-        error_message="",
-        birthday="",
-        owner_user_id=None,
-        public=True,
-        nsfw=False,
-        created_at=NOW,  # ignored on create
-        updated_at=NOW,
-    )
-
-
 async def slugs(engine: AsyncEngine) -> list[str]:
     async with engine.connect() as conn:
         return sorted((await conn.execute(sa.select(t.personalities.c.slug))).scalars())
 
 
 async def refused(call: object) -> AlreadyExists:
-    with pytest.raises(AlreadyExists) as caught:
-        await call  # type: ignore[misc]
-    assert caught.value.reason == "NAME_IS_AN_ALIAS", caught.value
-    return caught.value
+    return await support.refused(call, "NAME_IS_AN_ALIAS")
 
 
 async def test_creating_a_personality_named_as_anothers_alias_is_refused(

@@ -31,8 +31,9 @@ from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.store.name_rules import key_pattern
 
+from .alias_rules_support import draft, refused
 from .conftest import ALICE
-from .test_alias_rules_visibility import BOB, OPERATOR, draft, refused
+from .test_alias_rules_visibility import BOB, OPERATOR
 
 pytestmark = pytest.mark.component
 

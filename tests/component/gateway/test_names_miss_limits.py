@@ -21,7 +21,7 @@ from tzurot.gateway.personalities import normalize_alias, same_key
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import InvalidArgument
 
-from .test_alias_rules_visibility import draft
+from .alias_rules_support import draft
 from .test_names_one_resolver import Statements, people
 
 pytestmark = pytest.mark.component

@@ -25,8 +25,9 @@ from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 
+from .alias_rules_support import draft
 from .conftest import ALICE, command
-from .test_alias_rules_visibility import BOB, draft
+from .test_alias_rules_visibility import BOB
 from .test_name_rules_complete import c_collation
 
 pytestmark = pytest.mark.component

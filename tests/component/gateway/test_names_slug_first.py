@@ -34,8 +34,9 @@ from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import PermissionDenied
 
+from .alias_rules_support import draft, refused
 from .conftest import ALICE, command
-from .test_alias_rules_visibility import BOB, OPERATOR, draft, refused
+from .test_alias_rules_visibility import BOB, OPERATOR
 from .test_name_rules_complete import CAROL, c_collation, mentioned
 
 pytestmark = pytest.mark.component
