@@ -306,3 +306,57 @@ async def test_chat_shows_the_reasoning_only_when_asked_and_says_when_an_answer_
         "Lilith> Once upon a time, a tale too long for\n"
         "(cut off: the model reached its length limit)\nopenrouter/fake/lilith\n"
     )
+
+
+async def kept_reasoning(world: World, name: str) -> list[str | None]:
+    """The reasoning each of the CLI user's jobs keeps (the row and Inspect), oldest first."""
+    kept: list[str | None] = []
+    engine = create_engine(world.mesh.database_url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text(
+                    "SELECT id, reasoning FROM core.jobs WHERE author_id = :author"
+                    " ORDER BY created_at"
+                ),
+                {"author": f"cli:{name}"},
+            )
+            for job_id, reasoning in rows:
+                status = await world.cli.GetJobStatus(
+                    gw.GetJobStatusRequest(job_id=str(job_id), actor=cli_actor(name))
+                )
+                assert status.job.inspection.reasoning == (reasoning or "")
+                kept.append(reasoning)
+    finally:
+        await engine.dispose()
+    return kept
+
+
+async def test_show_reasoning_only_shows_it_and_keep_reasoning_alone_keeps_it(
+    drawing_mesh: World, tmp_path: Path
+) -> None:
+    """Kept reasoning may restate memories and the prompt and superusers read it through
+    Inspect: --show-reasoning prints it and keeps nothing; the user's keep_reasoning keeps it."""
+    world = drawing_mesh
+    name = await drawing_user(world)
+    world.provider.enqueue("Yes.", reasoning="a private thought")
+    code, out, err = await tzurot(
+        world, "chat", "lilith", "--user", name, "-m", "is it so?", "--show-reasoning"
+    )
+    assert code == 0, out + err
+    assert "reasoning:\n  a private thought\n" in out
+    assert await kept_reasoning(world, name) == [None]
+
+    await world.cli.SetSetting(
+        gw.SetSettingRequest(
+            actor=cli_actor(name),
+            scope=common.CONFIG_SOURCE_USER,
+            key="keep_reasoning",
+            value=struct_pb2.Value(bool_value=True),
+        )
+    )
+    world.provider.enqueue("No.", reasoning="a thought to keep")
+    code, out, err = await tzurot(world, "chat", "lilith", "--user", name, "-m", "is it?")
+    assert code == 0, out + err
+    assert "reasoning" not in out  # kept, not shown
+    assert await kept_reasoning(world, name) == [None, "a thought to keep"]

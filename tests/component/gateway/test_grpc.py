@@ -750,9 +750,10 @@ async def test_job_status_shows_what_informed_the_answer_to_its_user_only(
         key_source="user",
     )
     mesh.inference.reasoning = "she wants a short answer"
-    request = generate_request()
-    request.include_reasoning = True
-    replies = [r async for r in bot.Generate(request)]
+    keep = gw.SetSettingRequest(actor=ACTOR, scope=common.CONFIG_SOURCE_USER, key="keep_reasoning")
+    keep.value.bool_value = True  # only the user's own choice keeps it for Inspect
+    await bot.SetSetting(keep)
+    replies = [r async for r in bot.Generate(generate_request())]
     job_id = replies[0].accepted.job_id
 
     own = await bot.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id, actor=ACTOR))

@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tzurot.gateway.admin import Admin, Principal, SettingTarget
 from tzurot.gateway.domain import (
     Actor,
     Attachment,
+    ConfigSource,
     GenerateEvent,
     HistoryTurn,
     JobAccepted,
@@ -103,22 +105,31 @@ async def test_without_a_user_content_history_keeps_the_request(
     assert exchange.turns[0].attachments == ()
 
 
-@pytest.mark.parametrize("asked", [True, False])
-async def test_the_report_for_its_user_and_reasoning_only_when_asked(
+@pytest.mark.parametrize(
+    ("shown", "kept"),
+    # The request's show_reasoning only shows it: only the user's keep_reasoning keeps it.
+    [(False, False), (True, False), (False, True), (True, True)],
+)
+@pytest.mark.usefixtures("lilith")
+async def test_the_report_for_its_user_and_reasoning_only_when_kept(  # noqa: PLR0917  # parametrized
     gateway: Gateway,
+    admin: Admin,
     inference: FakeInference,
-    lilith: Personality,
     store: GatewayStore,
-    asked: bool,
+    shown: bool,
+    kept: bool,
 ) -> None:
+    if kept:
+        alice = Principal(await gateway.user(ALICE))
+        await admin.set_setting(alice, SettingTarget(ConfigSource.USER), "keep_reasoning", True)
     inference.script = list(finished_with_context(reasoning="keep it short"))
-    job_id = await job_id_of(gateway.generate(command(include_reasoning=asked)))
+    job_id = await job_id_of(gateway.generate(command(show_reasoning=shown)))
     job = await gateway.job_status(job_id=job_id)
 
     context = await gateway.job_context(job, ALICE)
     assert context is not None
     assert context.report == REPORT
-    assert context.reasoning == ("keep it short" if asked else "")
+    assert context.reasoning == ("keep it short" if kept else "")
 
     assert await gateway.job_context(job, BOB) is None
     await store.upsert_user(BOB, superuser=True)

@@ -144,7 +144,7 @@ async def test_reasoning_only_when_asked(
 ) -> None:
     inference.script = answer("Yes.", reasoning="Because.")
     *_, plain = await collect(gateway.generate(command(key="a")))
-    *_, asked = await collect(gateway.generate(command(key="b", include_reasoning=True)))
+    *_, asked = await collect(gateway.generate(command(key="b", show_reasoning=True)))
     assert isinstance(plain, GenerationFinished)
     assert isinstance(asked, GenerationFinished)
     assert (plain.reasoning, asked.reasoning) == ("", "Because.")

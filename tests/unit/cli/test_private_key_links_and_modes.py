@@ -94,14 +94,15 @@ def test_a_key_whose_mode_cannot_change_is_told_and_certs_goes_on(
     loosened = out / "ca" / "ca.key"
     loosened.chmod(0o640)
     capsys.readouterr()
-    real_chmod = os.chmod
+    real_fchmod = os.fchmod
+    gateway_inode = gateway_key.stat().st_ino
 
-    def chmod(path: Any, *args: Any, **kwargs: Any) -> None:
-        if Path(path) == gateway_key:  # another owner's file, a read-only mount
+    def fchmod(fd: int, mode: int) -> None:
+        if os.fstat(fd).st_ino == gateway_inode:  # another owner's file, a read-only mount
             raise error
-        real_chmod(path, *args, **kwargs)
+        real_fchmod(fd, mode)
 
-    monkeypatch.setattr(os, "chmod", chmod)
+    monkeypatch.setattr(os, "fchmod", fchmod)
 
     certs(out=out)  # no typer.Exit: it succeeds, as it did before the check
 
@@ -121,10 +122,10 @@ def test_tighten_raises_any_other_error(tmp_path: Path, monkeypatch: Any) -> Non
     assert tighten([key]) == [Tightened(key, 0o604)]
     key.chmod(0o604)
 
-    def chmod(*_: Any, **__: Any) -> None:
+    def fchmod(*_: Any, **__: Any) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(os, "chmod", chmod)
+    monkeypatch.setattr(os, "fchmod", fchmod)
     with pytest.raises(OSError, match="Input/output error"):
         tighten([key])
     assert NotTightened(key, 0o644, "why").notice() == (

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from tzurot.cli.gateway_client import CliUser
-    from tzurot.cli.keys import Progress as RewrapProgress
     from tzurot.cli.settings import CliSettings
 
 # Plain help (no rich): loading rich to format help costs more than the rest of the start.
@@ -184,8 +183,8 @@ def chat(
         typer.Option(
             "--show-reasoning",
             help="Print the model's reasoning under each answer (when the model gives any). "
-            "It is never kept in history, but the request's include_reasoning also keeps it "
-            "with the answer for Inspect, as the keep_reasoning setting does.",
+            "It is only shown: never kept in history, nor with the answer for Inspect (only "
+            "your own keep_reasoning setting keeps it there).",
         ),
     ] = False,
 ) -> None:
@@ -451,11 +450,12 @@ def keys_add_version(
     ] = DEFAULT_DATA_DIR / "master.key",
 ) -> None:
     """Append a new master key version; keyvault wraps new keys with it once it sees it."""
-    from tzurot.cli.keys import add_master_key_version
+    from tzurot.cli.keys import add_master_key_version, rotation_lock
     from tzurot.runtime.errors import StartupError
 
     try:
-        version = add_master_key_version(master_key_file)
+        with rotation_lock(master_key_file):  # not while a rotation adds or rewraps
+            version = add_master_key_version(master_key_file)
     except StartupError as exc:
         print(f"tzurot: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None
@@ -493,71 +493,19 @@ def keys_rotate(
     keyvault is asked first: when it cannot be reached, or its newest master key version is
     not the newest in <data-dir>/master.key (it reads another file), no version is added. A
     version added stays when the rewrap then fails (keyvault may already seal keys with
-    it): run again with --no-add-version to finish."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from tzurot.cli.keys import (
-        add_master_key_version,
-        newest_master_key_version,
-        rewrap_keys,
-        rewrap_status,
-    )
+    it): run again with --no-add-version to finish. One rotation at a time: a second run
+    (or `keys add-version`) meanwhile says so and exits 2 (a lock beside master.key)."""
+    from tzurot.cli.keys_rotate import rotate_master_key
 
     certs = tls_dir or data_dir / "certs" / "cli"
-    key_file = data_dir / "master.key"
-
-    async def _main() -> int:
-        added = None
-        if add_version:
-            status = await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate
-            newest = newest_master_key_version(key_file)
-            if status.version != newest:  # it re-read its key file: this one, or another
-                print(
-                    f"tzurot: keyvault at {keyvault_addr} has master key version "
-                    f"{status.version} as its newest, {key_file} has {newest}: keyvault does "
-                    "not read that file (check --data-dir and --keyvault-addr); no version "
-                    "was added",
-                    file=sys.stderr,
-                )
-                return 2
-            added = add_master_key_version(key_file)
-            print(f"Added master key version {added} to {key_file}")
-        try:
-            last = await _rewrapped()
-        except BaseException:
-            if added is not None:
-                print(
-                    f"tzurot: master key version {added} stays in {key_file} (keyvault may "
-                    "already use it); `tzurot keys rotate --no-add-version` finishes the "
-                    "rotation",
-                    file=sys.stderr,
-                )
-            raise
-        if last is not None:
-            print(f"All {last.rewrapped} stale keys now use master key version {last.version}.")
-        if last is not None and added is not None and last.version != added:
-            print(
-                f"tzurot: keyvault re-wrapped to version {last.version}, not to the version "
-                f"{added} added to {key_file}: check that keyvault reads that file",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-
-    async def _rewrapped() -> RewrapProgress | None:
-        with Progress(
-            TextColumn("re-wrapping to version {task.fields[version]}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-        ) as bar:
-            task = bar.add_task("rewrap", total=None, version="?")
-            last = None
-            async for step in rewrap_keys(keyvault_addr, certs, batch_size=batch_size):
-                bar.update(task, completed=step.rewrapped, total=step.total, version=step.version)
-                last = step
-        return last
-
-    raise typer.Exit(_run(_main(), f"keyvault at {keyvault_addr} (--keyvault-addr)"))
+    rotation = rotate_master_key(
+        data_dir / "master.key",
+        keyvault_addr,
+        certs,
+        add_version=add_version,
+        batch_size=batch_size,
+    )
+    raise typer.Exit(_run(rotation, f"keyvault at {keyvault_addr} (--keyvault-addr)"))
 
 
 @import_app.command("shapes")

@@ -44,7 +44,7 @@ async def stream_answer(
     try:
         # aclosing: a failure while the answer's files are saved closes the turn at once,
         # unconfirmed (chat_turn confirms only when asked for the event after `finished`).
-        turn_events = client.chat_turn(user, personality, content, include_reasoning=show_reasoning)
+        turn_events = client.chat_turn(user, personality, content, show_reasoning=show_reasoning)
         async with contextlib.aclosing(turn_events) as turn:
             async for event in turn:
                 if event.HasField("accepted"):

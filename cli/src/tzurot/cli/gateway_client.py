@@ -59,7 +59,7 @@ class GatewayClient:
         await self._channel.close()
 
     def generate(
-        self, user: CliUser, personality: str, content: str, *, include_reasoning: bool = False
+        self, user: CliUser, personality: str, content: str, *, show_reasoning: bool = False
     ) -> grpc.aio.UnaryStreamCall[gw.GenerateRequest, gw.GenerateResponse]:
         message_id = f"cli-{uuid.uuid4()}"
         return self.stub.Generate(
@@ -70,20 +70,20 @@ class GatewayClient:
                 content=content,
                 idempotency_key=message_id,
                 message_ids=[message_id],
-                include_reasoning=include_reasoning,
+                show_reasoning=show_reasoning,  # shown only: never kept by asking
             ),
             timeout=self.settings.generate_timeout_seconds,
         )
 
     async def chat_turn(
-        self, user: CliUser, personality: str, content: str, *, include_reasoning: bool = False
+        self, user: CliUser, personality: str, content: str, *, show_reasoning: bool = False
     ) -> AsyncGenerator[gw.GenerateResponse, None]:
         """One turn: stream the answer, then confirm delivery so the turn enters history.
 
         The confirmation is sent only when the consumer asks for the event after `finished`,
         that is once it has shown all the answer carries (its files saved): a consumer that
         stops there (raises, or closes this generator) leaves the turn unconfirmed."""
-        call = self.generate(user, personality, content, include_reasoning=include_reasoning)
+        call = self.generate(user, personality, content, show_reasoning=show_reasoning)
         job_id = ""
         async for event in call:
             if event.HasField("accepted"):

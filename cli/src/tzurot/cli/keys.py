@@ -9,15 +9,24 @@ refuses) leaves the file as it was. The version is not taken back when the rewra
 keyvault reads the file as the rewrap starts and seals new keys with its newest version at
 once, and it refuses a file that drops a version it knows (docs/KEYVAULT.md). The rotation is
 finished by `tzurot keys rotate --no-add-version`.
+
+One rotation at a time: `rotation_lock` holds an exclusive flock on `master.key.lock` beside
+the key file for a whole `keys rotate` (and `keys add-version`), so two runs cannot both add
+a version (each rewriting the file from what it read, through the same temporary file) nor
+rewrap while the other adds.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
+import fcntl
 import os
 import re
 import secrets
-from collections.abc import AsyncIterator
+import stat
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +90,46 @@ def add_master_key_version(path: Path) -> int:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     return version
+
+
+class RotationRunning(StartupError):
+    """Another `tzurot keys rotate` (or `keys add-version`) holds the key file's lock."""
+
+
+def lock_file_of(key_file: Path) -> Path:
+    return key_file.with_name(key_file.name + ".lock")
+
+
+@contextlib.contextmanager
+def rotation_lock(key_file: Path) -> Iterator[None]:
+    """Holds the key file's rotation lock (an exclusive flock on `<key file>.lock`, made 0600
+    when missing and left in place) until the block ends; raises RotationRunning at once,
+    without waiting, when another process holds it. A folder that does not exist holds no
+    key file to guard (`--no-add-version` against a keyvault elsewhere): nothing is locked.
+    The lock file is opened without following a symlink and must be a regular file."""
+    lock = lock_file_of(key_file)
+    if not key_file.parent.is_dir():
+        yield
+        return
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(lock, flags, 0o600)
+    except OSError as exc:
+        why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
+        raise StartupError(f"cannot open the rotation lock {lock}: {why}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StartupError(f"cannot use the rotation lock {lock}: not a regular file")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RotationRunning(
+                f"another master key rotation is running on {key_file} (it holds {lock}); "
+                "wait for it to finish, then run this again"
+            ) from None
+        yield  # the lock goes with the descriptor, closed below
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)

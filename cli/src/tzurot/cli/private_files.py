@@ -82,30 +82,70 @@ def tighten(paths: Iterable[Path]) -> list[Notice]:
     """Makes each existing file of `paths` whose mode has a bit beyond 0600 (the group's,
     others', execute) mode 0600; returns what there is to tell: each file changed, each
     symlink to such a file (not followed, not changed) and each file whose mode could not be
-    changed (no permission, a read-only file system). A missing one is skipped."""
+    changed (no permission, a read-only file system, not a regular file). A missing one is
+    skipped.
+
+    The file is opened without following a symlink and its descriptor is changed (fchmod),
+    after fstat says it is a regular file: a path swapped for a symlink between a look and the
+    change cannot lead the change elsewhere (Linux has no lchmod)."""
     found: list[Notice] = []
     for path in paths:
         try:
-            info = path.lstat()
+            fd = os.open(path, _OPEN_FLAGS)
         except FileNotFoundError:
             continue
-        if stat.S_ISLNK(info.st_mode):
-            try:
-                was = stat.S_IMODE(path.stat().st_mode)
-            except OSError:  # a dangling link: no key there to protect
-                continue
-            if was & ~PRIVATE_MODE:
-                found.append(SymlinkLeft(path, was, Path(os.path.realpath(path))))
-            continue
-        was = stat.S_IMODE(info.st_mode)
-        if not was & ~PRIVATE_MODE:
+        except OSError as exc:
+            notice = _unopened(path, exc)
+            if notice is not None:
+                found.append(notice)
             continue
         try:
-            os.chmod(path, PRIVATE_MODE)  # not a symlink (lstat above)
-        except OSError as exc:
-            if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
-                raise
-            found.append(NotTightened(path, was, exc.strerror or str(exc)))
-        else:
-            found.append(Tightened(path, was))
+            notice = _tightened(path, fd)
+        finally:
+            os.close(fd)
+        if notice is not None:
+            found.append(notice)
     return found
+
+
+# Read-only (no write, no truncation); a FIFO's open does not wait for a writer, a terminal
+# does not become ours; and a symlink fails with ELOOP instead of being followed.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+
+
+def _tightened(path: Path, fd: int) -> Notice | None:
+    """Tightens the open file `fd` (at `path`) when it is a regular file more open than 0600."""
+    info = os.fstat(fd)
+    was = stat.S_IMODE(info.st_mode)
+    if not was & ~PRIVATE_MODE:
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        return NotTightened(path, was, "not a regular file")
+    try:
+        os.fchmod(fd, PRIVATE_MODE)
+    except OSError as exc:
+        if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
+            raise
+        return NotTightened(path, was, exc.strerror or str(exc))
+    return Tightened(path, was)
+
+
+def _unopened(path: Path, exc: OSError) -> Notice | None:
+    """What to tell of a key file that could not be opened: a symlink (ELOOP) to a key more
+    open than 0600, not followed; a file we may not read (another owner's) more open than
+    0600, not changed. Any other error is raised."""
+    if exc.errno == errno.ELOOP and path.is_symlink():
+        try:
+            was = stat.S_IMODE(path.stat().st_mode)  # only looked at, never changed
+        except OSError:  # a dangling link: no key there to protect
+            return None
+        if was & ~PRIVATE_MODE:
+            return SymlinkLeft(path, was, Path(os.path.realpath(path)))
+        return None
+    if isinstance(exc, PermissionError):
+        try:
+            was = stat.S_IMODE(path.lstat().st_mode)
+        except FileNotFoundError:
+            return None
+        return NotTightened(path, was, exc.strerror or str(exc)) if was & ~PRIVATE_MODE else None
+    raise exc

@@ -20,6 +20,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class _ImportFormat:
@@ -201,6 +206,7 @@ class GenerateRequest(_message.Message):
     ATTACHMENTS_FIELD_NUMBER: _builtins.int
     INCLUDE_REASONING_FIELD_NUMBER: _builtins.int
     MENTIONS_FIELD_NUMBER: _builtins.int
+    SHOW_REASONING_FIELD_NUMBER: _builtins.int
     TURN_ID_FIELD_NUMBER: _builtins.int
     ROUND_ID_FIELD_NUMBER: _builtins.int
     REPLACES_JOB_ID_FIELD_NUMBER: _builtins.int
@@ -209,10 +215,29 @@ class GenerateRequest(_message.Message):
     content: _builtins.str
     idempotency_key: _builtins.str
     """The Discord message id (or a client-made unique id): one job per key."""
-    include_reasoning: _builtins.bool
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def include_reasoning(self) -> _builtins.bool:
+        """Deprecated: read as show_reasoning (sent with the answer, never kept). Until show_reasoning
+        existed it also kept the reasoning for Inspect; now only the user's own keep_reasoning
+        setting keeps it, since kept reasoning may restate memories and the prompt and superusers
+        can read it. Clients send show_reasoning; a gateway still reads this for older clients.
+        """
+
+    @include_reasoning.setter
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def include_reasoning(self, value: _builtins.bool) -> None:
+        """Deprecated: read as show_reasoning (sent with the answer, never kept). Until show_reasoning
+        existed it also kept the reasoning for Inspect; now only the user's own keep_reasoning
+        setting keeps it, since kept reasoning may restate memories and the prompt and superusers
+        can read it. Clients send show_reasoning; a gateway still reads this for older clients.
+        """
+
+    show_reasoning: _builtins.bool
     """Send the model's reasoning with the answer (GenerationFinished.reasoning), to show apart
-    from it (the bot: as a spoiler; the CLI: --show-reasoning); the user's own show_reasoning
-    setting does the same. It is also kept for Inspect (as the keep_reasoning setting does).
+    from it (the CLI: --show-reasoning); the user's own show_reasoning setting does the same
+    (the bot's spoiler). Only shown: it is kept for Inspect only when the user's own
+    keep_reasoning setting is on, whatever the request says. Ignored for a scheduled turn.
     """
     turn_id: _builtins.str
     """A turn the gateway scheduled (BotEvent.turn.turn_id): actor, location, personality and
@@ -257,13 +282,14 @@ class GenerateRequest(_message.Message):
         attachments: _abc.Iterable[_common_pb2.Attachment] | None = ...,
         include_reasoning: _builtins.bool = ...,
         mentions: _abc.Iterable[Global___MessageMention] | None = ...,
+        show_reasoning: _builtins.bool = ...,
         turn_id: _builtins.str = ...,
         round_id: _builtins.str = ...,
         replaces_job_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "location", b"location"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "mentions", b"mentions", "message_ids", b"message_ids", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "round_id", b"round_id", "turn_id", b"turn_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachments", b"attachments", "content", b"content", "idempotency_key", b"idempotency_key", "include_reasoning", b"include_reasoning", "location", b"location", "mentions", b"mentions", "message_ids", b"message_ids", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "round_id", b"round_id", "show_reasoning", b"show_reasoning", "turn_id", b"turn_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -371,8 +397,9 @@ class GenerationFinished(_message.Message):
     """The whole cleaned answer: the concatenation of every chunk."""
     finish_reason: _builtins.str
     reasoning: _builtins.str
-    """Kept apart from content, never in history; present only when include_reasoning was set
-    or the user's own show_reasoning setting is on (never for a scheduled turn).
+    """Kept apart from content, never in history; present only when the request's
+    show_reasoning (or include_reasoning) was set or the user's own show_reasoning setting is
+    on (never for a scheduled turn).
     """
     footer: _builtins.str
     """A line to show under the answer (the answering model, when the model_footer setting is
@@ -677,8 +704,8 @@ class JobInspection(_message.Message):
     """"user" or "system": whose key paid for the call."""
     prompt_tokens_estimate: _builtins.int
     reasoning: _builtins.str
-    """The model's reasoning; kept only when the user asked for it (include_reasoning, or the
-    keep_reasoning setting).
+    """The model's reasoning; kept only when the user's own keep_reasoning setting is on (a
+    request's show_reasoning or include_reasoning only shows it).
     """
     @_builtins.property
     def memory_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...

@@ -54,7 +54,8 @@ class GenerateCommand:
     message_ids: tuple[str, ...] = ()
     references: tuple[ReferencedMessage, ...] = ()
     attachments: tuple[Attachment, ...] = ()
-    include_reasoning: bool = False
+    # Send the reasoning with the answer (only shown: kept by the keep_reasoning setting alone).
+    show_reasoning: bool = False
     # A turn the gateway scheduled (free will, a chain reply): see groups.py.
     turn_id: str = ""
     # PlanChannelReply's round, when this answer is one of its speakers.

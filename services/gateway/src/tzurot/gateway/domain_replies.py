@@ -27,7 +27,8 @@ class ReplyRequest:
     attachments: tuple[Attachment, ...]
     timezone: str
     max_history_messages: int
-    include_reasoning: bool
+    # Reasoning kept on the job for Inspect (the user's keep_reasoning setting).
+    keep_reasoning: bool
     persona: Persona | None = None
     memory_threshold: float = 0.5
     memory_limit: int = 20

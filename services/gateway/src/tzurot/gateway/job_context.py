@@ -27,7 +27,7 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.lore import LoreActivation
 
 
-def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict[str, Any]:
+def context_columns(finished: ReplyFinished, *, keep_reasoning: bool) -> dict[str, Any]:
     """The job row's context columns for a finished reply (finish_job writes them).
 
     The attachments are kept without their descriptions when user_content carries them
@@ -40,7 +40,7 @@ def context_columns(finished: ReplyFinished, *, include_reasoning: bool) -> dict
         "user_content": finished.user_content or None,
         "user_attachments": [asdict(a) for a in attachments] or None,
         "prompt_report": asdict(finished.report) if finished.report is not None else None,
-        "reasoning": (finished.reasoning or None) if include_reasoning else None,
+        "reasoning": (finished.reasoning or None) if keep_reasoning else None,
     }
 
 

@@ -64,7 +64,7 @@ class JobOutcomes(GatewayState):
                 finished.content,
                 finished.usage,
                 request_type,
-                context_columns(finished, include_reasoning=request.include_reasoning),
+                context_columns(finished, keep_reasoning=request.keep_reasoning),
                 files=finished.files,
                 attempt=attempt,
             )

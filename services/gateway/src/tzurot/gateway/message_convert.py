@@ -64,7 +64,8 @@ def generate_command(req: gw.GenerateRequest) -> d.GenerateCommand:
         message_ids=tuple(req.message_ids),
         references=tuple(referenced_message(r) for r in req.references),
         attachments=tuple(attachment(a) for a in req.attachments),
-        include_reasoning=req.include_reasoning,
+        # include_reasoning: an older client's name for it (it no longer keeps anything).
+        show_reasoning=req.show_reasoning or req.include_reasoning,
         mentions=tuple(
             d.Mention(kind=m.kind, id=m.id, name=m.name, description=m.description)
             for m in req.mentions[:MAX_MENTIONS]

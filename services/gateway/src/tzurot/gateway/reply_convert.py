@@ -33,7 +33,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         attachments=[attachment_proto(a) for a in r.attachments],
         timezone=r.timezone,
         max_history_messages=r.max_history_messages,
-        include_reasoning=r.include_reasoning,
+        include_reasoning=r.keep_reasoning,
         persona=None
         if r.persona is None
         else gw.Persona(

@@ -82,7 +82,7 @@ class ReplyRequests(GatewayState):
             ),
             timezone=user.timezone,
             max_history_messages=int(settings[MAX_HISTORY_MESSAGES].value),
-            include_reasoning=keep_reasoning(command, prepared),
+            keep_reasoning=keep_reasoning(command, prepared),
             persona=None if scheduled else prepared.persona,
             memory_threshold=float(settings[MEMORY_THRESHOLD].value),
             memory_limit=int(settings[MEMORY_LIMIT].value),
@@ -114,23 +114,23 @@ class ReplyRequests(GatewayState):
 
 
 def keep_reasoning(command: GenerateCommand, prepared: Prepared) -> bool:
-    """Reasoning is kept for Inspect when the client asks or its user's own keep_reasoning
-    setting is on (set for themselves: a value stored at another level before it became
-    theirs alone is not applied, settings.YOURS_ALONE). A scheduled turn (free will, a chain
-    reply) is said to nobody: its payer's setting does not apply."""
+    """Reasoning is kept for Inspect only when its user's own keep_reasoning setting is on
+    (set for themselves: a value stored at another level before it became theirs alone is not
+    applied, settings.YOURS_ALONE): kept reasoning may restate their memories and the prompt,
+    and superusers can read it, so no client's request keeps it (show_reasoning only shows
+    it). A scheduled turn (free will, a chain reply) is said to nobody: its payer's setting
+    does not apply."""
     setting = prepared.settings[KEEP_REASONING]
-    return command.include_reasoning or (
-        not command.turn_id and set_at(setting) and bool(setting.value)
-    )
+    return not command.turn_id and set_at(setting) and bool(setting.value)
 
 
 def shown_reasoning(finished: ReplyFinished, command: GenerateCommand, prepared: Prepared) -> str:
     """The reasoning the client shows with the answer (as a spoiler, never in history): when
-    it asks (include_reasoning) or its user's own show_reasoning setting is on (set for
+    it asks (show_reasoning) or its user's own show_reasoning setting is on (set for
     themselves: a value at another level is not theirs, settings.YOURS_ALONE). A scheduled turn
     (free will, a chain reply) is said to nobody: its payer's setting does not apply."""
     setting = prepared.settings[SHOW_REASONING]
-    asked = command.include_reasoning or (
+    asked = command.show_reasoning or (
         not command.turn_id and set_at(setting) and bool(setting.value)
     )
     return finished.reasoning if asked else ""
