@@ -133,7 +133,7 @@ async def test_a_greeting_is_the_channels_not_the_activating_users(world: World)
         await settled(world, bot)
         reactions_left_it = not greeting.deleted
         undone = await slash_text(
-            world, general, world.alice, "history", "undo", personality="Kleiner"
+            world, general, world.alice, "history", "undo", personality=kleiner.slug
         )
         said = await world.discord.say(general, world.alice, "hello, doctor")
         await world.delivered(f"{said.id}:kleiner")

@@ -633,7 +633,7 @@ async def test_a_free_will_post_is_the_channels_not_its_payers(
         await settled(world, lambda ev: len(ev) == 1 and ev[0]["delivered_at"])
         check_in = answers(world)[-1]
         undo = await world.discord.slash(
-            world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["undo"]
+            world.general, world.alice, "history", {"personality": "lilith"}, subcommand=["undo"]
         )
         removed = await world.discord.wait_until(_texts(undo))
     async with running_bot(world) as bot:  # a new process: the post known by its job only

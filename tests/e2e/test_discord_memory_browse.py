@@ -225,7 +225,7 @@ async def test_prune_deletes_only_weak_memories(world: World) -> None:
             world.general,
             world.alice,
             "memory",
-            {"personality": "Lilith", "threshold": 0.2},
+            {"personality": "lilith", "threshold": 0.2},
             subcommand=["prune"],
         )
         done = await answered(world, pruned)
@@ -246,7 +246,7 @@ async def test_history_undo_forgets_the_last_exchange_here(world: World) -> None
         undone = await world.discord.say(world.general, world.alice, "@Lilith the fox is red")
         await world.delivered(f"{undone.id}:lilith")
         undo = await world.discord.slash(
-            world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["undo"]
+            world.general, world.alice, "history", {"personality": "lilith"}, subcommand=["undo"]
         )
         removed = await answered(world, undo)
         asked = await world.discord.say(world.general, world.alice, "@Lilith what do you recall?")

@@ -384,7 +384,7 @@ async def test_history_clear_forgets_the_conversation_here(world: World) -> None
         said = await world.discord.say(world.general, world.alice, "@Lilith my secret is 42")
         await world.delivered(f"{said.id}:lilith")
         cleared = await world.discord.slash(
-            world.general, world.alice, "history", {"personality": "Lilith"}, subcommand=["clear"]
+            world.general, world.alice, "history", {"personality": "lilith"}, subcommand=["clear"]
         )
         assert "Cleared" in await answered(world, cleared)
         said = await world.discord.say(world.general, world.alice, "@Lilith what was my secret?")
@@ -409,7 +409,7 @@ async def test_history_clear_forgets_only_your_exchanges_unless_everyone_with_ma
     await world.set_key(world.bob)
 
     async def clear(user: Json, *, everyone: bool = False, permissions: str = "0") -> str:
-        options = {"personality": "Lilith", **({"everyone": True} if everyone else {})}
+        options = {"personality": "lilith", **({"everyone": True} if everyone else {})}
         done = await world.discord.slash(
             world.general,
             user,

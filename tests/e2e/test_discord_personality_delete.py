@@ -353,7 +353,7 @@ async def test_another_user_is_refused_and_her_private_one_reads_as_not_found(
         heron_rows = await rows_of(world, heron)
         assert heron_rows["memory.turns"] == 2
 
-        refused = await delete(world, world.bob, "Heron", "DELETE")
+        refused = await delete(world, world.bob, "heron", "DELETE")
         hidden = await delete(world, world.bob, "Kestrel", "DELETE")
         hidden_unconfirmed = await delete(world, world.bob, "Kestrel", "no")
         missing = await delete(world, world.bob, "Plover", "DELETE")

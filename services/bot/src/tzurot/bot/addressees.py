@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import discord
 import structlog
 
+from tzurot.bot.activated import ActivatedChannels
 from tzurot.bot.addressing import (
     Addressed,
     PostedAs,
@@ -20,6 +21,7 @@ from tzurot.bot.addressing import (
 )
 from tzurot.bot.answers import AnswerBook
 from tzurot.bot.config import BotSettings
+from tzurot.bot.delivery import channel_key
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.bot.known import KnownPersonalities
 from tzurot.bot.proxied import reply_embed_target
@@ -49,6 +51,8 @@ class Addressees:
         self._known = KnownPersonalities(
             gateway.personalities, ttl=settings.personality_cache_seconds
         )
+        # Where the gateway last answered a personality activated: for the away notice.
+        self.activated = ActivatedChannels()
 
     async def addressed(self, message: discord.Message, actor: common.Actor) -> Targets:
         """Who the message addresses, with the text each gets: mentions, else a reply to one
@@ -57,6 +61,7 @@ class Addressees:
         if explicit:
             return explicit
         active = await self._gateway.activation(location_of(message.channel, message.guild))
+        self.activated.note(channel_key(message.channel), activated=active is not None)
         return [(active, message.content)] if active is not None else []
 
     async def targets(self, message: discord.Message, actor: common.Actor) -> tuple[Targets, str]:
@@ -70,6 +75,8 @@ class Addressees:
         planned = await self._gateway.plan_reply(actor, where, message.content, str(message.id))
         if planned is not None:
             round_id, speakers = planned
+            # A round only where a personality is activated (for this user; "" elsewhere).
+            self.activated.note(channel_key(message.channel), activated=bool(round_id))
             return [(p, message.content) for p in speakers], round_id
         return await self.addressed(message, actor), ""
 
@@ -149,8 +156,10 @@ class Addressees:
         (never a forward) to a message one of our webhooks posted as a personality, or to an
         answer this bot remembers (Discord's reply, or a PluralKit repost's reply embed). Not a
         reply to the bot's own notices or slash-command replies: such a reply addresses
-        nobody."""
-        if may_mention(message.content):
+        nobody. And any message in a channel the gateway last answered as having a
+        personality activated (`activated`): that one answers whatever no one else is meant
+        for there."""
+        if may_mention(message.content) or channel_key(message.channel) in self.activated:
             return True
         ref = message.reference
         if ref is not None and is_forward(ref):

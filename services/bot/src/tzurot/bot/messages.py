@@ -123,7 +123,8 @@ class MessageFlow:
         """The gateway away (or refusing for now) before the message was answered (who it
         addresses could not be found, or its request built): the channel is told to try
         again, as a failed Generate tells it (`GATEWAY_AWAY`), when the message may have meant
-        a personality (`Addressees.may_address`), once per channel and
+        a personality (`Addressees.may_address`: a plain message too, in a channel the gateway
+        last answered as having one activated), once per channel and
         `gateway_away_notice_seconds` (an outage meets every message). Any other message:
         logged only."""
         if err.code not in RETRYABLE or not self._addressees.may_address(message):

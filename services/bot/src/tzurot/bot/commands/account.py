@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
+from tzurot.bot.commands.chosen import act_on_chosen, with_slug
 from tzurot.bot.commands.common import (
     CONFIRM_WORD,
     actor,
@@ -19,12 +20,14 @@ from tzurot.bot.commands.common import (
     reply,
     send,
 )
-from tzurot.bot.commands.lookups import personality_choices
-from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.lookups import personality_choices, personality_slug_choices
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
+
+EVERYONE = " and `everyone: True`"
 
 
 class TimezoneCommands(app_commands.Group):
@@ -103,7 +106,7 @@ class PersonaCommands(app_commands.Group):
         preferred_name: str,
         pronouns: str = "",
         description: str = "",
-        personality: str = "",
+        personality: PersonalityName = "",
     ) -> None:
         persona = gw.Persona(
             name=preferred_name,
@@ -124,7 +127,9 @@ class PersonaCommands(app_commands.Group):
 
     @app_commands.command(name="view", description="Show your persona")
     @app_commands.describe(personality="Your persona toward this personality (default: for all)")
-    async def view(self, interaction: discord.Interaction, personality: str = "") -> None:
+    async def view(
+        self, interaction: discord.Interaction, personality: PersonalityName = ""
+    ) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -153,25 +158,28 @@ class HistoryCommands(app_commands.Group):
         everyone="Everyone's conversation with it here, not only yours (needs Manage Channels)",
     )
     async def clear(
-        self, interaction: discord.Interaction, personality: str, everyone: bool = False
+        self, interaction: discord.Interaction, personality: PersonalityName, everyone: bool = False
     ) -> None:
         location = location_of(interaction.channel, interaction.guild)
         whose = "everyone's" if everyone else "your"
-        await named_reply(
+        await act_on_chosen(
             interaction,
             self.gateway,
             personality,
-            lambda: self.gateway.stub.ClearHistory(
+            nothing="Nothing cleared",
+            again=lambda p: with_slug("/history clear", p, EVERYONE if everyone else ""),
+            rpc=lambda p: self.gateway.stub.ClearHistory(
                 gw.ClearHistoryRequest(
                     actor=actor(interaction),
                     location=location,
-                    personality=personality,
+                    personality=p.slug,
                     everyone=everyone,
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
             ),
-            lambda r, name: (
-                f"Cleared {plural(r.deleted_turns, 'message')} of {whose} history with {name}."
+            render=lambda r, p: (
+                f"Cleared {plural(r.deleted_turns, 'message')} of {whose} history with "
+                f"{p.display_name or p.slug}."
             ),
         )
 
@@ -179,17 +187,20 @@ class HistoryCommands(app_commands.Group):
     @app_commands.describe(
         personality="The personality your last exchange in this channel was with"
     )
-    async def undo(self, interaction: discord.Interaction, personality: str) -> None:
+    async def undo(self, interaction: discord.Interaction, personality: PersonalityName) -> None:
         location = location_of(interaction.channel, interaction.guild)
-        await reply(
+        await act_on_chosen(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.UndoLastExchange(
+            personality,
+            nothing="Nothing removed",
+            again=lambda p: with_slug("/history undo", p),
+            rpc=lambda p: self.gateway.stub.UndoLastExchange(
                 gw.UndoLastExchangeRequest(
-                    actor=actor(interaction), location=location, personality=personality
+                    actor=actor(interaction), location=location, personality=p.slug
                 )
             ),
-            lambda r: f"Removed {plural(len(r.removed), 'message')} from history.",
+            render=lambda r, _: f"Removed {plural(len(r.removed), 'message')} from history.",
         )
 
     @clear.autocomplete("personality")
@@ -197,7 +208,8 @@ class HistoryCommands(app_commands.Group):
     async def _personalities(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        return await personality_choices(self.gateway, interaction, current)
+        # By slug: these act only on a personality named by its slug (chosen.py).
+        return await personality_slug_choices(self.gateway, interaction, current)
 
 
 class DataCommands(app_commands.Group):

@@ -8,6 +8,7 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, choices, reply
 from tzurot.bot.commands.lookups import cached_values, personality_choices
+from tzurot.bot.commands.options import AliasName, PersonalityName
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -40,7 +41,9 @@ class AliasCommands(app_commands.Group):
         personality="The personality the alias is for",
         alias="The name you will @mention it by, e.g. lili (no @ needed)",
     )
-    async def add(self, interaction: discord.Interaction, personality: str, alias: str) -> None:
+    async def add(
+        self, interaction: discord.Interaction, personality: PersonalityName, alias: AliasName
+    ) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -54,7 +57,7 @@ class AliasCommands(app_commands.Group):
 
     @app_commands.command(name="remove", description="Forget one of your aliases")
     @app_commands.describe(alias="One of your aliases (from /alias list)")
-    async def remove(self, interaction: discord.Interaction, alias: str) -> None:
+    async def remove(self, interaction: discord.Interaction, alias: AliasName) -> None:
         await reply(
             interaction,
             self.gateway,

@@ -9,6 +9,7 @@ from discord import app_commands
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -47,7 +48,9 @@ class ChannelCommands(app_commands.Group):
     @app_commands.command(name="activate", description="Add a personality that answers here")
     @app_commands.describe(personality="The personality to answer every message in this channel")
     @app_commands.checks.has_permissions(manage_channels=True)
-    async def activate(self, interaction: discord.Interaction, personality: str) -> None:
+    async def activate(
+        self, interaction: discord.Interaction, personality: PersonalityName
+    ) -> None:
         location = location_of(interaction.channel, interaction.guild)
 
         async def activated() -> tuple[bool, gw.ChannelActivation]:
@@ -85,7 +88,7 @@ class ChannelCommands(app_commands.Group):
     @app_commands.describe(personality="Leave empty to stop every personality here")
     @app_commands.checks.has_permissions(manage_channels=True)
     async def deactivate(
-        self, interaction: discord.Interaction, personality: str | None = None
+        self, interaction: discord.Interaction, personality: PersonalityName | None = None
     ) -> None:
         location = location_of(interaction.channel, interaction.guild)
         await named_reply(
@@ -131,7 +134,7 @@ class ChannelCommands(app_commands.Group):
     async def talkativeness(
         self,
         interaction: discord.Interaction,
-        personality: str,
+        personality: PersonalityName,
         value: app_commands.Range[float, 0.0, 1.0],
     ) -> None:
         await reply(

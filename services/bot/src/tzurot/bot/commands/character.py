@@ -22,6 +22,7 @@ from tzurot.bot.commands.common import (
     with_warnings,
 )
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.options import NewName, PersonalityName
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -70,7 +71,7 @@ class CharacterCommands(app_commands.Group):
     async def create(
         self,
         interaction: discord.Interaction,
-        name: str,
+        name: NewName,
         system_prompt: str,
         description: str = "",
         public: bool = False,
@@ -102,7 +103,7 @@ class CharacterCommands(app_commands.Group):
         '{"pattern", "replacement"}',
     )
     async def edit(
-        self, interaction: discord.Interaction, personality: str, field: str, value: str
+        self, interaction: discord.Interaction, personality: PersonalityName, field: str, value: str
     ) -> None:
         try:
             changed, path = edit_request(personality, field, value)
@@ -122,7 +123,7 @@ class CharacterCommands(app_commands.Group):
 
     @app_commands.command(name="view", description="Show a personality")
     @app_commands.describe(personality="The personality to show")
-    async def view(self, interaction: discord.Interaction, personality: str) -> None:
+    async def view(self, interaction: discord.Interaction, personality: PersonalityName) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -178,7 +179,7 @@ class CharacterCommands(app_commands.Group):
         format="png (the default, with its picture), json (no picture) or charx",
     )
     async def export(
-        self, interaction: discord.Interaction, personality: str, format: str = "png"
+        self, interaction: discord.Interaction, personality: PersonalityName, format: str = "png"
     ) -> None:
         await defer(interaction)
         try:
@@ -214,7 +215,10 @@ class CharacterCommands(app_commands.Group):
         image="A PNG, JPEG, GIF or WebP image, 8 MB at most",
     )
     async def avatar(
-        self, interaction: discord.Interaction, personality: str, image: discord.Attachment
+        self,
+        interaction: discord.Interaction,
+        personality: PersonalityName,
+        image: discord.Attachment,
     ) -> None:
         # Discord's attachment URLs are signed and expire: the image is kept by Tzurot and
         # served from TZUROT_PUBLIC_URL instead.
@@ -247,7 +251,7 @@ class CharacterCommands(app_commands.Group):
         show="True shows link previews in its answers; false hides them (links stay clickable)",
     )
     async def link_previews(
-        self, interaction: discord.Interaction, personality: str, show: bool
+        self, interaction: discord.Interaction, personality: PersonalityName, show: bool
     ) -> None:
         # Hidden: answers post with Discord's SUPPRESS_EMBEDS flag (links stay clickable).
 

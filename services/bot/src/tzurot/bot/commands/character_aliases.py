@@ -3,7 +3,9 @@
 
 A user's own names for personalities are `/alias` (aliases.py). RemoveAlias names only the
 alias, so `remove` first checks that the alias is the named personality's: an owner of two
-personalities never removes the other one's alias by a slip.
+personalities never removes the other one's alias by a slip; and it removes one only from a
+personality named by its slug (`chosen.py`), so a name that means another personality than
+the one the owner has in mind removes nothing.
 """
 
 from __future__ import annotations
@@ -11,12 +13,16 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
+from tzurot.bot.commands.chosen import is_slug, unsure_text, with_slug
 from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values, owned_personality_choices
+from tzurot.bot.commands.options import AliasName, PersonalityName
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+
+REMOVE = "/character alias remove"
 
 
 def alias_key(alias: str) -> str:
@@ -61,7 +67,9 @@ class CharacterAliasCommands(app_commands.Group):
         personality="A personality you own",
         alias="The name to @mention it by, e.g. lili (no @ needed)",
     )
-    async def add(self, interaction: discord.Interaction, personality: str, alias: str) -> None:
+    async def add(
+        self, interaction: discord.Interaction, personality: PersonalityName, alias: AliasName
+    ) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -76,7 +84,9 @@ class CharacterAliasCommands(app_commands.Group):
         personality="A personality you own",
         alias="One of its aliases (they autocomplete)",
     )
-    async def remove(self, interaction: discord.Interaction, personality: str, alias: str) -> None:
+    async def remove(
+        self, interaction: discord.Interaction, personality: PersonalityName, alias: AliasName
+    ) -> None:
         await defer(interaction)
         who = actor(interaction)
         try:
@@ -88,6 +98,13 @@ class CharacterAliasCommands(app_commands.Group):
             held = held_alias(found.personality, alias)
             if held is None:
                 await send(interaction, not_held_text(found.personality, alias))
+                return
+            if not is_slug(personality, found.personality):
+                again = with_slug(REMOVE, found.personality, f" and `alias: {held}`")
+                await send(
+                    interaction,
+                    unsure_text("Nothing removed", personality, found.personality, again),
+                )
                 return
             await self.gateway.call(
                 self.gateway.stub.RemoveAlias(gw.RemoveAliasRequest(actor=who, alias=held))

@@ -9,6 +9,7 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
@@ -82,7 +83,7 @@ class FreeWillCommands(app_commands.Group):
     async def on(
         self,
         interaction: discord.Interaction,
-        personality: str,
+        personality: PersonalityName,
         timezone: str | None = None,
         quiet_hours: str | None = None,
         daily_budget: app_commands.Range[int, 1, 48] | None = None,
@@ -102,7 +103,7 @@ class FreeWillCommands(app_commands.Group):
     @app_commands.command(name="off", description="Stop a personality speaking up on its own")
     @app_commands.describe(personality="The personality to stop speaking up here")
     @app_commands.checks.has_permissions(manage_channels=True)
-    async def off(self, interaction: discord.Interaction, personality: str) -> None:
+    async def off(self, interaction: discord.Interaction, personality: PersonalityName) -> None:
         request = gw.SetFreeWillRequest(
             actor=actor(interaction),
             location=location_of(interaction.channel, interaction.guild),

@@ -103,6 +103,34 @@ async def owned_personality_choices(
         return [(p.display_name, p.slug) for p in found]
 
     values = await _cache.get(("owned personalities", interaction.user.id), fetch)
+    return _by_slug(values, current)
+
+
+async def personality_slug_choices(
+    gateway: GatewayClient, interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The personalities the user may use, by name and slug, each chosen by its slug: for the
+    commands that remove something for good, which act only on a personality named by its
+    slug (`chosen.py`)."""
+
+    async def fetch() -> list[tuple[str, str]]:
+        found = await gateway.personalities(actor(interaction))
+        return [(_label(p), p.slug) for p in found]
+
+    values = await _cache.get(("personality slugs", interaction.user.id), fetch)
+    return _by_slug(values, current)
+
+
+def _label(p: common.Personality) -> str:
+    """Its display name and slug, as in "Sage (sage-2)": the name cut so that the slug always
+    shows (100 characters at most)."""
+    if not p.display_name:
+        return p.slug
+    return f"{p.display_name[: 100 - len(p.slug) - 3]} ({p.slug})"
+
+
+def _by_slug(values: list[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:
+    """(name, slug) pairs as choices of their slug, matched by name or slug."""
     typed = current.casefold()
     return [
         app_commands.Choice(name=name[:100], value=slug[:100])

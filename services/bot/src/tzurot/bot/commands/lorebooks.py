@@ -27,6 +27,7 @@ from tzurot.bot.commands.lookups import (
     owned_personality_choices,
     personality_choices,
 )
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -124,7 +125,7 @@ class LorebookCommands(app_commands.Group):
         file: discord.Attachment,
         name: str = "",
         attach_to: str = "",
-        personality: str = "",
+        personality: PersonalityName = "",
         replace: str = "",
     ) -> None:
         if file.size > MAX_LOREBOOK_FILE_BYTES:
@@ -188,7 +189,10 @@ class LorebookCommands(app_commands.Group):
         personality="With attached_to personality: which one",
     )
     async def list_books(
-        self, interaction: discord.Interaction, attached_to: str = "", personality: str = ""
+        self,
+        interaction: discord.Interaction,
+        attached_to: str = "",
+        personality: PersonalityName = "",
     ) -> None:
         request = gw.ListLorebooksRequest(actor=actor(interaction))
         if attached_to:
@@ -204,7 +208,11 @@ class LorebookCommands(app_commands.Group):
     @app_commands.choices(scope=_SCOPE_CHOICES)
     @app_commands.describe(lorebook=LOREBOOK_HELP, scope=SCOPE_HELP, personality=PERSONALITY_HELP)
     async def attach(
-        self, interaction: discord.Interaction, lorebook: str, scope: str, personality: str = ""
+        self,
+        interaction: discord.Interaction,
+        lorebook: str,
+        scope: str,
+        personality: PersonalityName = "",
     ) -> None:
         if not await self._checked(interaction, scope, personality):
             return
@@ -241,7 +249,11 @@ class LorebookCommands(app_commands.Group):
     @app_commands.choices(scope=_SCOPE_CHOICES)
     @app_commands.describe(lorebook=LOREBOOK_HELP, scope=SCOPE_HELP, personality=PERSONALITY_HELP)
     async def detach(
-        self, interaction: discord.Interaction, lorebook: str, scope: str, personality: str = ""
+        self,
+        interaction: discord.Interaction,
+        lorebook: str,
+        scope: str,
+        personality: PersonalityName = "",
     ) -> None:
         if not await self._checked(interaction, scope, personality):
             return

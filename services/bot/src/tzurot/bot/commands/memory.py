@@ -1,5 +1,6 @@
 """/memory search|browse|delete|prune|stats|incognito|fresh: what a personality remembers
-about you."""
+about you. `prune` deletes only from a personality named by its slug (`chosen.py`); `delete`
+names its memory by id, which the gateway finds only among the named personality's."""
 
 from __future__ import annotations
 
@@ -9,13 +10,22 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
+from tzurot.bot.commands.chosen import act_on_chosen, with_slug
 from tzurot.bot.commands.common import actor, reply
-from tzurot.bot.commands.lookups import memory_choices, personality_choices
+from tzurot.bot.commands.lookups import (
+    memory_choices,
+    personality_choices,
+    personality_slug_choices,
+)
 from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import gateway_pb2 as gw
+
+PRUNE_BELOW = 0.2
+"""`/memory prune`'s default threshold: memories weaker than this are deleted."""
 
 
 def incognito_text(
@@ -65,7 +75,9 @@ class MemoryCommands(app_commands.Group):
         personality="The personality whose memories of you to search",
         query="What to look for",
     )
-    async def search(self, interaction: discord.Interaction, personality: str, query: str) -> None:
+    async def search(
+        self, interaction: discord.Interaction, personality: PersonalityName, query: str
+    ) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -87,7 +99,7 @@ class MemoryCommands(app_commands.Group):
     async def browse(
         self,
         interaction: discord.Interaction,
-        personality: str,
+        personality: PersonalityName,
         page: app_commands.Range[int, 1, 10_000] = 1,
     ) -> None:
         await named_reply(
@@ -107,7 +119,9 @@ class MemoryCommands(app_commands.Group):
         personality="The personality that remembers it",
         memory="The memory to delete (your newest ones autocomplete)",
     )
-    async def delete(self, interaction: discord.Interaction, personality: str, memory: str) -> None:
+    async def delete(
+        self, interaction: discord.Interaction, personality: PersonalityName, memory: str
+    ) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -137,23 +151,27 @@ class MemoryCommands(app_commands.Group):
     async def prune(
         self,
         interaction: discord.Interaction,
-        personality: str,
-        threshold: app_commands.Range[float, 0.0, 1.0] = 0.2,
+        personality: PersonalityName,
+        threshold: app_commands.Range[float, 0.0, 1.0] = PRUNE_BELOW,
     ) -> None:
-        await reply(
+        more = "" if threshold == PRUNE_BELOW else f" and `threshold: {threshold:g}`"
+        await act_on_chosen(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.PruneMemories(
+            personality,
+            nothing="Nothing deleted",
+            again=lambda p: with_slug("/memory prune", p, more),
+            rpc=lambda p: self.gateway.stub.PruneMemories(
                 gw.PruneMemoriesRequest(
-                    actor=actor(interaction), personality=personality, threshold=threshold
+                    actor=actor(interaction), personality=p.slug, threshold=threshold
                 )
             ),
-            lambda r: f"Deleted {plural(r.deleted, 'memory', 'memories')}.",
+            render=lambda r, _: f"Deleted {plural(r.deleted, 'memory', 'memories')}.",
         )
 
     @app_commands.command(name="stats", description="How many memories, of which kind")
     @app_commands.describe(personality="The personality whose memories of you to count")
-    async def stats(self, interaction: discord.Interaction, personality: str) -> None:
+    async def stats(self, interaction: discord.Interaction, personality: PersonalityName) -> None:
         await named_reply(
             interaction,
             self.gateway,
@@ -176,7 +194,7 @@ class MemoryCommands(app_commands.Group):
     async def incognito(
         self,
         interaction: discord.Interaction,
-        personality: str,
+        personality: PersonalityName,
         state: str,
         hours: app_commands.Range[int, 1, 720] = 24,
     ) -> None:
@@ -205,7 +223,7 @@ class MemoryCommands(app_commands.Group):
         undo="True: use all its memories of you again",
     )
     async def fresh(
-        self, interaction: discord.Interaction, personality: str, undo: bool = False
+        self, interaction: discord.Interaction, personality: PersonalityName, undo: bool = False
     ) -> None:
 
         async def started() -> tuple[gw.GetMemoryStatsResponse | None, gw.StartFreshResponse]:
@@ -236,10 +254,16 @@ class MemoryCommands(app_commands.Group):
         except TzurotError:
             return None
 
+    @prune.autocomplete("personality")
+    async def _personality_slugs(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        # By slug: prune acts only on a personality named by its slug (chosen.py).
+        return await personality_slug_choices(self.gateway, interaction, current)
+
     @search.autocomplete("personality")
     @browse.autocomplete("personality")
     @delete.autocomplete("personality")
-    @prune.autocomplete("personality")
     @stats.autocomplete("personality")
     @incognito.autocomplete("personality")
     @fresh.autocomplete("personality")

@@ -9,6 +9,7 @@ from tzurot.bot.commands import render
 from tzurot.bot.commands.common import PROVIDERS, actor, choices, reply
 from tzurot.bot.commands.lookups import config_choices, personality_choices
 from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.options import NewName, PersonalityName
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -29,7 +30,7 @@ class LlmConfigCommands(app_commands.Group):
     async def create(
         self,
         interaction: discord.Interaction,
-        name: str,
+        name: NewName,
         provider: str,
         model: str,
         description: str = "",
@@ -116,7 +117,7 @@ class ModelCommands(app_commands.Group):
     async def set_model(
         self,
         interaction: discord.Interaction,
-        personality: str,
+        personality: PersonalityName,
         config: str,
         level: str = "personality",
     ) -> None:
@@ -143,7 +144,10 @@ class ModelCommands(app_commands.Group):
         level="The level whose choice to forget (default: you with this personality)",
     )
     async def reset(
-        self, interaction: discord.Interaction, personality: str, level: str = "personality"
+        self,
+        interaction: discord.Interaction,
+        personality: PersonalityName,
+        level: str = "personality",
     ) -> None:
         request = gw.ResetModelOverrideRequest(
             actor=actor(interaction),
@@ -164,7 +168,7 @@ class ModelCommands(app_commands.Group):
         name="show", description="Which model a personality uses for you here, and why"
     )
     @app_commands.describe(personality="The personality whose model to show")
-    async def show(self, interaction: discord.Interaction, personality: str) -> None:
+    async def show(self, interaction: discord.Interaction, personality: PersonalityName) -> None:
         await named_reply(
             interaction,
             self.gateway,

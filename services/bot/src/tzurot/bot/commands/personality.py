@@ -2,8 +2,10 @@
 of what a personality's owner does to it.
 
 Deleting asks for `confirm: DELETE`, as `/settings data delete` does; anything else shows
-what would be lost and deletes nothing. The gateway decides who may (its owner, a superuser)
-and what a user may not see (someone else's private personality reads as not found).
+what would be lost and deletes nothing. Confirmed, it deletes only a personality named by its
+slug (`chosen.py`): any other name is answered with the one it means and the slug to type.
+The gateway decides who may (its owner, a superuser) and what a user may not see (someone
+else's private personality reads as not found).
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import discord
 import structlog
 from discord import app_commands
 
+from tzurot.bot.commands.chosen import is_slug, unsure_text
 from tzurot.bot.commands.common import actor, confirmed, defer, send
 from tzurot.bot.commands.lookups import owned_personality_choices
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.personality_delete import (
     CONFIRM_HELP,
     DESCRIPTION,
+    again,
     deleted_text,
     deletion_failed_text,
     not_deleted_text,
@@ -39,7 +44,7 @@ class PersonalityCommands(PersonalityVoiceCommands):
     @app_commands.command(name="delete", description=DESCRIPTION)
     @app_commands.describe(personality="One of yours", confirm=CONFIRM_HELP)
     async def delete(
-        self, interaction: discord.Interaction, personality: str, confirm: str
+        self, interaction: discord.Interaction, personality: PersonalityName, confirm: str
     ) -> None:
         await defer(interaction)
         who = actor(interaction)
@@ -56,6 +61,11 @@ class PersonalityCommands(PersonalityVoiceCommands):
         target = found.personality
         if not confirmed(confirm):
             await send(interaction, warning_text(target))
+            return
+        if not is_slug(personality, target):  # deletes only what the user saw they chose
+            await send(
+                interaction, unsure_text("Nothing deleted", personality, target, again(target))
+            )
             return
         try:
             await self.gateway.call(

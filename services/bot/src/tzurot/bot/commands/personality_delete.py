@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import grpc
 
+from tzurot.bot.commands.chosen import named, with_slug
 from tzurot.bot.commands.common import CONFIRM_WORD, failure_text
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -28,8 +29,9 @@ the actor owns it first); any other failure may come half way."""
 UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
-def named(p: common.Personality) -> str:
-    return f"**{p.display_name or p.slug}** (`{p.slug}`)"
+def again(p: common.Personality) -> str:
+    """The command that deletes exactly `p`: by its slug, confirmed."""
+    return with_slug("/personality delete", p, f" and `confirm: {CONFIRM_WORD}`")
 
 
 def warning_text(p: common.Personality) -> str:
@@ -47,7 +49,7 @@ def warning_text(p: common.Personality) -> str:
         "that account's key can (otherwise it stays there)",
         "- its activations in channels, its free will, and anyone's model choice or persona for it",
         "Kept: lorebooks (one that came with its card stays its owner's, unlinked).",
-        f"Its owner (or a superuser) deletes it with {AGAIN}.",
+        f"Its owner (or a superuser) deletes it with {again(p)}.",
     ]
     if p.public:
         lines.insert(

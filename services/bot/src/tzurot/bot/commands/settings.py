@@ -17,6 +17,7 @@ from tzurot.bot.commands.account import DataCommands
 from tzurot.bot.commands.common import actor, choices, reply
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import named_reply
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.render import SOURCES
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
@@ -86,7 +87,9 @@ class SettingsCommands(app_commands.Group):
 
     @app_commands.command(name="view", description="Every setting as it applies to you here")
     @app_commands.describe(personality="As they apply toward this personality (optional)")
-    async def view(self, interaction: discord.Interaction, personality: str = "") -> None:
+    async def view(
+        self, interaction: discord.Interaction, personality: PersonalityName = ""
+    ) -> None:
         location = location_of(interaction.channel, interaction.guild)
         await named_reply(
             interaction,
@@ -114,7 +117,7 @@ class SettingsCommands(app_commands.Group):
         key: str,
         value: str,
         level: str = "me",
-        personality: str = "",
+        personality: PersonalityName = "",
     ) -> None:
         request = gw.SetSettingRequest(
             actor=actor(interaction),
@@ -144,7 +147,7 @@ class SettingsCommands(app_commands.Group):
         interaction: discord.Interaction,
         key: str,
         level: str = "me",
-        personality: str = "",
+        personality: PersonalityName = "",
     ) -> None:
         request = gw.ResetSettingRequest(
             actor=actor(interaction),

@@ -16,6 +16,7 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values, personality_choices
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -75,7 +76,7 @@ class SkillCommands(app_commands.Group):
 
     @app_commands.command(name="show", description="The skills a personality uses")
     @app_commands.describe(personality="The personality whose skills to show")
-    async def show(self, interaction: discord.Interaction, personality: str) -> None:
+    async def show(self, interaction: discord.Interaction, personality: PersonalityName) -> None:
         await reply(
             interaction,
             self.gateway,
@@ -89,12 +90,16 @@ class SkillCommands(app_commands.Group):
     @app_commands.describe(
         personality="A personality you own", skill="A skill from /skills list, e.g. web_research"
     )
-    async def enable(self, interaction: discord.Interaction, personality: str, skill: str) -> None:
+    async def enable(
+        self, interaction: discord.Interaction, personality: PersonalityName, skill: str
+    ) -> None:
         await self._change(interaction, personality, skill, enable=True)
 
     @app_commands.command(name="disable", description="Stop a personality you own using a skill")
     @app_commands.describe(personality="A personality you own", skill="The skill it stops using")
-    async def disable(self, interaction: discord.Interaction, personality: str, skill: str) -> None:
+    async def disable(
+        self, interaction: discord.Interaction, personality: PersonalityName, skill: str
+    ) -> None:
         await self._change(interaction, personality, skill, enable=False)
 
     @show.autocomplete("personality")

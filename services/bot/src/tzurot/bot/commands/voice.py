@@ -8,9 +8,11 @@ from typing import Literal
 import discord
 from discord import app_commands
 
+from tzurot.bot.commands.chosen import act_on_chosen, with_slug
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
-from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
+from tzurot.bot.commands.options import PersonalityName
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -173,12 +175,17 @@ class PersonalityVoiceCommands(app_commands.Group):
     ) -> list[app_commands.Choice[str]]:
         return await personality_choices(self.gateway, interaction, current)
 
+    async def _owned_slugs(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await owned_personality_choices(self.gateway, interaction, current)
+
     def _add_voice_commands(self) -> None:
         gateway = self.gateway
 
         @self.voice.command(name="show", description="Its voice and how often it speaks")
         @app_commands.describe(personality="The personality whose voice to show")
-        async def show(interaction: discord.Interaction, personality: str) -> None:
+        async def show(interaction: discord.Interaction, personality: PersonalityName) -> None:
             await named_reply(
                 interaction,
                 gateway,
@@ -209,7 +216,7 @@ class PersonalityVoiceCommands(app_commands.Group):
         )
         async def set_voice(  # noqa: PLR0917  # one option per voice setting
             interaction: discord.Interaction,
-            personality: str,
+            personality: PersonalityName,
             provider: str,
             voice_id: str,
             model: str = "",
@@ -249,22 +256,26 @@ class PersonalityVoiceCommands(app_commands.Group):
 
         @self.voice.command(name="remove", description="Owners: it speaks no more")
         @app_commands.describe(personality="A personality you own")
-        async def remove_voice(interaction: discord.Interaction, personality: str) -> None:
-            await named_reply(
+        async def remove_voice(
+            interaction: discord.Interaction, personality: PersonalityName
+        ) -> None:
+            await act_on_chosen(
                 interaction,
                 gateway,
                 personality,
-                lambda: gateway.stub.SetPersonalityVoice(
-                    gw.SetPersonalityVoiceRequest(actor=actor(interaction), personality=personality)
+                nothing="Nothing removed",
+                again=lambda p: with_slug("/personality voice remove", p),
+                rpc=lambda p: gateway.stub.SetPersonalityVoice(
+                    gw.SetPersonalityVoiceRequest(actor=actor(interaction), personality=p.slug)
                 ),
-                lambda _, name: f"{name} has no voice now.",
+                render=lambda _, p: f"{p.display_name or p.slug} has no voice now.",
             )
 
         @self.voice.command(
             name="clone", description="Owners: clone its voice from the samples (your key)"
         )
         @app_commands.describe(personality="A personality you own, with voice samples uploaded")
-        async def clone(interaction: discord.Interaction, personality: str) -> None:
+        async def clone(interaction: discord.Interaction, personality: PersonalityName) -> None:
             await named_reply(
                 interaction,
                 gateway,
@@ -282,7 +293,8 @@ class PersonalityVoiceCommands(app_commands.Group):
 
         show.autocomplete("personality")(self._personalities)
         set_voice.autocomplete("personality")(self._personalities)
-        remove_voice.autocomplete("personality")(self._personalities)
+        # By slug: removing acts only on a personality named by its slug (chosen.py).
+        remove_voice.autocomplete("personality")(self._owned_slugs)
         clone.autocomplete("personality")(self._personalities)
 
     def _add_sample_commands(self) -> None:
@@ -294,7 +306,7 @@ class PersonalityVoiceCommands(app_commands.Group):
             file="A recording of its voice: MP3, WAV or OGG, 10 MB at most",
         )
         async def upload(
-            interaction: discord.Interaction, personality: str, file: discord.Attachment
+            interaction: discord.Interaction, personality: PersonalityName, file: discord.Attachment
         ) -> None:
             await defer(interaction)
             if file.size > MAX_SAMPLE_BYTES:
@@ -328,7 +340,9 @@ class PersonalityVoiceCommands(app_commands.Group):
 
         @self.sample.command(name="list", description="Owners: the recordings kept")
         @app_commands.describe(personality="A personality you own")
-        async def list_samples(interaction: discord.Interaction, personality: str) -> None:
+        async def list_samples(
+            interaction: discord.Interaction, personality: PersonalityName
+        ) -> None:
             await named_reply(
                 interaction,
                 gateway,
@@ -344,7 +358,9 @@ class PersonalityVoiceCommands(app_commands.Group):
             personality="A personality you own",
             sample="The recording to delete (its file name autocompletes)",
         )
-        async def remove(interaction: discord.Interaction, personality: str, sample: str) -> None:
+        async def remove(
+            interaction: discord.Interaction, personality: PersonalityName, sample: str
+        ) -> None:
             await reply(
                 interaction,
                 gateway,

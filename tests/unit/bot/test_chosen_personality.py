@@ -1,0 +1,49 @@
+"""What a command that removes something for good takes as the user's choice: only the exact
+slug of the personality the gateway found (a display name, an alias, the slug in another case
+may mean another personality than the user has in mind), and what it says otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from tzurot.bot.commands.chosen import is_slug, unsure_text, with_slug
+from tzurot.bot.commands.personality_delete import warning_text
+from tzurot.v1 import common_pb2 as common
+
+OLD = common.Personality(slug="old", display_name="Old")
+
+
+@pytest.mark.parametrize("typed", ["old", " old ", "@old", "@ old"])
+def test_the_slug_as_typed_or_picked_is_the_choice(typed: str) -> None:
+    assert is_slug(typed, OLD)
+
+
+@pytest.mark.parametrize("typed", ["Old", "OLD", "luna moon", "old-2", "ol", "", "@Old"])
+def test_any_other_name_is_not(typed: str) -> None:
+    assert not is_slug(typed, OLD)
+
+
+def test_a_personality_without_a_slug_is_never_chosen_by_name() -> None:
+    assert not is_slug("", common.Personality(display_name="Old"))
+
+
+def test_the_refusal_names_what_the_name_means_and_the_slug_to_type() -> None:
+    text = unsure_text("Nothing cleared", "Luna `Moon`", OLD, with_slug("/history clear", OLD))
+    assert text == (
+        "Nothing cleared: `Luna 'Moon'` means **Old** (`old`) for you. This cannot be undone, "
+        "so it is done only to a personality named by its slug (picking it from the list gives "
+        "it). If **Old** (`old`) is the one, run `/history clear` with `personality: old`."
+    )
+
+
+def test_a_long_name_is_cut_in_the_refusal() -> None:
+    text = unsure_text("Nothing cleared", "x" * 500, OLD, with_slug("/history clear", OLD))
+    assert f"`{'x' * 100}`" in text
+    assert "x" * 101 not in text
+
+
+def test_the_delete_warning_names_the_command_with_the_slug() -> None:
+    assert warning_text(OLD).endswith(
+        "Its owner (or a superuser) deletes it with `/personality delete` with "
+        "`personality: old` and `confirm: DELETE`."
+    )
