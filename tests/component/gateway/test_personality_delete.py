@@ -44,7 +44,7 @@ KEPT = {
 group_tables.py say why); nothing else in `core` may."""
 WITHOUT_FOREIGN_KEY = {("jobs", "personality_id")}
 """The columns named after a personality with no foreign key to `core.personalities`. A new
-one fails the test: delete its rows in store/personalities.delete_references (and seed one
+one fails the test: delete its rows in store/personality_related.delete_references (and seed one
 below), or say in KEPT why they stay."""
 
 pytestmark = pytest.mark.component

@@ -1,13 +1,14 @@
-"""Group channels: who is activated in a channel (with talkativeness), and setting it."""
+"""Group channels: who is activated in a channel (with talkativeness), and the talkativeness
+a personality may be given (written with its other fields by UpdatePersonality)."""
 
 from __future__ import annotations
 
 import math
 
-from tzurot.gateway.domain import Location, Personality, User
+from tzurot.gateway.domain import Location, User
 from tzurot.gateway.group_store import ActiveMember, GroupStore
 from tzurot.gateway.groups import may_use
-from tzurot.runtime.errors import InvalidArgument, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument
 
 
 class GroupAdmin:
@@ -21,18 +22,13 @@ class GroupAdmin:
             if user is None or may_use(m.activation.personality, user)
         ]
 
-    async def set_talkativeness(
-        self, user: User | None, personality: Personality, value: float
-    ) -> float:
-        if user is not None and not user.superuser and personality.owner_user_id != user.id:
-            raise PermissionDenied(
-                f"only the owner of {personality.slug!r} or a superuser may change it",
-                reason="NOT_OWNER",
-            )
-        if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-            raise InvalidArgument("personality.talkativeness", "talkativeness is between 0 and 1")
-        await self._store.set_talkativeness(personality.id, value)
-        return value
+
+def checked_talkativeness(value: float) -> float:
+    """`value`, a talkativeness: between 0 (never speaks unprompted) and 1 (always). Who may
+    change it is who may change the personality (its owner, a superuser, the operator)."""
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidArgument("personality.talkativeness", "talkativeness is between 0 and 1")
+    return value
 
 
 def _channel(where: Location) -> str:

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from tzurot.gateway import admin_convert as ac
 from tzurot.gateway import convert
 from tzurot.gateway import greetings as greeting
 from tzurot.gateway.admin import Admin, Principal
@@ -17,7 +18,7 @@ from tzurot.gateway.admin_server import GatewayAdminServicer
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.freewill import FreeWill, FreeWillStatus
 from tzurot.gateway.greetings import Greetings
-from tzurot.gateway.group_admin import GroupAdmin
+from tzurot.gateway.group_admin import GroupAdmin, checked_talkativeness
 from tzurot.gateway.group_store import ActiveMember, BotEventRow
 from tzurot.gateway.notifications import Notifications
 from tzurot.gateway.server import Context
@@ -99,25 +100,21 @@ class GatewayGroupServicer(GatewayAdminServicer):
     async def UpdatePersonality(
         self, request: gw.UpdatePersonalityRequest, context: Context
     ) -> gw.UpdatePersonalityResponse:
-        """`talkativeness` is kept by the group store; every other path by the admin."""
+        """`talkativeness` (the group store's) is checked first, then written by the admin's
+        update with every other field, in its transaction: all of the update, or none of it.
+        The personality is found once, as the admin finds it (by id when the request has
+        one)."""
         paths = list(request.update_paths)
         if TALKATIVENESS_PATH not in paths:
             return await super().UpdatePersonality(request, context)
-        who = await self._who(request)
-        name = request.personality.id or request.personality.slug
-        personality = await self._personality(name, who)
-        value = await self._features.admin.set_talkativeness(
-            who.user, personality, request.personality.talkativeness
+        value = checked_talkativeness(request.personality.talkativeness)
+        updated = await self._admin.update_personality(
+            await self._who(request),
+            ac.personality_in(request.personality),
+            [p for p in paths if p != TALKATIVENESS_PATH],
+            talkativeness=value,
         )
-        rest = [p for p in paths if p != TALKATIVENESS_PATH]
-        if rest:
-            forwarded = gw.UpdatePersonalityRequest()
-            forwarded.CopyFrom(request)
-            del forwarded.update_paths[:]
-            forwarded.update_paths.extend(rest)
-            reply = await super().UpdatePersonality(forwarded, context)
-        else:
-            reply = gw.UpdatePersonalityResponse(personality=convert.personality(personality))
+        reply = gw.UpdatePersonalityResponse(personality=convert.personality(updated))
         reply.personality.talkativeness = value
         return reply
 

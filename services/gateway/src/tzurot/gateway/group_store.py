@@ -165,17 +165,6 @@ class GroupStore(OutboxQueries):
             )
         return DEFAULT_TALKATIVENESS if value is None else float(value)
 
-    async def set_talkativeness(self, personality_id: str, value: float) -> None:
-        stmt = insert(g.personality_traits).values(
-            personality_id=personality_id, talkativeness=value
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[g.personality_traits.c.personality_id],
-            set_={"talkativeness": value, "updated_at": sa.func.now()},
-        )
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt)
-
     # ---- rounds and chains ----
 
     async def start_round(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.mention_starts import MentionStarts
 from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias, same_key
 from tzurot.runtime.folding import fold
 
@@ -43,8 +44,11 @@ def find_mentions(
     A name matches case-insensitively, whitespace-collapsed, and only where a word ends after
     it (not before a letter, combining mark, digit, '_' or '-'): "@lil!", "@lil," and
     "@lil's" mention `lil`, "@lily" and "@lil-y" do not. A personality is reported once, at
-    its first mention. `personal` are the speaker's own aliases (normalized alias,
-    personality): the same name means their personality, not anyone else's.
+    its first mention. An '@' in an e-mail address (ada@sage.org), a link
+    (https://mastodon.social/@sage, youtube.com/@sage) or Discord's code (`@Sage hi`)
+    starts none (mention_starts.py); any other does, after a word too ("ねえ@Sage").
+    `personal` are the speaker's own aliases (normalized alias, personality): the same name
+    means their personality, not anyone else's.
 
     At each `@`, the names that match are ranked, and the first wins:
 
@@ -80,6 +84,7 @@ def find_mentions(
     candidates = [(name, p) for name, _rank, p in ranked]
     folded = fold(content, str.lower)  # names are lower-cased (normalize_alias, _names)
     lowered = same_key(folded.text)  # as the names are (`same_key`), offsets kept
+    starts: MentionStarts | None = None  # made at the first '@' a name follows
     found: list[tuple[Personality, str, int]] = []
     seen: set[str] = set()
     index = lowered.find("@")
@@ -89,11 +94,14 @@ def find_mentions(
             end_of_match = _match(lowered, index + 1, name)
             if end_of_match is None or not folded.aligned(end_of_match):
                 continue
+            start = folded.original(index)
+            starts = starts or MentionStarts(content)
+            if not starts.may_start(start):  # an e-mail address's, a link's, in code
+                break
             end = end_of_match
             if personality.id not in seen:
                 seen.add(personality.id)
-                start, stop = folded.original(index), folded.original(end_of_match)
-                found.append((personality, content[start:stop], start))
+                found.append((personality, content[start : folded.original(end)], start))
             break
         index = lowered.find("@", end)
     return found

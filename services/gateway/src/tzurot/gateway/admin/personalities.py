@@ -90,8 +90,15 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         return created
 
     async def update_personality(
-        self, who: Principal, p: Personality, paths: Sequence[str]
+        self,
+        who: Principal,
+        p: Personality,
+        paths: Sequence[str],
+        *,
+        talkativeness: float | None = None,
     ) -> Personality:
+        """Every field checked, then all of them written in one transaction, or none;
+        `talkativeness` too (checked by the caller: group_admin.checked_talkativeness)."""
         key = p.id or p.slug
         if not key:
             raise InvalidArgument("personality.id", "name the personality by id or slug")
@@ -108,7 +115,7 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         unknown = sorted(set(paths) - PERSONALITY_PATHS - CHARACTER_FIELDS)
         if unknown:
             raise InvalidArgument("update_paths", f"cannot update {', '.join(unknown)}")
-        if not paths:
+        if not paths and talkativeness is None:
             raise InvalidArgument("update_paths", "name the fields to update")
         if "character" in paths and CHARACTER_FIELDS & set(paths):
             raise InvalidArgument(
@@ -124,7 +131,9 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         if "display_name" in values:
             values["display_name"] = require("personality.display_name", p.display_name, MAX_NAME)
         aliases = self._aliases(p.aliases) if "aliases" in paths else None
-        await self._db.update_personality(target.id, values, aliases, named=named_for(who))
+        await self._db.update_personality(
+            target.id, values, aliases, named=named_for(who), talkativeness=talkativeness
+        )
         updated = await self._store.get_personality(target.id)
         assert updated is not None
         return updated

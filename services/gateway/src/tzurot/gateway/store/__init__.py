@@ -5,6 +5,8 @@ jobs); `AdminStore` is the admin API's SQL. Both are made of the capability part
 
 - users.py: users and personas
 - personalities.py: personalities and aliases (lookups, imports, admin writes)
+- personality_related.py: rows of other tables that go with a personality (references deleted
+  with it, its talkativeness)
 - configs.py: LLM configs, model overrides, stored settings levels
 - models.py: the chosen levels of the LLM config cascade (user toward a personality, user, channel)
 - personal_aliases.py: aliases only their user uses

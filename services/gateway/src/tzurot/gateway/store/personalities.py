@@ -13,12 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tzurot.gateway import tables as t
 from tzurot.gateway.cache import TtlCache
-from tzurot.gateway.domain import (
-    ConfigSource,
-    DenyScope,
-    LlmConfig,
-    Personality,
-)
+from tzurot.gateway.domain import LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias, same_key
 from tzurot.gateway.rules import rules_to_json
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
@@ -35,6 +30,7 @@ from tzurot.gateway.store.name_rules import (
     refuse_alias,
     refuse_names,
 )
+from tzurot.gateway.store.personality_related import delete_references, set_talkativeness
 from tzurot.gateway.store.previews import keep_withheld
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, quoted
@@ -77,31 +73,6 @@ def _rank(key: str, slug: str, display_name: str, by_alias: bool) -> int | None:
     if mention_key(display_name) == key:
         return 2
     return 3 if by_alias else None
-
-
-def delete_references(which: sa.ColumnElement[bool]) -> list[sa.Delete]:
-    """Deletes the rows that name the personalities `which` selects without a foreign key to
-    them (a text scope and target, so nothing cascades): the settings of their level and of
-    each user's level toward them, their lorebook attachments (the lorebooks stay), and the
-    denylist entries toward them (by slug: one that outlived its personality would apply to
-    the next personality given that slug). Run before the personalities' rows, in their
-    transaction: the rows are what finds the ids and slugs, and a deletion run again finds
-    nothing left to do. `jobs.personality_id` has no foreign key either and keeps the
-    delivered and failed jobs on purpose (tables.py says why)."""
-    p, s, a, d = t.personalities.c, t.settings.c, t.lorebook_attachments.c, t.denylist.c
-    ids = sa.select(sa.cast(p.id, sa.Text)).where(which)
-    return [
-        sa.delete(t.settings).where(s.scope == ConfigSource.PERSONALITY.value, s.scope_id.in_(ids)),
-        # "<user id>:<personality id>"
-        sa.delete(t.settings).where(
-            s.scope == ConfigSource.USER_PERSONALITY.value,
-            sa.func.split_part(s.scope_id, ":", 2).in_(ids),
-        ),
-        sa.delete(t.lorebook_attachments).where(a.scope == "personality", a.target.in_(ids)),
-        sa.delete(t.denylist).where(
-            d.scope == DenyScope.PERSONALITY.value, d.scope_id.in_(sa.select(p.slug).where(which))
-        ),
-    ]
 
 
 async def _refuse_slug_being_deleted(conn: AsyncConnection, slug: str) -> None:
@@ -474,11 +445,13 @@ class PersonalityWrites(AdminSqlBase):
         aliases: Sequence[str] | None,
         *,
         named: HolderNamed = everyone_named,
+        talkativeness: float | None = None,
     ) -> None:
         """A new display name (one this personality did not have already) and the `aliases`
         (those it had are kept) are refused as `refuse_names` and `refuse_alias` say, the
         other personality worded by `named`; `public` turned on checks all of its names by
-        every rule of `refuse_names` (they reach everyone from then on)."""
+        every rule of `refuse_names` (they reach everyone from then on). `talkativeness` is
+        written in the same transaction: a refusal leaves it as it was too."""
         async with self._catalog_write() as conn:
             await conn.execute(alias_lock())
             found = (
@@ -524,6 +497,8 @@ class PersonalityWrites(AdminSqlBase):
                 )
                 for alias in aliases:
                     await self._add_alias(conn, personality_id, alias, named, held=held)
+            if talkativeness is not None and current is not None:
+                await conn.execute(set_talkativeness(personality_id, talkativeness))
 
     async def drop_answers_in_flight(self, personality_id: str, now: datetime | None = None) -> int:
         """Deletes the personality's jobs not delivered yet, the first step of deleting it;

@@ -13,7 +13,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.store.base import AdminSqlBase
 from tzurot.gateway.store.in_flight import delete_answers_in_flight
 from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
-from tzurot.gateway.store.personalities import delete_references
+from tzurot.gateway.store.personality_related import delete_references
 from tzurot.gateway.store.previews import (
     BLANK,
     UNFINISHED_KIND,
