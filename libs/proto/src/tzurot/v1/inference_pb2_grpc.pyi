@@ -69,7 +69,10 @@ class InferenceServiceStub:
     """
     ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
     """Durable facts about the user from delivered exchanges, with the known facts each one
-    supersedes (memory formation; gateway calls it off the request path).
+    supersedes (memory formation; gateway calls it off the request path). As its provider
+    request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
+    tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
+    the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
     """
 
 @_typing.type_check_only
@@ -113,7 +116,10 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """
     ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
     """Durable facts about the user from delivered exchanges, with the known facts each one
-    supersedes (memory formation; gateway calls it off the request path).
+    supersedes (memory formation; gateway calls it off the request path). As its provider
+    request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
+    tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
+    the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -208,7 +214,10 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.ExtractFactsResponse, _abc.Awaitable[_inference_pb2.ExtractFactsResponse]]:
         """Durable facts about the user from delivered exchanges, with the known facts each one
-        supersedes (memory formation; gateway calls it off the request path).
+        supersedes (memory formation; gateway calls it off the request path). As its provider
+        request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
+        tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
+        the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -51,7 +51,8 @@ A key in `spent_keys` has no credit left, refused as the vendor `quota_shape` na
 please check your plan and billing details", help.openai.com article 6891831) on every billed
 call, the free model list answering as ever. `fail_next(429, code="insufficient_quota")` sends
 that body once. Transcriptions are refused as OpenAI refuses them (`fake_speech.py`): a request
-over 25 MiB (413) or a file name without an audio extension (400). Bodies up to
+over 25 MiB (413) or a file name without an audio extension (400); an accepted one can be
+slow (`transcription_delay`) or lost with its connection (`drop_transcriptions`). Bodies up to
 `MAX_BODY_BYTES` are read (aiohttp's own default, 1 MiB, would answer a plain-text 413 no
 vendor sends).
 This module serves, admits and records; chat completions are `fake_provider_chat.py`, the
@@ -204,6 +205,12 @@ class FakeProvider:
         asks for one (some OpenAI-compatible servers do)."""
         self.transcript_seconds = 3.0
         """What a `whisper*` model bills (usage `duration`); other models bill tokens."""
+        self.transcription_delay = 0.0
+        """Seconds a transcription works on the file it read before answering (a long
+        recording); a client that goes away ends the wait."""
+        self.drop_transcriptions = 0
+        """The next this many transcriptions read the file, then close the connection with
+        no answer (a proxy dying while the provider works)."""
         self.script: list[ScriptedReply] = []
         """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self.no_tool_models: set[str] = set()

@@ -5,6 +5,8 @@ modalities, filtered as OpenRouter's), OpenRouter's GET /key, embeddings, OpenAI
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -119,7 +121,7 @@ async def transcription(fake: FakeProvider, request: web.Request) -> web.StreamR
     if bad_name is not None:
         return bad_name
     if body.get("response_format") in ("text",):
-        return web.Response(text=fake.transcript)
+        return await _delivered(fake, request, web.Response(text=fake.transcript))
     # OpenAI's usage: seconds of audio for whisper-1, tokens for gpt-4o-transcribe.
     usage: dict[str, Any] = {"type": "duration", "seconds": fake.transcript_seconds}
     if not str(body.get("model", "")).startswith("whisper"):
@@ -131,4 +133,24 @@ async def transcription(fake: FakeProvider, request: web.Request) -> web.StreamR
             "output_tokens": output,
             "total_tokens": audio + output,
         }
-    return web.json_response({"text": fake.transcript, "usage": usage})
+    return await _delivered(
+        fake, request, web.json_response({"text": fake.transcript, "usage": usage})
+    )
+
+
+async def _delivered(
+    fake: FakeProvider, request: web.Request, answer: web.Response
+) -> web.Response:
+    """A transcription's `answer`, after `transcription_delay` (or until the client went
+    away); none when its connection is to be dropped (`drop_transcriptions`)."""
+    if fake.drop_transcriptions > 0:  # heard, then lost: no answer comes
+        fake.drop_transcriptions -= 1
+        assert request.transport is not None
+        request.transport.close()
+        return answer
+    until = time.monotonic() + fake.transcription_delay
+    while time.monotonic() < until:
+        if request.transport is None or request.transport.is_closing():
+            break
+        await asyncio.sleep(min(0.02, max(until - time.monotonic(), 0.0)))
+    return answer

@@ -25,16 +25,37 @@ report their usage before the error, which resets what is kept. A finished round
 failed) resets those of its round; the failed reply's report of all its rounds
 (`UsageSpent.all_rounds`) resets everything. An older inference sends neither PromptSent nor
 RoundsBilled: the estimate is then the relayed text's output only.
+
+A helper RPC (ExtractFacts) is unary: it has no stream for PromptSent, and its error carries
+its estimate (UsageSpent) only when inference could send one. So inference announces the
+prompt in the call's initial metadata as its provider request goes out
+(PROMPT_TOKENS_METADATA), which the gateway reads even from a call its deadline cut; a call cut
+so, or by inference's own time limit, restart or stop, whose prompt was announced, is counted
+as that prompt billed (`cut_helper_call`: failed, estimated). One that inference ended itself
+reported what was billed (a failure once sent carries its estimate; a refusal, nothing).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import grpc
+
 from tzurot.gateway.domain import PromptSent, RoundsBilled, Usage, UsageSpent
+from tzurot.runtime.errors import TzurotError
 
 CHARACTERS_PER_TOKEN = 4
+PROMPT_TOKENS_METADATA = "tzurot-prompt-tokens"
+"""Inference's ExtractFacts sends this initial metadata as its provider request goes out: the
+prompt's tokens, estimated with the model's tokenizer (inference's server.py, the same
+name)."""
+ANNOUNCED_PROMPT = "announced_prompt_tokens"
+"""Where the gateway's client keeps that announcement on the call's error (its metadata)."""
+_CUT = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
+_RESTARTING = "SERVICE_RESTARTING"
+"""A call whose connection broke without a status (from_rpc_error's reason)."""
 
 
 @dataclass
@@ -81,3 +102,26 @@ class RelayedAnswer:
         # Only the finished rounds' own counts: as exact as they came.
         estimated = bool(self.prompt_tokens or self.characters) or bool(billed and billed.estimated)
         return Usage(provider, model, input_tokens, output_tokens, estimated=estimated)
+
+
+def with_announced_prompt(
+    err: TzurotError, initial_metadata: Iterable[tuple[str, str | bytes]] | None
+) -> TzurotError:
+    """`err`, the failed call's, keeping the prompt tokens its initial metadata announced
+    (ANNOUNCED_PROMPT in its metadata), when it did."""
+    for key, value in initial_metadata or ():
+        text = value.decode() if isinstance(value, bytes) else value
+        if key == PROMPT_TOKENS_METADATA and text.isdigit():
+            err.metadata[ANNOUNCED_PROMPT] = text
+    return err
+
+
+def cut_helper_call(err: TzurotError, provider: str, model: str) -> Usage | None:
+    """What a helper RPC cut before it could report was billed: the prompt inference
+    announced, estimated, no output known (a floor); None when no prompt went out, or when
+    inference ended the call itself (its error says what was billed)."""
+    cut = err.code in _CUT or err.reason == _RESTARTING
+    tokens = err.metadata.get(ANNOUNCED_PROMPT, "")
+    if not cut or not tokens.isdigit():
+        return None
+    return Usage(provider, model, int(tokens), 0, estimated=True)

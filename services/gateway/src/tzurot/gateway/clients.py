@@ -9,6 +9,7 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.gateway import convert, voice_convert
+from tzurot.gateway.cancelled_usage import with_announced_prompt
 from tzurot.gateway.domain import (
     HistoryTurn,
     KeyCheck,
@@ -106,7 +107,10 @@ class GrpcInference:
                 request, timeout=self._generate_timeout
             )
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service="inference") from None
+            # The prompt inference announced, kept for a call cut before it could report.
+            raise with_announced_prompt(
+                from_rpc_error(exc, service="inference"), exc.initial_metadata()
+            ) from None
         return reply
 
     async def list_skills(self) -> list[SkillInfo]:

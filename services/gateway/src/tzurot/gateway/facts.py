@@ -13,7 +13,10 @@ readings are): its usage is a `usage_log` row of its own at once (request_type
 facts are then stored. A call that failed once its request went out (its stream broke, no
 answer in time) may have been billed too: inference's error carries its estimate in its
 status details (UsageSpent), recorded failed and estimated before the error is handled (an
-older inference sends none). A write refused is logged, not raised: the facts go on.
+older inference sends none). A call cut before inference could report (the gateway's
+deadline, inference restarting) after its request went out, which inference announced with
+the prompt's tokens, is recorded as that prompt billed, failed and estimated
+(cancelled_usage.cut_helper_call). A write refused is logged, not raised: the facts go on.
 
 A batch whose user has no key for the config (FAILED_PRECONDITION) or who is gone is
 finished with no facts; any other failure leaves it leased, so it is retried when the
@@ -36,6 +39,7 @@ from typing import Protocol
 import structlog
 
 from tzurot.gateway import convert
+from tzurot.gateway.cancelled_usage import cut_helper_call
 from tzurot.gateway.domain import Personality, ResolvedConfig, Usage, User
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.runtime import metrics
@@ -145,9 +149,7 @@ class FactExtraction:
                     )
                 )
             except TzurotError as failed:
-                cut_off = convert.cut_off_usage(failed)  # billed once sent, maybe
-                if cut_off is not None:
-                    await self._keep_usage(batch, user.id, cut_off.paid, failed=True)
+                await self._keep_cut_off(batch, user.id, failed, config)
                 if (
                     not isinstance(failed, FailedPrecondition)
                     or failed.reason == PROVIDER_NOT_CONFIGURED  # the operator's: retried
@@ -178,6 +180,20 @@ class FactExtraction:
             "facts stored", user_id=batch.user_id, facts=len(done.facts), superseded=done.superseded
         )
         return len(done.facts)
+
+    async def _keep_cut_off(
+        self, batch: mem.FactBatch, user_id: str, failed: TzurotError, config: ResolvedConfig
+    ) -> None:
+        """The failed call's usage, when it may have been billed: inference's estimate from
+        its status details, else (cut before it could report) the prompt it announced."""
+        cut_off = convert.cut_off_usage(failed)  # billed once sent, maybe
+        if cut_off is not None:
+            await self._keep_usage(batch, user_id, cut_off.paid, failed=True)
+            return
+        cut = cut_helper_call(failed, config.config.provider, config.config.model)
+        if cut is not None:
+            log.info("facts.cut_off_estimated", user_id=user_id, input_tokens=cut.input_tokens)
+            await self._keep_usage(batch, user_id, (cut,), failed=True)
 
     async def _keep_usage(
         self, batch: mem.FactBatch, user_id: str, paid: Sequence[Usage], *, failed: bool

@@ -15,6 +15,8 @@ because the provider refused the user's own key, the reading names that provider
 failed once its request went out (begun, or unanswered in time) may have been billed: its
 estimate (broken_off.helper_cut_off) is reported as paid, not delivered (UsageSpent, failed,
 estimated): a clean-up's right after the reading that did without it, a description's just
+before the reply's error. So is a transcription that failed after the upload (a timeout, a
+dropped connection, a 5xx), estimated by the audio's duration (transcription_cut_off.py),
 before the reply's error. Each call is asked
 again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
 reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, aclosing
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
@@ -62,6 +64,7 @@ from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import RetryPolicy, helper_completion, whole_answer
 from tzurot.inference.thinking import split_thinking
+from tzurot.inference.transcription_cut_off import estimating_unheard
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -311,25 +314,50 @@ class AttachmentReader:
                 prepared.notes.append(f"[Image {label}: {described.text}]")
                 prepared.attachments.append(read)
             else:
-                transcript = attachment.description
-                if not transcript:
-                    if transcriber is None:
-                        raise _no_model("transcription")
-                    heard = await self.transcribe(
-                        attachment, where, transcriber, cleaner, retry=retry
-                    )
-                    transcript = heard.text
-                    yield AttachmentRead(
-                        index,
-                        replace(attachment, description=transcript),
-                        heard.paid,
-                        heard.refused_keys,
-                    )
-                    prepared.refused_keys.update(heard.refused_keys)
-                    if heard.cut_off:  # the clean-up, failed once sent: paid, not delivered
-                        yield UsageSpent(heard.cut_off, failed=True)
-                prepared.notes.append(f"[Voice message: {transcript}]")
-                prepared.attachments.append(replace(attachment, description=transcript))
+                voice = self._voice_note(
+                    index, attachment, prepared, transcriber, cleaner, retry=retry
+                )
+                async with aclosing(voice):
+                    async for said in voice:
+                        yield said
+
+    async def _voice_note(
+        self,
+        index: int,
+        attachment: AttachmentRef,
+        prepared: Prepared,
+        transcriber: ModelTarget | None,
+        cleaner: ModelTarget | None,
+        *,
+        retry: RetryPolicy,
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
+        """An audio attachment's transcript into `prepared` (read now, unless it has one):
+        yields its reading as paid, a clean-up that failed once sent (after the reading) and
+        a transcription that failed once the provider may have processed it (before its
+        error), both estimated."""
+        transcript = attachment.description
+        if not transcript:
+            if transcriber is None:
+                raise _no_model("transcription")
+            unheard: list[PaidCall] = []
+            where = f"attachments[{index}]"
+            try:
+                heard = await self.transcribe(
+                    attachment, where, transcriber, cleaner, retry=retry, unheard=unheard
+                )
+            except TzurotError:
+                if unheard:  # processed, maybe: said before the reply's error
+                    yield UsageSpent(tuple(unheard), failed=True)
+                raise
+            transcript = heard.text
+            yield AttachmentRead(
+                index, replace(attachment, description=transcript), heard.paid, heard.refused_keys
+            )
+            prepared.refused_keys.update(heard.refused_keys)
+            if heard.cut_off:  # the clean-up, failed once sent: paid, not delivered
+                yield UsageSpent(heard.cut_off, failed=True)
+        prepared.notes.append(f"[Voice message: {transcript}]")
+        prepared.attachments.append(replace(attachment, description=transcript))
 
     async def image_part(self, attachment: AttachmentRef, where: str) -> ImagePart:
         got = await self._downloader.fetch(
@@ -371,10 +399,13 @@ class AttachmentReader:
         cleaner: ModelTarget | None,
         *,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
+        unheard: list[PaidCall] | None = None,
     ) -> Reading:
         """The transcript, cleaned when a cleaner is set and its call succeeds; otherwise
         the raw transcript, which is paid for already (with the clean-up's estimate when it
-        failed once its request went out: `Reading.cut_off`)."""
+        failed once its request went out: `Reading.cut_off`). A transcription that failed
+        after the provider may have processed the audio adds its estimate to `unheard`
+        before the error goes on (transcription_cut_off.py)."""
         got = await self._downloader.fetch(
             attachment.url,
             field=where,
@@ -383,18 +414,19 @@ class AttachmentReader:
             ),
             allowed_types=AUDIO_TYPES,
         )
-        with target.names_refusal():
-            heard = await whole_answer(
-                lambda: self._llm.transcribe(
-                    target.provider,
-                    target.api_key,
-                    model=target.model,
-                    audio=got.data,
-                    filename=audio_file_name(got.content_type),
-                    content_type=got.content_type,
-                ),
-                retry,
-            )
+        async with estimating_unheard(target.provider.name, target.model, got.data, unheard):
+            with target.names_refusal():
+                heard = await whole_answer(
+                    lambda: self._llm.transcribe(
+                        target.provider,
+                        target.api_key,
+                        model=target.model,
+                        audio=got.data,
+                        filename=audio_file_name(got.content_type),
+                        content_type=got.content_type,
+                    ),
+                    retry,
+                )
         raw = heard.text.strip()
         paid = (_paid(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
         if not raw or cleaner is None:

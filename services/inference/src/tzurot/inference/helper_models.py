@@ -4,12 +4,13 @@ extracts facts, each on the key that pays for it."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 import structlog
 
 from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
+from tzurot.inference.broken_off import prompt_sent
 from tzurot.inference.dialects import helper_call, supports_vision
 from tzurot.inference.domain import (
     FACT_EXTRACTION,
@@ -101,12 +102,16 @@ class HelperModels(OperatorRetries):
         *,
         time_limit: float | None = None,
         cut_off: list[PaidCall] | None = None,
+        announce: Callable[[int], Awaitable[None]] | None = None,
     ) -> tuple[list[ExtractedFact], TokenUsage]:
         """ExtractFacts: durable facts from exchanges (fact_extraction.py), on the user's key
         or, for a free_use config on a free model, the operator's (`time_limit`: seconds the
         caller waits, which bound the retries). A call that failed once its request went out
         (its stream broke, no answer in time) adds its estimate (FACT_EXTRACTION) to
-        `cut_off` before the error goes on: the provider may have billed it."""
+        `cut_off` before the error goes on: the provider may have billed it. `announce` is
+        given the prompt's estimated tokens as the request goes out to the provider (never
+        when it is refused before: no key, an unknown provider), for a caller that may cut
+        the call before any answer to count what the provider billed."""
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
         if not model.provider or not model.model:
@@ -114,13 +119,18 @@ class HelperModels(OperatorRetries):
         target = await self._target(user_id, model, free_use=free_use)
         if target is None:
             raise InvalidArgument("config", "config.model is required")
+        call = helper_call(messages, target.model, temperature=0.0)
+        if announce is not None:
+            await announce(
+                prompt_sent(target.provider.name, target.model, call.messages).input_tokens
+            )
         with target.names_refusal():
             completion = await helper_completion(
                 self._llm,
                 target.provider,
                 target.api_key,
                 target.model,
-                helper_call(messages, target.model, temperature=0.0),
+                call,
                 self._retry_policy(time_limit),
                 request_type=FACT_EXTRACTION,
                 cut_off=cut_off,

@@ -208,7 +208,9 @@ def _classified(  # noqa: PLR0911  # one outcome per kind of refusal
         return Unavailable(
             f"{provider} is unavailable (HTTP {status}); try again later",
             reason="PROVIDER_UNAVAILABLE",
-            metadata=meta,
+            # The status tells a refusal (408, 409) from a failure that may follow the
+            # work (a 5xx): transcription_cut_off.py estimates only the latter.
+            metadata={**meta, "status": str(status)},
         )
     # Only the provider's error code, and only when it is a plain identifier.
     shown = code if isinstance(code, str) and _PROVIDER_CODE.fullmatch(code) else ""

@@ -31,6 +31,12 @@ from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
 Context = grpc.aio.ServicerContext[object, object]
 
+PROMPT_TOKENS_METADATA = "tzurot-prompt-tokens"
+"""Initial metadata of ExtractFacts, sent as its provider request goes out: the prompt's
+tokens, estimated with the model's tokenizer (a unary call's PromptSent). A call its caller
+cuts (its deadline) can carry no status details, but the caller still reads these headers,
+and counts that prompt as billed (gateway's cancelled_usage.py, the same name)."""
+
 
 def not_implemented(method: str) -> TzurotError:
     return TzurotError(
@@ -210,6 +216,9 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                 {fact.id for fact in known},
                 time_limit=context.time_remaining(),
                 cut_off=cut_off,
+                announce=lambda tokens: context.send_initial_metadata(
+                    ((PROMPT_TOKENS_METADATA, str(tokens)),)
+                ),
             )
         except TzurotError as err:
             _attach_cut_off(err, cut_off)
