@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -138,8 +140,14 @@ async def test_add_version_is_refused_while_a_rotation_holds_the_lock(tmp_path: 
     assert versions(key_file) == ["1", "2"]
 
 
+def key_file_in(folder: Path) -> Path:
+    key_file = folder / "master.key"
+    ensure_master_key(key_file)
+    return key_file
+
+
 def test_two_concurrent_holders_in_one_process_are_refused_too(tmp_path: Path) -> None:
-    key_file = tmp_path / "master.key"
+    key_file = key_file_in(tmp_path)
     with rotation_lock(key_file), pytest.raises(RotationRunning), rotation_lock(key_file):
         pass
     with rotation_lock(key_file):  # released: taken again
@@ -147,11 +155,46 @@ def test_two_concurrent_holders_in_one_process_are_refused_too(tmp_path: Path) -
     assert os.stat(lock_file_of(key_file)).st_mode & 0o777 == 0o600
 
 
-def test_a_lock_file_swapped_for_a_symlink_is_not_followed(tmp_path: Path) -> None:
-    key_file = tmp_path / "master.key"
+@pytest.mark.parametrize("target", ["existing", "dangling"])
+def test_a_lock_file_swapped_for_a_symlink_is_not_followed(tmp_path: Path, target: str) -> None:
+    key_file = key_file_in(tmp_path)
     elsewhere = tmp_path / "elsewhere"
-    elsewhere.write_text("not ours")
+    if target == "existing":
+        elsewhere.write_text("not ours")
     lock_file_of(key_file).symlink_to(elsewhere)
     with pytest.raises(StartupError, match="it is a symlink"), rotation_lock(key_file):
         pass
-    assert elsewhere.read_text() == "not ours"
+    assert lock_file_of(key_file).is_symlink()
+    # Opened through the link (then refused), it would have made the file it points to.
+    assert elsewhere.exists() == (target == "existing")
+
+
+def test_a_lock_left_by_a_killed_process_is_taken_by_the_next_run(tmp_path: Path) -> None:
+    """The flock goes with its holder: a rotation killed with SIGKILL leaves its lock file
+    behind (harmless), not the lock."""
+    key_file = key_file_in(tmp_path)
+    with subprocess.Popen(  # our own interpreter, no shell
+        [sys.executable, "-c", HOLD, str(key_file)], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline() == "held\n"
+            with pytest.raises(RotationRunning), rotation_lock(key_file):
+                pass
+        finally:
+            holder.kill()
+            holder.wait(30)
+    assert holder.returncode == -signal.SIGKILL
+    assert lock_file_of(key_file).exists()  # left in place
+    with rotation_lock(key_file) as unlocked:
+        assert unlocked is None
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from tzurot.cli.keys import rotation_lock
+with rotation_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(3600)
+"""

@@ -94,15 +94,15 @@ def test_a_key_whose_mode_cannot_change_is_told_and_certs_goes_on(
     loosened = out / "ca" / "ca.key"
     loosened.chmod(0o640)
     capsys.readouterr()
-    real_fchmod = os.fchmod
+    real_chmod = os.chmod
     gateway_inode = gateway_key.stat().st_ino
 
-    def fchmod(fd: int, mode: int) -> None:
-        if os.fstat(fd).st_ino == gateway_inode:  # another owner's file, a read-only mount
+    def chmod(path: Any, mode: int, **kwargs: Any) -> None:
+        if os.stat(path).st_ino == gateway_inode:  # another owner's file, a read-only mount
             raise error
-        real_fchmod(fd, mode)
+        real_chmod(path, mode, **kwargs)
 
-    monkeypatch.setattr(os, "fchmod", fchmod)
+    monkeypatch.setattr(os, "chmod", chmod)
 
     certs(out=out)  # no typer.Exit: it succeeds, as it did before the check
 
@@ -122,10 +122,10 @@ def test_tighten_raises_any_other_error(tmp_path: Path, monkeypatch: Any) -> Non
     assert tighten([key]) == [Tightened(key, 0o604)]
     key.chmod(0o604)
 
-    def fchmod(*_: Any, **__: Any) -> None:
+    def chmod(*_: Any, **__: Any) -> None:
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(os, "fchmod", fchmod)
+    monkeypatch.setattr(os, "chmod", chmod)
     with pytest.raises(OSError, match="Input/output error"):
         tighten([key])
     assert NotTightened(key, 0o644, "why").notice() == (

@@ -1,8 +1,8 @@
-"""`tzurot certs`/`up` tighten a loosened private key through a descriptor opened without
-following a symlink (fchmod after fstat), never by path: a key file swapped for a symlink
-between the look and the change (Linux has no lchmod) cannot lead the change to the file the
-link points to. Something other than a regular file is told, not changed, and opening it
-does not hang (a FIFO)."""
+"""`tzurot certs`/`up` tighten a loosened private key through a descriptor looked up without
+following a symlink (fstat, then chmod of /proc/self/fd/N), never by path: a key file swapped
+for a symlink between the look and the change (Linux has no lchmod) cannot lead the change to
+the file the link points to. Something other than a regular file is told, not changed, and
+looking it up does not hang (a FIFO)."""
 
 from __future__ import annotations
 
@@ -83,7 +83,8 @@ def test_a_fifo_is_told_not_changed_and_does_not_hang(tmp_path: Path) -> None:
 def test_a_key_that_cannot_be_opened_is_told_and_the_others_tightened(
     tmp_path: Path, monkeypatch: Any
 ) -> None:
-    """Another owner's key we may not read (as root, simulated): told with its mode."""
+    """A key we may not even look up (a security module's refusal, simulated): told with
+    its mode."""
     theirs, ours = tmp_path / "theirs.key", tmp_path / "ours.key"
     for path in (theirs, ours):
         path.write_text("key")

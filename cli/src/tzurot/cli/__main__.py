@@ -182,9 +182,9 @@ def chat(
         bool,
         typer.Option(
             "--show-reasoning",
-            help="Print the model's reasoning under each answer (when the model gives any). "
-            "It is only shown: never kept in history, nor with the answer for Inspect (only "
-            "your own keep_reasoning setting keeps it there).",
+            help="Print the model's reasoning under each answer, if any; only shown, not kept "
+            "(your keep_reasoning setting keeps it for Inspect). Needs a gateway released after "
+            "0.1.0: an older one ignores the flag and sends no reasoning.",
         ),
     ] = False,
 ) -> None:

@@ -11,9 +11,11 @@ once, and it refuses a file that drops a version it knows (docs/KEYVAULT.md). Th
 finished by `tzurot keys rotate --no-add-version`.
 
 One rotation at a time: `rotation_lock` holds an exclusive flock on `master.key.lock` beside
-the key file for a whole `keys rotate` (and `keys add-version`), so two runs cannot both add
-a version (each rewriting the file from what it read, through the same temporary file) nor
-rewrap while the other adds.
+the key file (in its folder's resolved path: two paths to one folder share it) for a whole
+`keys rotate` (and `keys add-version`), so two runs cannot both add a version (each
+rewriting the file from what it read, through the same temporary file) nor rewrap while the
+other adds. `--no-add-version` writes nothing there: it goes on without the lock, warned,
+when it may not make one (a read-only folder, another user's).
 """
 
 from __future__ import annotations
@@ -97,37 +99,72 @@ class RotationRunning(StartupError):
 
 
 def lock_file_of(key_file: Path) -> Path:
-    return key_file.with_name(key_file.name + ".lock")
+    """`<key file>.lock` in the key file's folder, that folder's symlinks resolved."""
+    return Path(os.path.realpath(key_file.parent)) / f"{key_file.name}.lock"
+
+
+# Made 0600 when missing, never through a symlink; a FIFO's open does not wait for a writer,
+# a terminal does not become ours.
+_LOCK_FLAGS = os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 @contextlib.contextmanager
-def rotation_lock(key_file: Path) -> Iterator[None]:
-    """Holds the key file's rotation lock (an exclusive flock on `<key file>.lock`, made 0600
-    when missing and left in place) until the block ends; raises RotationRunning at once,
-    without waiting, when another process holds it. A folder that does not exist holds no
-    key file to guard (`--no-add-version` against a keyvault elsewhere): nothing is locked.
-    The lock file is opened without following a symlink and must be a regular file."""
+def rotation_lock(key_file: Path, *, writes: bool = True) -> Iterator[str | None]:
+    """Holds the key file's rotation lock (an exclusive flock on `lock_file_of(key_file)`,
+    left in place) until the block ends; raises RotationRunning at once, without waiting,
+    when another process holds it, and StartupError (one line) when the lock cannot be used.
+
+    Yields None, or, when the block `writes` nothing to the key file (`--no-add-version`) and
+    the lock may not be made (a read-only folder, another user's), why it goes on unlocked.
+    A key file that does not exist (nor its folder: a keyvault elsewhere) has nothing to
+    guard: no lock is made, and the command says what it says of a missing key file."""
     lock = lock_file_of(key_file)
-    if not key_file.parent.is_dir():
-        yield
+    if not os.path.isfile(key_file):
+        yield None
         return
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        fd = os.open(lock, flags, 0o600)
+        fd = _opened(lock)
     except OSError as exc:
-        why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
-        raise StartupError(f"cannot open the rotation lock {lock}: {why}") from None
+        if writes or exc.errno not in _NOT_WRITABLE:
+            why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
+            raise StartupError(f"cannot open the rotation lock {lock}: {why}") from None
+        unlocked = f"cannot open {lock}: {exc.strerror}"
+    else:
+        with _held(fd, key_file, lock):
+            yield None
+        return
+    yield unlocked
+
+
+def _opened(lock: Path) -> int:
+    """The lock file, read-write when we may, else read-only: flock needs no write access (but
+    NFS's does), so another user's lock file, or one on a read-only mount, still serves."""
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise StartupError(f"cannot use the rotation lock {lock}: not a regular file")
+        return os.open(lock, os.O_RDWR | _LOCK_FLAGS, 0o600)
+    except OSError as exc:
+        if exc.errno not in _NOT_WRITABLE:
+            raise
+    return os.open(lock, os.O_RDONLY | _LOCK_FLAGS, 0o600)
+
+
+@contextlib.contextmanager
+def _held(fd: int, key_file: Path, lock: Path) -> Iterator[None]:
+    """The flock on the open lock file `fd`, held until the block ends (it goes with the
+    descriptor, closed here)."""
+    try:
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise StartupError(f"cannot use the rotation lock {lock}: not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise RotationRunning(
                 f"another master key rotation is running on {key_file} (it holds {lock}); "
                 "wait for it to finish, then run this again"
             ) from None
-        yield  # the lock goes with the descriptor, closed below
+        except OSError as exc:  # ENOLCK (NFS without its lock service), EIO...
+            raise StartupError(f"cannot take the rotation lock {lock}: {exc.strerror}") from None
+        yield
     finally:
         os.close(fd)
 

@@ -24,8 +24,12 @@ async def rotate_master_key(
     key_file: Path, keyvault_addr: str, certs: Path, *, add_version: bool, batch_size: int
 ) -> int:
     """The rotation, start to end, with the lock held throughout (a second run raises
-    RotationRunning before it asks keyvault anything). Returns the exit code."""
-    with rotation_lock(key_file):
+    RotationRunning before it asks keyvault anything); `--no-add-version`, which writes
+    nothing to the key file, goes on without it when it may not make it. Returns the exit
+    code."""
+    with rotation_lock(key_file, writes=add_version) as unlocked:
+        if unlocked is not None:
+            print(f"tzurot: rewrapping without the rotation lock ({unlocked})", file=sys.stderr)
         added = None
         if add_version:
             status = await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate

@@ -85,44 +85,47 @@ def tighten(paths: Iterable[Path]) -> list[Notice]:
     changed (no permission, a read-only file system, not a regular file). A missing one is
     skipped.
 
-    The file is opened without following a symlink and its descriptor is changed (fchmod),
-    after fstat says it is a regular file: a path swapped for a symlink between a look and the
-    change cannot lead the change elsewhere (Linux has no lchmod)."""
+    The path is looked up once, without following a symlink, into a descriptor (O_PATH: the
+    file itself is not opened, so a key we may not read, a socket or a device node is no
+    different); fstat and the change then go through that descriptor (chmod of
+    /proc/self/fd/N, as glibc's lchmod does: fchmod refuses an O_PATH descriptor). A path
+    swapped for a symlink after the look cannot lead the change elsewhere (Linux has no
+    lchmod)."""
     found: list[Notice] = []
     for path in paths:
         try:
-            fd = os.open(path, _OPEN_FLAGS)
+            fd = os.open(path, _LOOKUP_FLAGS)
         except FileNotFoundError:
             continue
-        except OSError as exc:
+        except PermissionError as exc:
             notice = _unopened(path, exc)
-            if notice is not None:
-                found.append(notice)
-            continue
-        try:
-            notice = _tightened(path, fd)
-        finally:
-            os.close(fd)
+        else:
+            try:
+                notice = _tightened(path, fd)
+            finally:
+                os.close(fd)
         if notice is not None:
             found.append(notice)
     return found
 
 
-# Read-only (no write, no truncation); a FIFO's open does not wait for a writer, a terminal
-# does not become ours; and a symlink fails with ELOOP instead of being followed.
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+# A lookup, not an open: no read permission needed, nothing opened (a device, a FIFO), and
+# a symlink is the link itself, not what it points to.
+_LOOKUP_FLAGS = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _tightened(path: Path, fd: int) -> Notice | None:
-    """Tightens the open file `fd` (at `path`) when it is a regular file more open than 0600."""
+    """Tightens the file `fd` (at `path`) when it is a regular file more open than 0600."""
     info = os.fstat(fd)
+    if stat.S_ISLNK(info.st_mode):
+        return _symlink_left(path)
     was = stat.S_IMODE(info.st_mode)
     if not was & ~PRIVATE_MODE:
         return None
     if not stat.S_ISREG(info.st_mode):
         return NotTightened(path, was, "not a regular file")
     try:
-        os.fchmod(fd, PRIVATE_MODE)
+        os.chmod(f"/proc/self/fd/{fd}", PRIVATE_MODE)  # the file looked up, wherever it is now
     except OSError as exc:
         if not isinstance(exc, PermissionError) and exc.errno != errno.EROFS:
             raise
@@ -130,22 +133,21 @@ def _tightened(path: Path, fd: int) -> Notice | None:
     return Tightened(path, was)
 
 
-def _unopened(path: Path, exc: OSError) -> Notice | None:
-    """What to tell of a key file that could not be opened: a symlink (ELOOP) to a key more
-    open than 0600, not followed; a file we may not read (another owner's) more open than
-    0600, not changed. Any other error is raised."""
-    if exc.errno == errno.ELOOP and path.is_symlink():
-        try:
-            was = stat.S_IMODE(path.stat().st_mode)  # only looked at, never changed
-        except OSError:  # a dangling link: no key there to protect
-            return None
-        if was & ~PRIVATE_MODE:
-            return SymlinkLeft(path, was, Path(os.path.realpath(path)))
+def _symlink_left(path: Path) -> Notice | None:
+    """A symlink to a key more open than 0600: told, not followed."""
+    try:
+        was = stat.S_IMODE(path.stat().st_mode)  # only looked at, never changed
+    except OSError:  # a dangling link: no key there to protect
         return None
-    if isinstance(exc, PermissionError):
-        try:
-            was = stat.S_IMODE(path.lstat().st_mode)
-        except FileNotFoundError:
-            return None
-        return NotTightened(path, was, exc.strerror or str(exc)) if was & ~PRIVATE_MODE else None
-    raise exc
+    return SymlinkLeft(path, was, Path(os.path.realpath(path))) if was & ~PRIVATE_MODE else None
+
+
+def _unopened(path: Path, exc: PermissionError) -> Notice | None:
+    """What to tell of a key file that could not be looked up (a security module's refusal):
+    its mode, when more open than 0600, not changed. A folder on the way that may not be
+    searched raises (its lstat fails as well)."""
+    try:
+        was = stat.S_IMODE(path.lstat().st_mode)
+    except FileNotFoundError:
+        return None
+    return NotTightened(path, was, exc.strerror or str(exc)) if was & ~PRIVATE_MODE else None

@@ -221,7 +221,10 @@ class GenerateRequest(_message.Message):
         """Deprecated: read as show_reasoning (sent with the answer, never kept). Until show_reasoning
         existed it also kept the reasoning for Inspect; now only the user's own keep_reasoning
         setting keeps it, since kept reasoning may restate memories and the prompt and superusers
-        can read it. Clients send show_reasoning; a gateway still reads this for older clients.
+        can read it (a deliberate change of meaning for older clients: docs/CONTRACTS.md). Clients
+        send show_reasoning; a gateway still reads this for a CLI of 0.1.0, the only client that
+        set it. Delete it (reserved 9 and "include_reasoning") in the second release after 0.1.0
+        (the next after the one that adds show_reasoning), once no CLI of 0.1.0 is in use.
         """
 
     @include_reasoning.setter
@@ -230,7 +233,10 @@ class GenerateRequest(_message.Message):
         """Deprecated: read as show_reasoning (sent with the answer, never kept). Until show_reasoning
         existed it also kept the reasoning for Inspect; now only the user's own keep_reasoning
         setting keeps it, since kept reasoning may restate memories and the prompt and superusers
-        can read it. Clients send show_reasoning; a gateway still reads this for older clients.
+        can read it (a deliberate change of meaning for older clients: docs/CONTRACTS.md). Clients
+        send show_reasoning; a gateway still reads this for a CLI of 0.1.0, the only client that
+        set it. Delete it (reserved 9 and "include_reasoning") in the second release after 0.1.0
+        (the next after the one that adds show_reasoning), once no CLI of 0.1.0 is in use.
         """
 
     show_reasoning: _builtins.bool

@@ -66,6 +66,13 @@ class GenerateReplyRequest(_message.Message):
     memory_threshold: _builtins.float
     memory_limit: _builtins.int
     include_reasoning: _builtins.bool
+    """Whether this answer's reasoning will be kept for Inspect: the gateway sends the user's own
+    keep_reasoning setting, never what a request asked for (a gateway of 0.1.0 sent its
+    GenerateRequest.include_reasoning, which then also kept it). Not a switch for returning
+    it: inference returns the reasoning (ReplyFinished.reasoning) whatever this says, and the
+    gateway shows it (show_reasoning) or keeps it as it decides; this is false for an answer
+    that is only shown.
+    """
     directive: _builtins.str
     """A turn nobody asked for (free will, a reply to another personality): the instruction
     the prompt ends with instead of a user's message; content is then empty.

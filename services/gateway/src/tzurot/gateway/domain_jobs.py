@@ -100,7 +100,8 @@ class UnfinishedAnswer:
 @dataclass(frozen=True)
 class JobContext:
     """What a finished job keeps beside its answer: the user's turn as the prompt saw it,
-    inference's PromptReport and (only when asked for) the reasoning."""
+    inference's PromptReport and (only when the user's own keep_reasoning setting is on) the
+    reasoning."""
 
     user_content: str | None = None
     attachments: tuple[Attachment, ...] = ()

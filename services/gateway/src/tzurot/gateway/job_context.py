@@ -2,7 +2,7 @@
 
 ConfirmDelivery stores the user's turn as the prompt saw it (a voice message's transcript,
 image descriptions) rather than the raw request; Inspect shows the PromptReport and, only
-when the user asked for it, the reasoning.
+when the user's own keep_reasoning setting is on, the reasoning.
 """
 
 from __future__ import annotations

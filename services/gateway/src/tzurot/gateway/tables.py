@@ -176,7 +176,7 @@ jobs = sa.Table(
     # Renewed while a gateway runs the job; a running job with an old heartbeat was abandoned.
     sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
     # The job's context (job_context.py): the user's turn as the prompt saw it, inference's
-    # PromptReport, the reasoning when asked for.
+    # PromptReport, the reasoning when the user's own keep_reasoning setting is on.
     sa.Column("user_content", sa.Text),
     sa.Column("user_attachments", JSONB),
     sa.Column("prompt_report", JSONB),
