@@ -3,9 +3,10 @@
 `tzurot keys rotate --no-add-version` writes nothing to the key file: on a data dir it may
 not write (read-only, another user's: a root-owned `.data` from a sudo run) it goes on to
 keyvault without the lock, and says so. Adding a version there is still refused. A lock file
-that is another user's serves read-only (flock needs no write access). Any other failure
-to take the lock is one line, exit 2; the lock is named in the key file's resolved folder,
-and a missing key file gets none.
+we may only read (made readable to others by its owner, or on a mount made read-only since)
+serves read-only (flock needs no write access); the CLI makes it 0600, so one made by another
+user's run is not opened at all. Any other failure to take the lock is one line, exit 2;
+the lock is named in the key file's resolved folder, and a missing key file gets none.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import errno
 import fcntl
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,15 +88,15 @@ async def test_a_data_dir_it_may_not_write_stops_only_a_rotation_that_adds(
     )
 
 
-async def test_another_users_lock_file_serves_read_only(tmp_path: Path) -> None:
+async def test_a_lock_file_we_may_only_read_serves_read_only(tmp_path: Path) -> None:
     key_file = key_file_in(tmp_path)
     lock = lock_file_of(key_file)
     lock.touch()
     if os.geteuid() == 0:
-        os.chown(lock, 65534, 65534)  # nobody's, readable by all
+        os.chown(lock, 65534, 65534)  # nobody's, made readable to all by hand
         lock.chmod(0o644)
     else:
-        lock.chmod(0o444)  # ours, but read-only: as another user's is to us
+        lock.chmod(0o444)  # ours, but read-only: as such a lock of another user is to us
     add = ("keys", "add-version", "--master-key-file", str(key_file))
 
     with rotation_lock(key_file):  # held: the read-only descriptor is refused the lock too
@@ -106,6 +108,25 @@ async def test_another_users_lock_file_serves_read_only(tmp_path: Path) -> None:
     assert code == 0, err
     assert out == f"Added master key version 2 to {key_file}\n"
     assert versions(key_file) == ["1", "2"]
+
+
+async def test_a_lock_another_users_run_made_is_not_opened(tmp_path: Path) -> None:
+    """The CLI makes the lock 0600: another user's is no lock to us, not even read-only."""
+    if os.geteuid() != 0:
+        pytest.skip("making another user's lock file needs root")
+    key_file = key_file_in(tmp_path)
+    before = key_file.read_bytes()
+    lock = lock_file_of(key_file)
+    with rotation_lock(key_file):
+        pass
+    os.chown(lock, 65534, 65534)  # as a run of nobody's made it
+
+    code, out, err = await bound_tzurot("keys", "add-version", "--master-key-file", str(key_file))
+
+    assert (code, out) == (2, ""), err
+    assert err == f"tzurot: cannot open the rotation lock {lock}: Permission denied\n"
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    assert key_file.read_bytes() == before
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,9 @@ the key file (in its folder's resolved path: two paths to one folder share it) f
 `keys rotate` (and `keys add-version`), so two runs cannot both add a version (each
 rewriting the file from what it read, through the same temporary file) nor rewrap while the
 other adds. `--no-add-version` writes nothing there: it goes on without the lock, warned,
-when it may not make one (a read-only folder, another user's).
+when it may not make or open one (a read-only folder, another user's folder or lock: the
+lock is made 0600, so another user's cannot be opened at all). A lock file we may only read
+(on a mount made read-only since, or made readable to others by hand) still serves.
 """
 
 from __future__ import annotations
@@ -76,22 +78,37 @@ def add_master_key_version(path: Path) -> int:
     """Appends a new, higher version to the key file (rewritten atomically, mode 0600).
 
     A file holding one unversioned key becomes `1:<key>` first. Returns the new version.
+    Raises StartupError (one line) when the file cannot be rewritten (a folder we may not
+    write, a read-only mount, a full disk): it is left as it was, and no temporary file.
     """
     lines, versions = _versioned_lines(path)
     version = max(versions) + 1
     lines = [line for line in lines if line] + [new_key_line(version)]
+    try:
+        _replaced(path, "\n".join(lines) + "\n")
+    except OSError as exc:
+        raise StartupError(f"cannot write master key file {path}: {exc.strerror}") from None
+    return version
+
+
+def _replaced(path: Path, text: str) -> None:
+    """`path` rewritten to hold `text`, through a temporary file renamed over it."""
     temporary = path.with_name(path.name + ".tmp")
     # Made anew (a leftover, or a symlink there, is removed first) and 0600 whatever the
     # umask: it becomes the key file.
     temporary.unlink(missing_ok=True)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        os.fchmod(handle.fileno(), 0o600)
-        handle.write("\n".join(lines) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    return version
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
 
 
 class RotationRunning(StartupError):
@@ -116,7 +133,8 @@ def rotation_lock(key_file: Path, *, writes: bool = True) -> Iterator[str | None
     when another process holds it, and StartupError (one line) when the lock cannot be used.
 
     Yields None, or, when the block `writes` nothing to the key file (`--no-add-version`) and
-    the lock may not be made (a read-only folder, another user's), why it goes on unlocked.
+    the lock may not be made or opened (a read-only folder, another user's folder or 0600
+    lock file), why it goes on unlocked.
     A key file that does not exist (nor its folder: a keyvault elsewhere) has nothing to
     guard: no lock is made, and the command says what it says of a missing key file."""
     lock = lock_file_of(key_file)
@@ -139,7 +157,9 @@ def rotation_lock(key_file: Path, *, writes: bool = True) -> Iterator[str | None
 
 def _opened(lock: Path) -> int:
     """The lock file, read-write when we may, else read-only: flock needs no write access (but
-    NFS's does), so another user's lock file, or one on a read-only mount, still serves."""
+    NFS's does), so a lock file on a mount made read-only since, or one its owner made
+    readable to others, still serves. The CLI makes it 0600: another user's lock made by
+    the CLI is not opened at all (EACCES)."""
     try:
         return os.open(lock, os.O_RDWR | _LOCK_FLAGS, 0o600)
     except OSError as exc:
