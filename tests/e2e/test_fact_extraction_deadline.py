@@ -1,7 +1,7 @@
 """A fact extraction the gateway's deadline cut, through the whole mesh: the provider bills the
 prompt it read (and what it generated), but the call ends DEADLINE_EXCEEDED, with no status
 details for inference's estimate. Inference announced the prompt (its tokens, with the
-model's tokenizer) in the call's initial metadata as its provider request went out; the
+model's tokenizer) in the call's initial metadata once the provider accepted the request; the
 gateway reads it from the cut call and writes a `fact_extraction` usage_log row, failed and
 estimated, of that prompt, as it does for a reply cancelled mid-answer. So when the provider
 is still streaming at the deadline, and when it answered but inference had not replied yet.
@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.fact_mesh import FACTS_GATEWAY, usage_rows
 from tzurot.bot.commands import render
+from tzurot.gateway.facts import FactExtraction
 from tzurot.inference.broken_off import prompt_tokens
 from tzurot.inference.helper_models import HelperModels
 from tzurot.inference.retries import helper_completion
@@ -31,14 +32,16 @@ from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
 
-DEADLINE = 3.0
-"""The gateway's deadline for every inference call (generate_deadline_seconds)."""
+DEADLINE = 8.0
+"""The gateway's deadline for every inference call (generate_deadline_seconds): the reply's
+three words (0.6 s at CHUNK_DELAY) end well within it on a loaded host too."""
 CHUNK_DELAY = 0.2
 ANSWER = "Noted, Alice."
 FACTS = json.dumps(
-    {"facts": [{"text": f"Alice keeps a cat named Biscuit number {n}."} for n in range(6)]}
+    {"facts": [{"text": f"Alice keeps a cat named Biscuit number {n}."} for n in range(24)]}
 )
-"""Some fifty chunks: ten seconds at CHUNK_DELAY, so the deadline cuts it mid-stream."""
+"""Some two hundred chunks: forty seconds at CHUNK_DELAY, so the deadline cuts it mid-stream
+(the fake stops streaming when the call goes away)."""
 
 
 def model(body: dict[str, Any]) -> str:
@@ -134,9 +137,17 @@ async def test_an_extraction_cut_before_its_request_went_out_is_in_no_row(
         await asyncio.sleep(DEADLINE * 3)  # the key still being read at the deadline
         return await target(self, *args, **kwargs)
 
+    handled = asyncio.Event()
+    keep_cut_off: Callable[..., Awaitable[None]] = FactExtraction._keep_cut_off
+
+    async def handled_then(self: FactExtraction, *args: Any, **kwargs: Any) -> None:
+        await keep_cut_off(self, *args, **kwargs)
+        handled.set()  # the gateway has handled the cut call (written its row, if any)
+
     monkeypatch.setattr(HelperModels, "_target", slow_key)
+    monkeypatch.setattr(FactExtraction, "_keep_cut_off", handled_then)
     await converse(harness, request("I have a cat called Biscuit."))
     await asyncio.wait_for(reading.wait(), DEADLINE * 2)
-    await asyncio.sleep(DEADLINE + 1.5)  # past the deadline, and the failure handled
+    await asyncio.wait_for(handled.wait(), DEADLINE * 3)
     assert not extraction_requests(harness)
     assert await usage_rows(harness, "fact_extraction") == []

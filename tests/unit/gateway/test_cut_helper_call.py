@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from tzurot.gateway.cancelled_usage import (
+    ANNOUNCED_PROMPT,
     PROMPT_TOKENS_METADATA,
     cut_helper_call,
     with_announced_prompt,
@@ -44,20 +45,48 @@ def test_a_cut_call_whose_prompt_went_out_counts_that_prompt(err: TzurotError) -
     )
 
 
-def test_the_announcement_may_come_as_bytes() -> None:
-    err = with_announced_prompt(DeadlineExceeded("x"), ((PROMPT_TOKENS_METADATA, b"9"),))
+def test_the_largest_announcement_read_is_nine_digits() -> None:
+    err = with_announced_prompt(DeadlineExceeded("x"), ((PROMPT_TOKENS_METADATA, "9" * 9),))
     usage = cut_helper_call(err, "p", "m")
     assert usage is not None
-    assert usage.input_tokens == 9
+    assert usage.input_tokens == 999_999_999  # within usage_log's int4
 
 
 @pytest.mark.parametrize(
-    "metadata", [None, (), (("x-other", "1"),), ((PROMPT_TOKENS_METADATA, "-1"),)]
+    "metadata",
+    [
+        None,
+        (),
+        (("x-other", "1"),),
+        ((PROMPT_TOKENS_METADATA, "-1"),),
+        ((PROMPT_TOKENS_METADATA, ""),),
+        ((PROMPT_TOKENS_METADATA, "1" * 10),),  # past int4: the write would fail
+        ((PROMPT_TOKENS_METADATA, "9" * 5000),),  # past Python's int-string limit
+        ((PROMPT_TOKENS_METADATA, "\u0663\u0664"),),  # digits, not ASCII: int() reads them
+        ((PROMPT_TOKENS_METADATA, "²"),),  # isdigit, yet int() refuses it
+        ((PROMPT_TOKENS_METADATA, b"9"),),  # never bytes: the key is not "-bin"
+    ],
 )
-def test_a_cut_call_that_announced_no_prompt_counts_nothing(
-    metadata: tuple[tuple[str, str], ...] | None,
+def test_a_cut_call_that_announced_no_usable_prompt_counts_nothing(
+    metadata: tuple[tuple[str, str | bytes], ...] | None,
 ) -> None:
     err = with_announced_prompt(DeadlineExceeded("x"), metadata)
+    assert cut_helper_call(err, "p", "m") is None
+
+
+def test_other_headers_never_break_the_reading() -> None:
+    """A binary header of any bytes (an interceptor's, a proxy's) is not decoded: the
+    call's error goes on, with the announced prompt."""
+    metadata = (("x-trace-bin", b"\xff\xfe\x00"), (PROMPT_TOKENS_METADATA, "412"))
+    err = with_announced_prompt(DeadlineExceeded("x"), metadata)
+    usage = cut_helper_call(err, "p", "m")
+    assert usage is not None
+    assert usage.input_tokens == 412
+
+
+def test_a_tampered_kept_value_counts_nothing() -> None:
+    err = DeadlineExceeded("x")
+    err.metadata[ANNOUNCED_PROMPT] = "9" * 5000
     assert cut_helper_call(err, "p", "m") is None
 
 

@@ -6,6 +6,7 @@ learn its real container and duration (the name and declared type are never trus
 at a `max_seconds` (AudioTooLong): a few MB of low-bitrate audio may hold hours. `voice_message`
 turns any decodable audio into what Discord's voice bubble wants: one channel, 48 kHz Opus in
 an OGG container, with its duration and a waveform of at most 256 one-byte samples.
+`header_duration` reads a duration without decoding, with the demuxer the caller names.
 """
 
 from tzurot.audio._codec import (
@@ -18,9 +19,11 @@ from tzurot.audio._codec import (
     probe,
     voice_message,
 )
+from tzurot.audio._duration import DEMUXERS, header_duration
 from tzurot.audio._waveform import MAX_WAVEFORM_SAMPLES, waveform
 
 __all__ = [
+    "DEMUXERS",
     "MAX_WAVEFORM_SAMPLES",
     "VOICE_MESSAGE_BITRATE",
     "AudioError",
@@ -28,6 +31,7 @@ __all__ = [
     "AudioTooLong",
     "VoiceMessage",
     "encode_tone",
+    "header_duration",
     "probe",
     "voice_message",
     "waveform",

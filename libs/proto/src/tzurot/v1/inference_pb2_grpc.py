@@ -156,10 +156,12 @@ class InferenceServiceServicer:
 
     def ExtractFacts(self, request, context):
         """Durable facts about the user from delivered exchanges, with the known facts each one
-        supersedes (memory formation; gateway calls it off the request path). As its provider
-        request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
-        tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
-        the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
+        supersedes (memory formation; gateway calls it off the request path). Once the provider
+        accepted its request (HTTP 200 headers, before any of the answer; never while connecting,
+        backing off or waiting out a 429), inference sends the initial metadata
+        `tzurot-prompt-tokens` (the prompt's tokens by the model's tokenizer, ASCII digits): a call
+        its caller's deadline cuts carries no details, so the caller counts that prompt as paid,
+        failed and estimated (gateway cancelled_usage.py).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -69,10 +69,12 @@ class InferenceServiceStub:
     """
     ExtractFacts: _grpc.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]
     """Durable facts about the user from delivered exchanges, with the known facts each one
-    supersedes (memory formation; gateway calls it off the request path). As its provider
-    request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
-    tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
-    the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
+    supersedes (memory formation; gateway calls it off the request path). Once the provider
+    accepted its request (HTTP 200 headers, before any of the answer; never while connecting,
+    backing off or waiting out a 429), inference sends the initial metadata
+    `tzurot-prompt-tokens` (the prompt's tokens by the model's tokenizer, ASCII digits): a call
+    its caller's deadline cuts carries no details, so the caller counts that prompt as paid,
+    failed and estimated (gateway cancelled_usage.py).
     """
 
 @_typing.type_check_only
@@ -116,10 +118,12 @@ class InferenceServiceAsyncStub(InferenceServiceStub):
     """
     ExtractFacts: _aio.UnaryUnaryMultiCallable[_inference_pb2.ExtractFactsRequest, _inference_pb2.ExtractFactsResponse]  # type: ignore[assignment]
     """Durable facts about the user from delivered exchanges, with the known facts each one
-    supersedes (memory formation; gateway calls it off the request path). As its provider
-    request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
-    tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
-    the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
+    supersedes (memory formation; gateway calls it off the request path). Once the provider
+    accepted its request (HTTP 200 headers, before any of the answer; never while connecting,
+    backing off or waiting out a 429), inference sends the initial metadata
+    `tzurot-prompt-tokens` (the prompt's tokens by the model's tokenizer, ASCII digits): a call
+    its caller's deadline cuts carries no details, so the caller counts that prompt as paid,
+    failed and estimated (gateway cancelled_usage.py).
     """
 
 class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -214,10 +218,12 @@ class InferenceServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_inference_pb2.ExtractFactsResponse, _abc.Awaitable[_inference_pb2.ExtractFactsResponse]]:
         """Durable facts about the user from delivered exchanges, with the known facts each one
-        supersedes (memory formation; gateway calls it off the request path). As its provider
-        request goes out, inference sends the initial metadata `tzurot-prompt-tokens` (the prompt's
-        tokens by the model's tokenizer): a call its caller's deadline cuts carries no details, so
-        the caller counts that prompt as paid, failed and estimated (gateway cancelled_usage.py).
+        supersedes (memory formation; gateway calls it off the request path). Once the provider
+        accepted its request (HTTP 200 headers, before any of the answer; never while connecting,
+        backing off or waiting out a 429), inference sends the initial metadata
+        `tzurot-prompt-tokens` (the prompt's tokens by the model's tokenizer, ASCII digits): a call
+        its caller's deadline cuts carries no details, so the caller counts that prompt as paid,
+        failed and estimated (gateway cancelled_usage.py).
         """
 
 def add_InferenceServiceServicer_to_server(servicer: InferenceServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

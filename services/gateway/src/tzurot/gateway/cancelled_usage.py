@@ -28,18 +28,21 @@ RoundsBilled: the estimate is then the relayed text's output only.
 
 A helper RPC (ExtractFacts) is unary: it has no stream for PromptSent, and its error carries
 its estimate (UsageSpent) only when inference could send one. So inference announces the
-prompt in the call's initial metadata as its provider request goes out
-(PROMPT_TOKENS_METADATA), which the gateway reads even from a call its deadline cut; a call cut
-so, or by inference's own time limit, restart or stop, whose prompt was announced, is counted
-as that prompt billed (`cut_helper_call`: failed, estimated). One that inference ended itself
-reported what was billed (a failure once sent carries its estimate; a refusal, nothing).
+prompt in the call's initial metadata once the provider accepted the request (its 200's
+headers: PROMPT_TOKENS_METADATA), which the gateway reads even from a call its deadline cut;
+a call cut so, or by inference's own time limit, restart or stop, whose prompt was
+announced, is counted as that prompt billed (`cut_helper_call`: failed, estimated). One that
+inference ended itself reported what was billed (a failure once sent carries its estimate;
+a refusal, nothing).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import grpc
 
@@ -48,9 +51,12 @@ from tzurot.runtime.errors import TzurotError
 
 CHARACTERS_PER_TOKEN = 4
 PROMPT_TOKENS_METADATA = "tzurot-prompt-tokens"
-"""Inference's ExtractFacts sends this initial metadata as its provider request goes out: the
-prompt's tokens, estimated with the model's tokenizer (inference's server.py, the same
-name)."""
+"""Inference's ExtractFacts sends this initial metadata once the provider accepted its request:
+the prompt's tokens, estimated with the model's tokenizer (inference's server.py, the same
+name). Only ASCII digits, at most MAX_ANNOUNCED_DIGITS of them, are read; anything else is
+ignored."""
+MAX_ANNOUNCED_DIGITS = 9
+"""At most 999,999,999 tokens: within usage_log's int4 columns, far above any prompt."""
 ANNOUNCED_PROMPT = "announced_prompt_tokens"
 """Where the gateway's client keeps that announcement on the call's error (its metadata)."""
 _CUT = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
@@ -108,12 +114,23 @@ def with_announced_prompt(
     err: TzurotError, initial_metadata: Iterable[tuple[str, str | bytes]] | None
 ) -> TzurotError:
     """`err`, the failed call's, keeping the prompt tokens its initial metadata announced
-    (ANNOUNCED_PROMPT in its metadata), when it did."""
-    for key, value in initial_metadata or ():
-        text = value.decode() if isinstance(value, bytes) else value
-        if key == PROMPT_TOKENS_METADATA and text.isdigit():
-            err.metadata[ANNOUNCED_PROMPT] = text
+    (ANNOUNCED_PROMPT in its metadata), when it did. Never raises: a value that is not
+    1 to MAX_ANNOUNCED_DIGITS ASCII digits (or any other header) is ignored."""
+    with suppress(TypeError, ValueError):  # a malformed entry: no reason to lose the error
+        for key, value in initial_metadata or ():
+            if key == PROMPT_TOKENS_METADATA and _announced(value):
+                err.metadata[ANNOUNCED_PROMPT] = value
     return err
+
+
+def _announced(value: object) -> TypeGuard[str]:
+    """A token count as inference writes it: ASCII digits, at most MAX_ANNOUNCED_DIGITS."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ANNOUNCED_DIGITS
+        and value.isascii()
+        and value.isdigit()
+    )
 
 
 def cut_helper_call(err: TzurotError, provider: str, model: str) -> Usage | None:
@@ -122,6 +139,6 @@ def cut_helper_call(err: TzurotError, provider: str, model: str) -> Usage | None
     inference ended the call itself (its error says what was billed)."""
     cut = err.code in _CUT or err.reason == _RESTARTING
     tokens = err.metadata.get(ANNOUNCED_PROMPT, "")
-    if not cut or not tokens.isdigit():
+    if not cut or not _announced(tokens):
         return None
     return Usage(provider, model, int(tokens), 0, estimated=True)

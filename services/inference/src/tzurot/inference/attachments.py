@@ -15,9 +15,9 @@ because the provider refused the user's own key, the reading names that provider
 failed once its request went out (begun, or unanswered in time) may have been billed: its
 estimate (broken_off.helper_cut_off) is reported as paid, not delivered (UsageSpent, failed,
 estimated): a clean-up's right after the reading that did without it, a description's just
-before the reply's error. So is a transcription that failed after the upload (a timeout, a
-dropped connection, a 5xx), estimated by the audio's duration (transcription_cut_off.py),
-before the reply's error. Each call is asked
+before the reply's error. So is a transcription that failed once the provider had the whole
+upload (no answer in time, a dropped connection, a 500 or 504), estimated by the audio's
+duration (transcription_cut_off.py), before the reply's error. Each call is asked
 again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
 reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
@@ -414,7 +414,9 @@ class AttachmentReader:
             ),
             allowed_types=AUDIO_TYPES,
         )
-        async with estimating_unheard(target.provider.name, target.model, got.data, unheard):
+        async with estimating_unheard(
+            target.provider.name, target.model, got.data, got.content_type, unheard
+        ):
             with target.names_refusal():
                 heard = await whole_answer(
                     lambda: self._llm.transcribe(

@@ -109,9 +109,11 @@ class HelperModels(OperatorRetries):
         caller waits, which bound the retries). A call that failed once its request went out
         (its stream broke, no answer in time) adds its estimate (FACT_EXTRACTION) to
         `cut_off` before the error goes on: the provider may have billed it. `announce` is
-        given the prompt's estimated tokens as the request goes out to the provider (never
-        when it is refused before: no key, an unknown provider), for a caller that may cut
-        the call before any answer to count what the provider billed."""
+        given the prompt's estimated tokens once the provider accepted the request (its
+        200's headers came, before any chunk; once, for the first attempt accepted): never
+        for a call refused, never sent, or cut while connecting, backing off or waiting out
+        a 429, for a caller that may cut the call before any answer to count what the
+        provider billed."""
         if not user_id:
             raise InvalidArgument("user_id", "user_id is required")
         if not model.provider or not model.model:
@@ -120,10 +122,12 @@ class HelperModels(OperatorRetries):
         if target is None:
             raise InvalidArgument("config", "config.model is required")
         call = helper_call(messages, target.model, temperature=0.0)
-        if announce is not None:
-            await announce(
-                prompt_sent(target.provider.name, target.model, call.messages).input_tokens
-            )
+
+        async def accepted() -> None:
+            if announce is not None:
+                tokens = prompt_sent(target.provider.name, target.model, call.messages)
+                await announce(tokens.input_tokens)
+
         with target.names_refusal():
             completion = await helper_completion(
                 self._llm,
@@ -134,6 +138,7 @@ class HelperModels(OperatorRetries):
                 self._retry_policy(time_limit),
                 request_type=FACT_EXTRACTION,
                 cut_off=cut_off,
+                on_accepted=None if announce is None else accepted,
             )
         facts = parse_facts(split_thinking(completion.content)[0], known_ids)
         log.info("facts extracted", user_id=user_id, facts=len(facts))

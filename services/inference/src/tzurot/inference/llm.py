@@ -17,7 +17,7 @@ clients in sdk_clients.py, the typed errors in provider_errors.py and tool_refus
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
 import httpx2
@@ -35,6 +35,7 @@ from tzurot.inference.providers import Provider
 from tzurot.inference.sdk_clients import SdkClients, auth_headers
 from tzurot.inference.sse import chat_chunks
 from tzurot.inference.tool_refusal import USER_ROUTING, ToolsUnsupported, refuses_tools
+from tzurot.inference.uploads import install, watching_upload
 from tzurot.runtime.errors import FailedPrecondition, ResourceExhausted
 
 
@@ -51,6 +52,7 @@ class LlmClient(ImageCalls):
         # not redirect its calls, and a redirect would carry the user's extra headers to
         # another host and let its answer (a model list) pass for the key's (review 158 L5).
         self._http = http_client or openai.DefaultAsyncHttpxClient(follow_redirects=False)
+        install(self._http)  # a failed upload tells whether it went out whole (uploads.py)
         self._timeout = timeout_seconds
         self._clients = SdkClients(self._http, timeout=timeout_seconds)
         self._image_modalities = ChatModalities()
@@ -66,12 +68,14 @@ class LlmClient(ImageCalls):
         model: str,
         call: ProviderCall,
         request_timeout: float | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text (and reasoning) deltas in order, then one Completion.
 
         `request_timeout` (seconds, at most the client's own) bounds each step of this
         request. One request: no wait (a 429's Retry-After) hides inside the caller's time
-        limits."""
+        limits. `on_accepted` is awaited once the provider accepted it (its 200's headers
+        came), before the first chunk is read."""
         client = self._client(provider)
         assembly = AnswerAssembly()
         options: openai.RequestOptions = {"headers": {**call.headers, **auth_headers(api_key)}}
@@ -96,6 +100,12 @@ class LlmClient(ImageCalls):
                 options=options,
                 stream=True,
             )
+            if on_accepted is not None:
+                try:
+                    await on_accepted()
+                except BaseException:
+                    await response.aclose()
+                    raise
             chunks = chat_chunks(response)
             async with aclosing(chunks):
                 async for chunk in chunks:
@@ -121,14 +131,17 @@ class LlmClient(ImageCalls):
         """The text of an audio file through `/audio/transcriptions` (Whisper), with the
         usage the provider reports: tokens (gpt-4o-transcribe) or seconds (whisper-1)."""
         client = self._client(provider)
-        try:
-            result = await client.audio.transcriptions.create(
-                model=model,
-                file=(filename, audio, content_type),
-                extra_headers=auth_headers(api_key),
-            )
-        except openai.OpenAIError as exc:
-            raise provider_error(exc, provider.name, model=model) from None
+        with watching_upload() as upload:
+            try:
+                result = await client.audio.transcriptions.create(
+                    model=model,
+                    file=(filename, audio, content_type),
+                    extra_headers=auth_headers(api_key),
+                )
+            except openai.OpenAIError as exc:
+                raise provider_error(
+                    exc, provider.name, model=model, upload_cut_short=upload.cut_short
+                ) from None
         usage = result.usage  # None from providers that say nothing of it
         if isinstance(usage, UsageTokens):
             return Transcript(result.text, TokenUsage(usage.input_tokens, usage.output_tokens))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
@@ -45,12 +45,14 @@ class LanguageModel(Protocol):
         model: str,
         call: ProviderCall,
         request_timeout: float | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Yields the answer's text and reasoning deltas in order, then one Completion.
 
         Closing the generator early ends the provider call (the caller went away).
         `request_timeout` bounds each step of the request. One request: its failure is
-        raised at once (retries.py decides what is asked again).
+        raised at once (retries.py decides what is asked again). `on_accepted` is awaited
+        once the provider accepted the request (its 200's headers), before any chunk.
         """
         ...
 

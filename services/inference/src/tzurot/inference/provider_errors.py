@@ -1,7 +1,8 @@
 """A failed provider call as a typed error: by HTTP status, the provider's error code, or the
 error event inside a stream. The message names the provider and never repeats the
 provider's own text (error bodies can echo part of the key); a connection that failed
-before the request was sent is `NotSent`, a timeout once it was is `NoAnswerInTime` (both
+before the request was sent is `NotSent`, one whose request body did not go out whole (the
+upload stalled or broke) is `NotReceived`, a timeout once it was is `NoAnswerInTime` (all
 UNAVAILABLE)."""
 
 from __future__ import annotations
@@ -88,19 +89,33 @@ def invalid_api_key(provider: str, status: int) -> FailedPrecondition:
     return FailedPrecondition(message, reason="INVALID_API_KEY", metadata={"provider": provider})
 
 
-def provider_error(exc: openai.OpenAIError, provider: str, *, model: str = "") -> TzurotError:
-    """The typed error for a failed provider call. Never copies the provider's message."""
+class NotReceived(Unavailable):
+    """The request's body did not go out whole (the upload stalled, the connection broke
+    while writing it, a proxy or protocol failure before it): the provider has nothing to
+    work on, or bill. Asked again no more than any other failure of a call answered in one
+    body; a stream's is asked again as any failure before its first event is."""
+
+
+def provider_error(
+    exc: openai.OpenAIError, provider: str, *, model: str = "", upload_cut_short: bool = False
+) -> TzurotError:
+    """The typed error for a failed provider call. Never copies the provider's message.
+    `upload_cut_short`: the caller saw the request's body start and not end (httpcore
+    hides a write error mid-upload behind the read that follows: uploads.py)."""
     if isinstance(exc, openai.APIStatusError):
         return _status_error(exc, provider, model)
     if isinstance(exc, ErrorEvent):
         return _event_error(exc, provider, model)
     kind = Unavailable
-    if isinstance(exc, openai.APITimeoutError):
-        what = "did not answer in time"
-        kind = NotSent if _never_sent(exc) else NoAnswerInTime
-    elif isinstance(exc, openai.APIConnectionError):
-        what = "is unreachable"
-        kind = NotSent if _never_sent(exc) else Unavailable
+    if isinstance(exc, openai.APITimeoutError | openai.APIConnectionError):
+        timeout = isinstance(exc, openai.APITimeoutError)
+        what = "did not answer in time" if timeout else "is unreachable"
+        if _never_sent(exc):
+            kind = NotSent
+        elif upload_cut_short or isinstance(exc.__cause__, _NOT_RECEIVED):
+            kind = NotReceived
+        elif timeout:
+            kind = NoAnswerInTime
     elif isinstance(exc, StreamCutShort):
         what = "dropped the answer before finishing it"
     else:  # a malformed answer
@@ -113,6 +128,14 @@ def provider_error(exc: openai.OpenAIError, provider: str, *, model: str = "") -
 
 
 _NOT_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+_NOT_RECEIVED = (
+    httpx2.WriteTimeout,
+    httpx2.WriteError,
+    httpx2.ProxyError,
+    httpx2.LocalProtocolError,
+    httpx2.UnsupportedProtocol,
+)
+"""Failures while (or before) the request was written: it never reached the provider whole."""
 
 
 def _never_sent(exc: openai.APIConnectionError) -> bool:
@@ -205,12 +228,13 @@ def _classified(  # noqa: PLR0911  # one outcome per kind of refusal
             metadata={**meta, "model": model},
         )
     if status in (408, 409) or status >= 500:
+        # The status (and a Retry-After: an overload's) tells a refusal from a failure that
+        # may follow the work: transcription_cut_off.py estimates only the latter.
+        after = {} if retry_after is None else {"retry_after": f"{retry_after:g}"}
         return Unavailable(
             f"{provider} is unavailable (HTTP {status}); try again later",
             reason="PROVIDER_UNAVAILABLE",
-            # The status tells a refusal (408, 409) from a failure that may follow the
-            # work (a 5xx): transcription_cut_off.py estimates only the latter.
-            metadata={**meta, "status": str(status)},
+            metadata={**meta, "status": str(status), **after},
         )
     # Only the provider's error code, and only when it is a plain identifier.
     shown = code if isinstance(code, str) and _PROVIDER_CODE.fullmatch(code) else ""

@@ -28,9 +28,10 @@ reports it as paid and not delivered; never one refused or never sent.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -43,6 +44,7 @@ from tzurot.inference.domain import (
     Completion,
     PaidCall,
     ReasoningDelta,
+    StreamEvent,
     TextDelta,
     ToolCallText,
 )
@@ -168,6 +170,7 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     *,
     request_type: str = "",
     cut_off: list[PaidCall] | None = None,
+    on_accepted: Callable[[], Awaitable[None]] | None = None,
 ) -> Completion:
     """A helper model's whole answer (a description, a clean-up, facts), streamed and asked
     again as the policy allows: only while nothing of it came. Each request may take the
@@ -177,13 +180,17 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     broke, an error event, an unfinished end; or no answer came in time, NoAnswerInTime)
     may have been billed: its estimate (broken_off.helper_cut_off, as `request_type`) is
     added to `cut_off` before the error is raised, for the caller to report (paid, not
-    delivered). Such a call is never asked again, so it is the last one."""
+    delivered). Such a call is never asked again, so it is the last one.
+
+    `on_accepted` is awaited when the first attempt the provider accepts (its 200's headers)
+    begins, never for one refused, unsent or waiting out a 429 (LanguageModel.stream_chat)."""
     retries = policy.retries()
+    stream = _streaming(llm, on_accepted)
     while True:
         began = False
         received: list[str] = []
         left = retries.time_left()
-        events = llm.stream_chat(
+        events = stream(
             provider,
             api_key,
             model=model,
@@ -223,6 +230,23 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
             reason=UNREACHED,
             metadata={"provider": provider.name},
         )
+
+
+def _streaming(
+    llm: LanguageModel, on_accepted: Callable[[], Awaitable[None]] | None
+) -> Callable[..., AsyncGenerator[StreamEvent, None]]:
+    """`llm.stream_chat`, calling `on_accepted` for the first accepted attempt only."""
+    if on_accepted is None:
+        return llm.stream_chat  # a model that takes no such hook still works
+    done = False
+
+    async def once() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            await on_accepted()
+
+    return functools.partial(llm.stream_chat, on_accepted=once)
 
 
 def _note_cut_off(  # noqa: PLR0917  # the call's own parts, as helper_completion has them

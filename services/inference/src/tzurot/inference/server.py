@@ -32,10 +32,11 @@ from tzurot.v1 import inference_pb2_grpc as inf_grpc
 Context = grpc.aio.ServicerContext[object, object]
 
 PROMPT_TOKENS_METADATA = "tzurot-prompt-tokens"
-"""Initial metadata of ExtractFacts, sent as its provider request goes out: the prompt's
-tokens, estimated with the model's tokenizer (a unary call's PromptSent). A call its caller
-cuts (its deadline) can carry no status details, but the caller still reads these headers,
-and counts that prompt as billed (gateway's cancelled_usage.py, the same name)."""
+"""Initial metadata of ExtractFacts, sent once the provider accepted its request (the 200's
+headers, before any chunk; never while connecting, backing off or waiting out a 429): the
+prompt's tokens, estimated with the model's tokenizer (a unary call's PromptSent). A call its
+caller cuts (its deadline) can carry no status details, but the caller still reads these
+headers, and counts that prompt as billed (gateway's cancelled_usage.py, the same name)."""
 
 
 def not_implemented(method: str) -> TzurotError:
