@@ -15,8 +15,10 @@ authentication and the global rate limit), `rules` (Discord's limits and validat
 `mentions` (`allowed_mentions` and pings), `buckets` and `rate_limits` (the global limit, per
 route buckets, Discord's 429s), `embeds` (embed limits), `replies` (a message's
 `message_reference`), `modals` (a modal and its text inputs), `application_commands` and
-`command_rules` (registering commands, refused as Discord does), `uploads` (upload limits: per
-file by boost tier, per Create Message request, attachments per message, alt text),
+`command_rules` (registering commands, refused as Discord does), `slash_options` (the slash
+commands a user can send: only what the registered command takes, else InvalidSlashCommand),
+`uploads` (upload limits: per file by boost tier, per Create Message request, attachments per
+message, alt text),
 `webhook_admin` and `webhooks` (managing webhooks, and posting through them), `pluralkit`
 (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
 """
@@ -34,6 +36,7 @@ from tzurot.testing.fake_discord.rules import (
     THREAD,
 )
 from tzurot.testing.fake_discord.server import FakeDiscord
+from tzurot.testing.fake_discord.slash_options import InvalidSlashCommand
 from tzurot.testing.fake_discord.wire import Json
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "FakeDiscord",
     "FakeInteraction",
     "FakePluralKit",
+    "InvalidSlashCommand",
     "Json",
     "Posted",
 ]

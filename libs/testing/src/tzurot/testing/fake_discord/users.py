@@ -15,6 +15,12 @@ from tzurot.testing.fake_discord.rules import (
     Permission,
     closed_thread_error,
 )
+from tzurot.testing.fake_discord.slash_options import (
+    PARTIAL_CHANNEL_FIELDS,
+    RESOLVED_KINDS,
+    invocation,
+    value_kind,
+)
 from tzurot.testing.fake_discord.wire import Json, iso
 
 
@@ -183,41 +189,35 @@ class Users(Gateway):
     ) -> FakeInteraction:
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
 
-        An option whose value is an attachment object (from `upload`) is an ATTACHMENT option,
-        one whose value is a user (from `make_user`) a USER option; both are resolved in the
-        interaction's data as Discord does."""
+        Once the app has registered commands, only what Discord's client would send for the
+        registered command (`slash_options`; else InvalidSlashCommand), typed as registered.
+        An attachment (from `upload`), a user (`make_user`), a channel or a role (`add_role`)
+        is sent by id and resolved in the interaction's data as Discord does."""
         given = dict(options or {})
-        attached = {k: v for k, v in given.items() if isinstance(v, Mapping) and "filename" in v}
-        people = {k: v for k, v in given.items() if isinstance(v, Mapping) and "username" in v}
-
-        def typed(k: str, v: Any) -> tuple[int, Any]:
-            if k in attached:
-                return 11, v["id"]
-            if k in people:
-                return 6, v["id"]
-            return option_type(v), v
-
+        sent = invocation(
+            self.synced_commands,
+            channel["guild_id"],
+            command,
+            subcommand=subcommand,
+            given=given,
+            focused=focused,
+        )
         opts: list[Json] = [
             {
                 "name": k,
-                "type": typed(k, v)[0],
-                "value": typed(k, v)[1],
+                "type": sent.types[k],
+                "value": v["id"] if value_kind(v) in RESOLVED_KINDS else v,
                 **({"focused": True} if k == focused else {}),
             }
             for k, v in given.items()
         ]
-        for name in reversed(subcommand):
-            opts = [{"name": name, "type": 1 if name == subcommand[-1] else 2, "options": opts}]
-        data = {"id": str(self.snowflake()), "name": command, "type": 1, "options": opts}
-        resolved: Json = {}
-        if attached:
-            resolved["attachments"] = {a["id"]: dict(a) for a in attached.values()}
-        if people:
-            resolved["users"] = {u["id"]: dict(u) for u in people.values()}
-            resolved["members"] = {
-                u["id"]: {k: v for k, v in self._member(dict(u)).items() if k != "user"}
-                for u in people.values()
-            }
+        for name, kind in reversed(sent.path):
+            opts = [{"name": name, "type": kind, "options": opts}]
+        registered_id = sent.command["id"] if sent.command else str(self.snowflake())
+        data = {"id": registered_id, "name": command, "type": 1, "options": opts}
+        if sent.guild_id is not None:
+            data["guild_id"] = sent.guild_id
+        resolved = self._resolved(user, given)
         if resolved:
             data["resolved"] = resolved
         kind = 4 if focused else 2
@@ -229,6 +229,27 @@ class Users(Gateway):
             permissions=permissions,
             attachment_size_limit=attachment_size_limit,
         )
+
+    def _resolved(self, user: Json, given: Mapping[str, Any]) -> Json:
+        """The users, members, roles, channels and attachments the options name."""
+        resolved: dict[str, Json] = {}
+        for value in given.values():
+            kind = value_kind(value)
+            if kind == "attachment":
+                resolved.setdefault("attachments", {})[value["id"]] = dict(value)
+            elif kind == "user":
+                resolved.setdefault("users", {})[value["id"]] = dict(value)
+                member = self._member(dict(value))
+                resolved.setdefault("members", {})[value["id"]] = {
+                    k: v for k, v in member.items() if k != "user"
+                }
+            elif kind == "role":
+                resolved.setdefault("roles", {})[value["id"]] = dict(value)
+            elif kind == "channel":
+                shown = {k: v for k, v in value.items() if k in PARTIAL_CHANNEL_FIELDS}
+                shown["permissions"] = str(self.member_permissions(dict(value), user))
+                resolved.setdefault("channels", {})[value["id"]] = shown
+        return resolved
 
     async def context_menu(
         self, channel: Json, user: Json, name: str, target: Posted
@@ -300,13 +321,3 @@ class Users(Gateway):
         self.interactions[token] = record
         await self.dispatch("INTERACTION_CREATE", payload, guild_id=int(channel["guild_id"]))
         return record
-
-
-def option_type(value: Any) -> int:
-    if isinstance(value, bool):
-        return 5
-    if isinstance(value, int):
-        return 4
-    if isinstance(value, float):
-        return 10
-    return 3

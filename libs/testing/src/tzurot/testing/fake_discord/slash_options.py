@@ -1,0 +1,279 @@
+"""What Discord's client lets a user send as a slash command: the command the app registered.
+
+The client enforces the registered options, so Discord never delivers an interaction that
+breaks them; a test asking the fake for one gets `InvalidSlashCommand` instead (it is the
+test's input that is wrong). Written from discord-api-docs `interactions/application-commands`:
+"Application Command Option Structure" (`required`, `min_length`/`max_length`,
+`min_value`/`max_value`, `channel_types`, `file_types`), "Option Type" (each type's values:
+INTEGER within ±(2^53-1), NUMBER within ±2^53; MENTIONABLE a user or a role), "Option Choice
+Structure" ("If you specify `choices` for an option, they are the only valid values"),
+"Subcommands and Subcommand Groups" (a command with subcommands is unusable without one) and
+"Autocomplete" (sent only for an `autocomplete` option, focused; partial data "as long as that
+input passes client-side validation … partial strings, but not invalid numbers"; required
+options may be missing). Choosing here: a focused string may be shorter than `min_length`
+(still being typed) but not longer than `max_length` (the client stops the typing there), a
+focused number is not held to its bounds yet; the other filled options are checked in full.
+Reference "File Type Filtering" gives the groups `file_types` names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tzurot.testing.fake_discord.command_rules import (
+    ATTACHMENT,
+    BOOLEAN,
+    CHANNEL,
+    CHAT_INPUT,
+    INTEGER,
+    INTEGER_BOUND,
+    MENTIONABLE,
+    NESTING,
+    NUMBER,
+    NUMBER_BOUND,
+    ROLE,
+    STRING,
+    SUB_COMMAND,
+    SUB_COMMAND_GROUP,
+    USER_OPTION,
+)
+from tzurot.testing.fake_discord.wire import Json
+
+# Reference "File Type Filtering": the extensions each group matches.
+FILE_GROUPS = {
+    "image": {".png", ".gif", ".jpg", ".jpeg", ".jfif", ".webp", ".avif"},
+    "video": {".mp4", ".mov", ".qt", ".webm"},
+    "audio": {".mp3", ".m4a", ".wav", ".ogg", ".opus", ".flac"},
+}
+# What a test passes that is sent by id and resolved in the interaction's data.
+RESOLVED_KINDS = frozenset({"attachment", "user", "channel", "role"})
+# receiving-and-responding "Resolved Data Structure": what a partial channel there holds
+# (`permissions`, the invoking member's in it, is added by the fake).
+PARTIAL_CHANNEL_FIELDS = frozenset({
+    "id", "name", "type", "last_message_id", "last_pin_timestamp", "nsfw", "parent_id",
+    "guild_id", "flags", "rate_limit_per_user", "topic", "position", "thread_metadata",
+})  # fmt: skip
+# What a test passes for each option type (`value_kind`).
+_TAKES = {
+    STRING: {"string"},
+    INTEGER: {"integer"},
+    BOOLEAN: {"boolean"},
+    USER_OPTION: {"user"},
+    CHANNEL: {"channel"},
+    ROLE: {"role"},
+    MENTIONABLE: {"user", "role"},
+    NUMBER: {"integer", "number"},
+    ATTACHMENT: {"attachment"},
+}
+_TYPE_NAMES = {
+    STRING: "STRING",
+    INTEGER: "INTEGER",
+    BOOLEAN: "BOOLEAN",
+    USER_OPTION: "USER",
+    CHANNEL: "CHANNEL",
+    ROLE: "ROLE",
+    MENTIONABLE: "MENTIONABLE",
+    NUMBER: "NUMBER",
+    ATTACHMENT: "ATTACHMENT",
+}
+# The type the fake sends for each kind of value when no command is registered.
+_INFERRED = {
+    "attachment": ATTACHMENT,
+    "user": USER_OPTION,
+    "channel": CHANNEL,
+    "role": ROLE,
+    "boolean": BOOLEAN,
+    "integer": INTEGER,
+    "number": NUMBER,
+    "string": STRING,
+}
+
+
+# How `value_kind` tells them apart: a mapping by the key only it has, else by Python type
+# (bool before int: it is one).
+_MAPPING_KINDS = (
+    ("filename", "attachment"),
+    ("username", "user"),
+    ("type", "channel"),
+    ("permissions", "role"),
+)
+_PLAIN_KINDS = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+
+
+class InvalidSlashCommand(ValueError):
+    """Discord's client would not send this slash command: the registered one does not take it."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A slash command as the client sends it: the registered command (None when the app has
+    registered none), the scope it is registered in (a guild's id, None for global), the
+    group and subcommand with their types, and each option's type."""
+
+    command: Json | None
+    guild_id: str | None
+    path: list[tuple[str, int]]
+    types: dict[str, int]
+
+
+def value_kind(value: Any) -> str:
+    """What a test passed: an attachment (`upload`), a user (`make_user`), a channel, a role
+    (`add_role`), or a plain value."""
+    if isinstance(value, Mapping):
+        return next((kind for key, kind in _MAPPING_KINDS if key in value), "object")
+    return next((kind for t, kind in _PLAIN_KINDS if isinstance(value, t)), type(value).__name__)
+
+
+def registered_command(
+    synced: Mapping[str, Sequence[Json]], guild_id: str, name: str
+) -> tuple[Json, str | None] | None:
+    """The slash command `name` a user in `guild_id` can run (the guild's, else the global
+    one) and its scope."""
+    for scope in (guild_id, "global"):
+        for command in synced.get(scope, ()):
+            if command.get("type", CHAT_INPUT) == CHAT_INPUT and command.get("name") == name:
+                return command, None if scope == "global" else scope
+    return None
+
+
+def invocation(
+    synced: Mapping[str, Sequence[Json]],
+    guild_id: str,
+    name: str,
+    *,
+    subcommand: Sequence[str],
+    given: Mapping[str, Any],
+    focused: str | None,
+) -> Invocation:
+    """The slash command the client sends for `/name subcommand… given…` (an autocomplete
+    when `focused`), typed by the registered command; InvalidSlashCommand, every problem
+    named, when the client would not send it. A fake to which no app registered a command
+    takes any, its types told by the values."""
+    if not any(synced.values()):
+        path = [(s, SUB_COMMAND if s == subcommand[-1] else SUB_COMMAND_GROUP) for s in subcommand]
+        types = {k: _INFERRED.get(value_kind(v), STRING) for k, v in given.items()}
+        return Invocation(None, None, path, types)
+    found = registered_command(synced, guild_id, name)
+    if found is None:
+        raise InvalidSlashCommand(f"/{name} is not a slash command registered for this guild")
+    command, scope = found
+    shown = " ".join(["/" + name, *subcommand])
+    path, options = _walk(command, subcommand, shown)
+    problems = _option_problems(options, given, focused)
+    if problems:
+        raise InvalidSlashCommand(f"{shown}: " + "; ".join(problems))
+    declared = {o["name"]: int(o["type"]) for o in options}
+    return Invocation(command, scope, path, {k: declared[k] for k in given})
+
+
+def _walk(
+    command: Json, subcommand: Sequence[str], shown: str
+) -> tuple[list[tuple[str, int]], list[Json]]:
+    """The group and subcommand named, and the options of the one run: a command or group
+    with subcommands runs only one of them."""
+    path: list[tuple[str, int]] = []
+    options: list[Json] = list(command.get("options") or [])
+    for name in subcommand:
+        nested = {o["name"]: o for o in options if o.get("type") in NESTING}
+        if name not in nested:
+            where = " ".join(["/" + command["name"], *(p for p, _ in path)])
+            have = sorted(nested) or "none"
+            raise InvalidSlashCommand(
+                f"{where} has no subcommand or group {name!r} (it has {have})"
+            )
+        path.append((name, int(nested[name]["type"])))
+        options = list(nested[name].get("options") or [])
+    waiting = sorted(o["name"] for o in options if o.get("type") in NESTING)
+    if waiting:
+        raise InvalidSlashCommand(f"{shown} is not runnable by itself: choose one of {waiting}")
+    return path, options
+
+
+def _option_problems(
+    options: list[Json], given: Mapping[str, Any], focused: str | None
+) -> list[str]:
+    declared = {o["name"]: o for o in options}
+    problems = [
+        f"no option {k!r} (it has {sorted(declared) or 'none'})" for k in given if k not in declared
+    ]
+    if focused is None:
+        problems += [
+            f"required option {o['name']!r} missing"
+            for o in options
+            if o.get("required") and o["name"] not in given
+        ]
+    elif focused not in given:
+        problems.append(f"the focused option {focused!r} is not among the options given")
+    elif focused in declared and not declared[focused].get("autocomplete"):
+        problems.append(f"option {focused!r} has no autocomplete: Discord sends none for it")
+    for name, value in given.items():
+        if name in declared:
+            problems += [
+                f"option {name!r} {p}"
+                for p in _value_problems(declared[name], value, focused=name == focused)
+            ]
+    return problems
+
+
+def _value_problems(option: Json, value: Any, *, focused: bool) -> list[str]:
+    kind, option_type = value_kind(value), int(option["type"])
+    if kind not in _TAKES[option_type]:
+        return [f"is {_TYPE_NAMES[option_type]}, not {kind} {value!r}"[:200]]
+    if option_type == STRING:
+        return _length_problems(option, value, focused=focused) + (
+            [] if focused else _choice_problems(option, value)
+        )
+    if option_type in (INTEGER, NUMBER):
+        return _number_problems(option, value, focused=focused)
+    if option_type == CHANNEL:
+        allowed = option.get("channel_types")
+        if allowed and int(value["type"]) not in {int(t) for t in allowed}:
+            return [f"takes channel types {allowed}, not {value['type']}"]
+    if option_type == ATTACHMENT:
+        return _file_type_problems(option, str(value["filename"]))
+    return []
+
+
+def _length_problems(option: Json, value: str, *, focused: bool) -> list[str]:
+    low, high = option.get("min_length"), option.get("max_length")
+    if high is not None and len(value) > high:
+        return [f"is {len(value)} characters, more than its max_length {high}"]
+    if low is not None and len(value) < low and not focused:
+        return [f"is {len(value)} characters, fewer than its min_length {low}"]
+    return []
+
+
+def _number_problems(option: Json, value: int | float, *, focused: bool) -> list[str]:
+    integer = int(option["type"]) == INTEGER
+    bound = INTEGER_BOUND if integer else NUMBER_BOUND
+    if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > bound:
+        return [f"is {value}, outside ±{bound}"]
+    if focused:
+        return []
+    low, high = option.get("min_value"), option.get("max_value")
+    if low is not None and value < low:
+        return [f"is {value}, below its min_value {low}"]
+    if high is not None and value > high:
+        return [f"is {value}, above its max_value {high}"]
+    return _choice_problems(option, value)
+
+
+def _choice_problems(option: Json, value: object) -> list[str]:
+    choices = option.get("choices")
+    if choices and value not in [c["value"] for c in choices]:
+        return [f"is {value!r}, not one of its choices {[c['value'] for c in choices]}"]
+    return []
+
+
+def _file_type_problems(option: Json, filename: str) -> list[str]:
+    wanted = option.get("file_types")
+    if not wanted:
+        return []
+    extension = "." + filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    allowed = set().union(*(FILE_GROUPS.get(t, {t.lower()}) for t in wanted))
+    if extension not in allowed:
+        return [f"takes file types {wanted}, not {filename!r}"]
+    return []
