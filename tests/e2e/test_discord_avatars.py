@@ -67,7 +67,7 @@ async def test_an_avatar_uploaded_in_discord_is_served_by_the_edge(
             world.general,
             world.alice,
             "character",
-            {"personality": "Nova", "image": image},
+            {"personality": "nova", "image": image},
             subcommand=["avatar"],
         )
         await world.discord.wait_until(lambda: any(changed.texts()))
@@ -119,7 +119,7 @@ async def test_a_non_image_is_refused_before_anything_is_stored(
             world.general,
             world.alice,
             "character",
-            {"personality": "Vex", "image": fake_image},
+            {"personality": "vex", "image": fake_image},
             subcommand=["avatar"],
         )
         await world.discord.wait_until(lambda: any(changed.texts()))

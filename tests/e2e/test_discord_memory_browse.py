@@ -121,7 +121,7 @@ async def test_browse_pages_newest_first_and_deletes_one(world: World) -> None:
             world.general,
             world.alice,
             "memory",
-            {"personality": "Lilith", "memory": "Fact 11"},
+            {"personality": "lilith", "memory": "Fact 11"},
             subcommand=["delete"],
             focused="memory",
         )
@@ -131,7 +131,7 @@ async def test_browse_pages_newest_first_and_deletes_one(world: World) -> None:
             world.general,
             world.bob,
             "memory",
-            {"personality": "Lilith", "memory": ids[11]},
+            {"personality": "lilith", "memory": ids[11]},
             subcommand=["delete"],
         )
         refused = await answered(world, bobs)
@@ -140,7 +140,7 @@ async def test_browse_pages_newest_first_and_deletes_one(world: World) -> None:
             world.general,
             world.alice,
             "memory",
-            {"personality": "Lilith", "memory": typed.choices()[0]["value"]},
+            {"personality": "lilith", "memory": typed.choices()[0]["value"]},
             subcommand=["delete"],
         )
         gone = await answered(world, deleted)
@@ -164,7 +164,7 @@ async def test_browse_pages_newest_first_and_deletes_one(world: World) -> None:
     assert [c["value"] for c in typed.choices()] == [ids[11]]
     assert "no memory" in refused
     assert "12 in all" in after_bob  # Bob's attempt deleted nothing
-    assert gone == f"Deleted: {facts[11]}"
+    assert gone == f"Deleted from **Lilith** (`lilith`)'s memories: {facts[11]}"
     assert "11 in all" in after
     assert "Fact 11" not in after
     assert "Fact 10" in after.splitlines()[1]

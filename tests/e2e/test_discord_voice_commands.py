@@ -69,7 +69,7 @@ async def test_voice_set_from_discord_is_the_voice_elevenlabs_speaks_with(
     expected = (
         f"Echo speaks with elevenlabs voice `{RACHEL}`; stability 0.25, speed 1.1; speaks: always."
     )
-    assert chosen == expected
+    assert chosen == f"**Echo** (`echo`) {expected.removeprefix('Echo ')}"  # the one set
     assert shown == expected  # as anyone sees it
     (call,) = eleven.tts_calls()[before:]
     assert f"/{RACHEL}/" in call.path
@@ -123,7 +123,7 @@ async def test_a_removed_voice_sample_is_not_sent_in_the_next_clone(
         )
     assert name == "drop.wav (2 s)"
     assert "only the owner" in bobs
-    assert removed == "Removed the sample."
+    assert removed == "Removed the sample from **Wisp** (`wisp`)'s voice samples."
     assert "(1/25" in listed
     assert "drop.wav" not in listed
     assert "Cloned from 1 sample" in cloned

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.bot.commands.chosen import is_slug, unsure_text, with_slug
+from tzurot.bot.commands.chosen import code_span, exact, gone_text, is_slug, unsure_text, with_slug
 from tzurot.bot.commands.personality_delete import warning_text
 from tzurot.v1 import common_pb2 as common
 
@@ -47,3 +47,27 @@ def test_the_delete_warning_names_the_command_with_the_slug() -> None:
         "Its owner (or a superuser) deletes it with `/personality delete` with "
         "`personality: old` and `confirm: DELETE`."
     )
+
+
+def test_the_act_names_the_checked_personality_by_its_id() -> None:
+    assert exact(common.Personality(id="4b0c-id", slug="old")) == "4b0c-id"
+    assert exact(OLD) == "old"  # no id known: its slug
+
+
+def test_one_gone_between_check_and_act_is_said_so() -> None:
+    assert gone_text("Nothing cleared", OLD) == (
+        "Nothing cleared: **Old** (`old`) is no longer there for you "
+        "(deleted or made private just now)."
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("alias: moon", "`alias: moon`"),
+        ("alias: x`y", "`` alias: x`y ``"),  # Discord shows it whole, to copy as is
+        ("alias: x``y", "`alias: x''y`"),  # no span holds it: quotes instead
+    ],
+)
+def test_a_code_span_holds_a_backtick(text: str, shown: str) -> None:
+    assert code_span(text) == shown

@@ -7,13 +7,19 @@ none activated."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from unittest.mock import MagicMock
 
 from tzurot.bot.activated import CAPACITY, ActivatedChannels
+from tzurot.bot.config import BotSettings
+from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import GATEWAY_AWAY, MessageFlow
+from tzurot.bot.webhooks import WebhookPool
 from tzurot.v1 import gateway_pb2 as gw
 
-from .test_gateway_away import NOBODY, Channel, Stub, flow_with, message
+from .test_gateway_away import APP_ID, NOBODY, Channel, Stub, flow_with, message
 
 PLANNED = {"PlanChannelReply": gw.PlanChannelReplyResponse(round_id="m:1")}
 """A round planned: a personality is activated there (no speaker named, so nothing is posted
@@ -28,6 +34,13 @@ class Switchable(Stub):
 
     def answer(self, answers: dict[str, Any]) -> None:
         self._answers = answers
+
+
+def client() -> Any:
+    bot = MagicMock()
+    bot.application_id = APP_ID
+    bot.user = SimpleNamespace(id=1)
+    return bot
 
 
 async def seen_activated(flow: MessageFlow, stub: Switchable, channel: Channel) -> None:
@@ -95,3 +108,27 @@ def test_the_default_keeps_a_few_thousand_channels() -> None:
     assert len(seen) == CAPACITY == 4096
     assert 0 not in seen
     assert CAPACITY + 99 in seen
+
+
+async def test_a_foreign_webhook_post_where_one_is_activated_is_not_told() -> None:
+    """A feed's or another bot's webhook post is nobody's plain message (PluralKit on, as by
+    default: webhook posts are looked at); the human whose message PluralKit reposts is told
+    by their own message, which comes first."""
+    stub = Switchable()
+    flow = MessageFlow(
+        client(),
+        GatewayClient(stub, generate_timeout=5),  # type: ignore[arg-type]  # a fake stub
+        WebhookPool("tzurot"),
+        BotSettings(tls_dir=Path("unused"), stream_edit_interval_seconds=0),
+        pluralkit=MagicMock(),
+    )
+    general = Channel(42)
+    await seen_activated(flow, stub, general)
+    stub.away()
+    feed = message("New release v1.2.3 published", channel=general, message_id=421)
+    feed.webhook_id = 31337  # someone else's webhook
+    feed.author = SimpleNamespace(id=31337, bot=True, display_name="GitHub")
+    await flow.on_message(feed)
+    assert general.sent == []
+    await flow.on_message(message("hello?", channel=general, message_id=422))  # a user's
+    assert general.sent == [GATEWAY_AWAY]

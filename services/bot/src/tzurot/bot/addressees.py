@@ -156,10 +156,14 @@ class Addressees:
         (never a forward) to a message one of our webhooks posted as a personality, or to an
         answer this bot remembers (Discord's reply, or a PluralKit repost's reply embed). Not a
         reply to the bot's own notices or slash-command replies: such a reply addresses
-        nobody. And any message in a channel the gateway last answered as having a
-        personality activated (`activated`): that one answers whatever no one else is meant
-        for there."""
-        if may_mention(message.content) or channel_key(message.channel) in self.activated:
+        nobody. And any message not posted by a webhook in a channel the gateway last
+        answered as having a personality activated (`activated`): that one answers whatever
+        no one else is meant for there. A webhook's post there (a feed, another bot) is
+        nobody's plain message; a PluralKit user's is told by their own message, which
+        comes before the repost."""
+        if may_mention(message.content):
+            return True
+        if message.webhook_id is None and channel_key(message.channel) in self.activated:
             return True
         ref = message.reference
         if ref is not None and is_forward(ref):

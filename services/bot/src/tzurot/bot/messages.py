@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import discord
 import structlog
 
+from tzurot.bot.activated import ActivatedChannels
 from tzurot.bot.addressees import Addressees
 from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
@@ -207,6 +208,11 @@ class MessageFlow:
     def _is_ours(self, message: discord.Message) -> bool:
         # Addressees, which knows our messages, is made after the builder (it reads through it).
         return self._addressees.is_ours(message)
+
+    @property
+    def activated(self) -> ActivatedChannels:
+        """The channels remembered as having a personality activated (`activated.py`)."""
+        return self._addressees.activated
 
     def answer_for(self, message_id: int) -> Answer | None:
         """What the bot posted as `message_id` (for Inspect), if it still remembers."""

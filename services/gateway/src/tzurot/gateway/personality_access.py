@@ -1,10 +1,11 @@
-"""Which personality a name means for a user (its exact slug, then their own alias, then
-display name, then a global alias) and whether they may use it; personality lookups.
+"""Which personality a name means for a user (its id, its exact slug, then their own alias,
+then display name, then a global alias) and whether they may use it; personality lookups.
 (Imports are admin use-cases, which check who may replace what: admin/personalities.py,
 admin/cards.py.)"""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 from tzurot.gateway.domain import Actor, CharacterFields, Personality, User
@@ -54,7 +55,10 @@ class PersonalityAccess(GatewayState):
         self, name: str, user: User | None, *, operator: bool = False
     ) -> Personality | None:
         """What a typed name means in slash commands and every other lookup (GetPersonality,
-        Generate, UpdatePersonality, DeletePersonality and every admin path): by exact slug,
+        Generate, UpdatePersonality, DeletePersonality and every admin path): a personality's
+        id (its canonical UUID text) means that personality alone, or nothing when the user may
+        not use it (so the bot, which checks a personality and then acts on it by id, acts on
+        that one or is refused, never on another that took its name meanwhile); then by exact slug,
         then the user's own alias, then display name (as written, then by its key), then a
         global alias, among the personalities the user may use (every one for the
         `operator`): someone else's private personality never hides one the user may use.
@@ -65,6 +69,10 @@ class PersonalityAccess(GatewayState):
         the alias does not take their lookups from it. @mentions rank otherwise
         (`find_mentions`, ResolveMentions): there the user's own alias comes before every
         name of equal text, a slug included."""
+        if _is_id(name):
+            by_id = await self._store.get_personality(name)  # cached
+            if by_id is not None:
+                return by_id if operator or may_use(by_id, user) else None
         found = await self._store.find_personality(name)  # cached; a slug ranks first
         usable = found is not None and (operator or may_use(found, user))
         if found is not None and usable and is_slug_of(found, name):
@@ -84,6 +92,15 @@ class PersonalityAccess(GatewayState):
         if personality is None or not may_use(personality, user):
             raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return personality
+
+
+def _is_id(name: str) -> bool:
+    """`name` is written as a row id is (a UUID's canonical lowercase text, as the bot sends
+    `Personality.id`); a slug may look like one, but an id is looked up first."""
+    try:
+        return str(uuid.UUID(name)) == name
+    except ValueError:
+        return False
 
 
 def is_slug_of(personality: Personality, name: str) -> bool:

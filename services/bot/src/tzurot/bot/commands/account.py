@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.chosen import act_on_chosen, with_slug
+from tzurot.bot.commands.chosen import act_on_chosen, exact, with_slug
 from tzurot.bot.commands.common import (
     CONFIRM_WORD,
     actor,
@@ -172,7 +172,7 @@ class HistoryCommands(app_commands.Group):
                 gw.ClearHistoryRequest(
                     actor=actor(interaction),
                     location=location,
-                    personality=p.slug,
+                    personality=exact(p),
                     everyone=everyone,
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
@@ -197,7 +197,7 @@ class HistoryCommands(app_commands.Group):
             again=lambda p: with_slug("/history undo", p),
             rpc=lambda p: self.gateway.stub.UndoLastExchange(
                 gw.UndoLastExchangeRequest(
-                    actor=actor(interaction), location=location, personality=p.slug
+                    actor=actor(interaction), location=location, personality=exact(p)
                 )
             ),
             render=lambda r, _: f"Removed {plural(len(r.removed), 'message')} from history.",

@@ -1,15 +1,18 @@
 """/channel activate|deactivate|list|talkativeness: the personalities that answer every
-message in a channel (several make a group channel)."""
+message in a channel (several make a group channel). Activating or deactivating here also
+tells the bot's memory of activated channels (`activated.py`, for the gateway-away notice)."""
 
 from __future__ import annotations
 
 import discord
 from discord import app_commands
 
+from tzurot.bot.activated import ActivatedChannels
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import named_reply
 from tzurot.bot.commands.options import PersonalityName
+from tzurot.bot.delivery import channel_key
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
 from tzurot.v1 import common_pb2 as common
@@ -41,9 +44,10 @@ def activated_text(a: gw.ChannelActivation, *, already: bool) -> str:
 @app_commands.default_permissions(manage_channels=True)
 @app_commands.guild_only()
 class ChannelCommands(app_commands.Group):
-    def __init__(self, gateway: GatewayClient) -> None:
+    def __init__(self, gateway: GatewayClient, activated: ActivatedChannels | None = None) -> None:
         super().__init__(name="channel", description="Personalities that answer in a channel")
         self.gateway = gateway
+        self._activated = ActivatedChannels() if activated is None else activated
 
     @app_commands.command(name="activate", description="Add a personality that answers here")
     @app_commands.describe(personality="The personality to answer every message in this channel")
@@ -72,6 +76,7 @@ class ChannelCommands(app_commands.Group):
                 )
             )
             ids = {a.personality.id for a in listed.activations}
+            self._activated.note(channel_key(interaction.channel), activated=True)
             return done.activation.personality.id in ids, done.activation
 
         await reply(
@@ -91,18 +96,27 @@ class ChannelCommands(app_commands.Group):
         self, interaction: discord.Interaction, personality: PersonalityName | None = None
     ) -> None:
         location = location_of(interaction.channel, interaction.guild)
-        await named_reply(
-            interaction,
-            self.gateway,
-            personality or "",
-            lambda: self.gateway.stub.DeactivateChannel(
+
+        async def deactivated() -> gw.DeactivateChannelResponse:
+            done = await self.gateway.stub.DeactivateChannel(
                 gw.DeactivateChannelRequest(
                     actor=actor(interaction),
                     location=location,
                     personality=personality or "",
                     manage_channels=bool(interaction.permissions.manage_channels),
                 )
-            ),
+            )
+            # Forgotten, even with others still activated here: the next message's round
+            # (PlanChannelReply) tells again, and a notice nobody would have answered is worse
+            # than one missed.
+            self._activated.note(channel_key(interaction.channel), activated=False)
+            return done
+
+        await named_reply(
+            interaction,
+            self.gateway,
+            personality or "",
+            deactivated,
             lambda _, name: (
                 f"**{name}** no longer answers every message here."
                 if personality

@@ -1,6 +1,7 @@
 """/character create|edit|view|browse|import|export|avatar|link_previews and /character alias
 add|remove (the gateway lets owners and superusers edit; character cards V2/V3 as PNG, JSON or
-CHARX in and out)."""
+CHARX in and out). `edit` and `avatar` overwrite for good, so they act only on a personality
+named by its slug (`chosen.py`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from discord import app_commands
 from tzurot.bot.commands import render
 from tzurot.bot.commands.character_aliases import CharacterAliasCommands
 from tzurot.bot.commands.character_fields import EDITABLE, BadValue, edit_request
+from tzurot.bot.commands.chosen import act_on_chosen, exact, named, with_slug
 from tzurot.bot.commands.common import (
     actor,
     defer,
@@ -21,7 +23,7 @@ from tzurot.bot.commands.common import (
     send,
     with_warnings,
 )
-from tzurot.bot.commands.lookups import personality_choices
+from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.options import NewName, PersonalityName
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -53,6 +55,16 @@ def link_previews_text(suppressed_before: bool, p: common.Personality) -> str:
     if suppressed_before == p.suppress_embeds:
         return f"Link previews in **{p.display_name}**'s answers were already {state}."
     return f"Link previews in **{p.display_name}**'s answers are now {state}."
+
+
+def _of(changed: common.Personality, p: common.Personality) -> common.Personality:
+    """The `changed` fields for exactly `p`: by its id alone (`chosen.exact`), which the
+    gateway never reads as another personality's name."""
+    mine = common.Personality()
+    mine.CopyFrom(changed)
+    mine.slug = "" if p.id else p.slug
+    mine.id = p.id
+    return mine
 
 
 class CharacterCommands(app_commands.Group):
@@ -110,15 +122,18 @@ class CharacterCommands(app_commands.Group):
         except BadValue as bad:
             await send(interaction, str(bad))
             return
-        await reply(
+        await act_on_chosen(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.UpdatePersonality(
+            personality,
+            nothing="Nothing changed",
+            again=lambda p: with_slug("/character edit", p, f" and `field: {field}`"),
+            rpc=lambda p: self.gateway.stub.UpdatePersonality(
                 gw.UpdatePersonalityRequest(
-                    actor=actor(interaction), personality=changed, update_paths=[path]
+                    actor=actor(interaction), personality=_of(changed, p), update_paths=[path]
                 )
             ),
-            lambda r: f"Updated {field} of **{r.personality.display_name}**.",
+            render=lambda _, p: f"Updated {field} of {named(p)}.",
         )
 
     @app_commands.command(name="view", description="Show a personality")
@@ -234,13 +249,16 @@ class CharacterCommands(app_commands.Group):
         except discord.HTTPException:
             await send(interaction, "I could not download that image from Discord; try again.")
             return
-        await reply(
+        await act_on_chosen(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.SetAvatar(
-                gw.SetAvatarRequest(actor=actor(interaction), personality=personality, image=data)
+            personality,
+            nothing="Avatar not changed",
+            again=lambda p: with_slug("/character avatar", p, " and the image"),
+            rpc=lambda p: self.gateway.stub.SetAvatar(
+                gw.SetAvatarRequest(actor=actor(interaction), personality=exact(p), image=data)
             ),
-            lambda r: f"New avatar for **{r.personality.display_name}**.",
+            render=lambda _, p: f"New avatar for {named(p)}.",
         )
 
     @app_commands.command(
@@ -271,10 +289,16 @@ class CharacterCommands(app_commands.Group):
         await reply(interaction, self.gateway, changed, lambda r: link_previews_text(*r))
 
     @edit.autocomplete("personality")
+    @avatar.autocomplete("personality")
+    async def _owned_slugs(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        # By slug: these act only on a personality named by its slug (chosen.py).
+        return await owned_personality_choices(self.gateway, interaction, current)
+
     @link_previews.autocomplete("personality")
     @view.autocomplete("personality")
     @export.autocomplete("personality")
-    @avatar.autocomplete("personality")
     async def _personalities(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import is_slug, unsure_text, with_slug
+from tzurot.bot.commands.chosen import code_span, is_slug, unsure_text, with_slug
 from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values, owned_personality_choices
 from tzurot.bot.commands.options import AliasName, PersonalityName
@@ -100,7 +100,8 @@ class CharacterAliasCommands(app_commands.Group):
                 await send(interaction, not_held_text(found.personality, alias))
                 return
             if not is_slug(personality, found.personality):
-                again = with_slug(REMOVE, found.personality, f" and `alias: {held}`")
+                more = f" and {code_span(f'alias: {held}')}"
+                again = with_slug(REMOVE, found.personality, more)
                 await send(
                     interaction,
                     unsure_text("Nothing removed", personality, found.personality, again),

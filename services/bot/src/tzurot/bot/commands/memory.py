@@ -1,6 +1,7 @@
 """/memory search|browse|delete|prune|stats|incognito|fresh: what a personality remembers
-about you. `prune` deletes only from a personality named by its slug (`chosen.py`); `delete`
-names its memory by id, which the gateway finds only among the named personality's."""
+about you. `prune` and `delete` delete only from a personality named by its slug
+(`chosen.py`); `delete` names its memory by id, which the gateway finds only among that
+personality's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.chosen import act_on_chosen, with_slug
+from tzurot.bot.commands.chosen import act_on_chosen, exact, in_code, named, with_slug
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import (
     memory_choices,
@@ -122,15 +123,18 @@ class MemoryCommands(app_commands.Group):
     async def delete(
         self, interaction: discord.Interaction, personality: PersonalityName, memory: str
     ) -> None:
-        await reply(
+        await act_on_chosen(
             interaction,
             self.gateway,
-            lambda: self.gateway.stub.ForgetMemory(
+            personality,
+            nothing="Nothing deleted",
+            again=lambda p: with_slug("/memory delete", p, f" and `memory: {in_code(memory)}`"),
+            rpc=lambda p: self.gateway.stub.ForgetMemory(
                 gw.ForgetMemoryRequest(
-                    actor=actor(interaction), personality=personality, memory_id=memory
+                    actor=actor(interaction), personality=exact(p), memory_id=memory
                 )
             ),
-            lambda r: f"Deleted: {r.memory.text[:300]}",
+            render=lambda r, p: f"Deleted from {named(p)}'s memories: {r.memory.text[:300]}",
         )
 
     @delete.autocomplete("memory")
@@ -163,7 +167,7 @@ class MemoryCommands(app_commands.Group):
             again=lambda p: with_slug("/memory prune", p, more),
             rpc=lambda p: self.gateway.stub.PruneMemories(
                 gw.PruneMemoriesRequest(
-                    actor=actor(interaction), personality=p.slug, threshold=threshold
+                    actor=actor(interaction), personality=exact(p), threshold=threshold
                 )
             ),
             render=lambda r, _: f"Deleted {plural(r.deleted, 'memory', 'memories')}.",
@@ -255,15 +259,15 @@ class MemoryCommands(app_commands.Group):
             return None
 
     @prune.autocomplete("personality")
+    @delete.autocomplete("personality")
     async def _personality_slugs(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        # By slug: prune acts only on a personality named by its slug (chosen.py).
+        # By slug: these act only on a personality named by its slug (chosen.py).
         return await personality_slug_choices(self.gateway, interaction, current)
 
     @search.autocomplete("personality")
     @browse.autocomplete("personality")
-    @delete.autocomplete("personality")
     @stats.autocomplete("personality")
     @incognito.autocomplete("personality")
     @fresh.autocomplete("personality")

@@ -14,7 +14,7 @@ import discord
 import structlog
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import is_slug, unsure_text
+from tzurot.bot.commands.chosen import exact, gone_text, is_gone, is_slug, unsure_text
 from tzurot.bot.commands.common import actor, confirmed, defer, send
 from tzurot.bot.commands.lookups import owned_personality_choices
 from tzurot.bot.commands.options import PersonalityName
@@ -70,12 +70,16 @@ class PersonalityCommands(PersonalityVoiceCommands):
         try:
             await self.gateway.call(
                 self.gateway.stub.DeletePersonality(
-                    gw.DeletePersonalityRequest(actor=who, personality=target.slug)
+                    gw.DeletePersonalityRequest(actor=who, personality=exact(target))
                 )
             )
         except TzurotError as err:
             log.info("bot.personality_not_deleted", slug=target.slug, reason=err.reason)
-            await send(interaction, deletion_failed_text(err, target))
+            gone = is_gone(err)  # made private or deleted since it was found
+            await send(
+                interaction,
+                gone_text("Nothing deleted", target) if gone else deletion_failed_text(err, target),
+            )
             return
         await send(interaction, deleted_text(target))
 

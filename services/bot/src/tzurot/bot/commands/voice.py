@@ -8,7 +8,7 @@ from typing import Literal
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import act_on_chosen, with_slug
+from tzurot.bot.commands.chosen import act_on_chosen, exact, in_code, named, with_slug
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
@@ -242,16 +242,20 @@ class PersonalityVoiceCommands(app_commands.Group):
             ):
                 if value is not None:
                     setattr(voice, field, value)
-            await named_reply(
+            await act_on_chosen(
                 interaction,
                 gateway,
                 personality,
-                lambda: gateway.stub.SetPersonalityVoice(
+                nothing="Nothing changed",
+                again=lambda p: with_slug("/personality voice set", p),
+                rpc=lambda p: gateway.stub.SetPersonalityVoice(
                     gw.SetPersonalityVoiceRequest(
-                        actor=actor(interaction), personality=personality, voice=voice
+                        actor=actor(interaction), personality=exact(p), voice=voice
                     )
                 ),
-                lambda r, name: render_voice(name, r.voice if r.HasField("voice") else None),
+                render=lambda r, p: render_voice(
+                    named(p), r.voice if r.HasField("voice") else None
+                ),
             )
 
         @self.voice.command(name="remove", description="Owners: it speaks no more")
@@ -266,7 +270,7 @@ class PersonalityVoiceCommands(app_commands.Group):
                 nothing="Nothing removed",
                 again=lambda p: with_slug("/personality voice remove", p),
                 rpc=lambda p: gateway.stub.SetPersonalityVoice(
-                    gw.SetPersonalityVoiceRequest(actor=actor(interaction), personality=p.slug)
+                    gw.SetPersonalityVoiceRequest(actor=actor(interaction), personality=exact(p))
                 ),
                 render=lambda _, p: f"{p.display_name or p.slug} has no voice now.",
             )
@@ -276,26 +280,27 @@ class PersonalityVoiceCommands(app_commands.Group):
         )
         @app_commands.describe(personality="A personality you own, with voice samples uploaded")
         async def clone(interaction: discord.Interaction, personality: PersonalityName) -> None:
-            await named_reply(
+            # By slug: a new clone deletes the user's earlier clones of it (chosen.py).
+            await act_on_chosen(
                 interaction,
                 gateway,
                 personality,
-                lambda: gateway.stub.CloneVoiceFromSamples(
-                    gw.CloneVoiceFromSamplesRequest(
-                        actor=actor(interaction), personality=personality
-                    )
+                nothing="Nothing cloned",
+                again=lambda p: with_slug("/personality voice clone", p),
+                rpc=lambda p: gateway.stub.CloneVoiceFromSamples(
+                    gw.CloneVoiceFromSamplesRequest(actor=actor(interaction), personality=exact(p))
                 ),
-                lambda r, name: (
+                render=lambda r, p: (
                     f"Cloned from {plural(r.samples_used, 'sample')}. "
-                    + render_voice(name, r.voice)
+                    + render_voice(named(p), r.voice)
                 ),
             )
 
         show.autocomplete("personality")(self._personalities)
-        set_voice.autocomplete("personality")(self._personalities)
-        # By slug: removing acts only on a personality named by its slug (chosen.py).
+        # By slug: these act only on a personality named by its slug (chosen.py).
+        set_voice.autocomplete("personality")(self._owned_slugs)
         remove_voice.autocomplete("personality")(self._owned_slugs)
-        clone.autocomplete("personality")(self._personalities)
+        clone.autocomplete("personality")(self._owned_slugs)
 
     def _add_sample_commands(self) -> None:
         gateway = self.gateway
@@ -361,15 +366,20 @@ class PersonalityVoiceCommands(app_commands.Group):
         async def remove(
             interaction: discord.Interaction, personality: PersonalityName, sample: str
         ) -> None:
-            await reply(
+            await act_on_chosen(
                 interaction,
                 gateway,
-                lambda: gateway.stub.RemoveVoiceSample(
+                personality,
+                nothing="Nothing removed",
+                again=lambda p: with_slug(
+                    "/personality voice-sample remove", p, f" and `sample: {in_code(sample)}`"
+                ),
+                rpc=lambda p: gateway.stub.RemoveVoiceSample(
                     gw.RemoveVoiceSampleRequest(
-                        actor=actor(interaction), personality=personality, sample_id=sample
+                        actor=actor(interaction), personality=exact(p), sample_id=sample
                     )
                 ),
-                lambda _: "Removed the sample.",
+                render=lambda _, p: f"Removed the sample from {named(p)}'s voice samples.",
             )
 
         @remove.autocomplete("sample")
@@ -395,4 +405,4 @@ class PersonalityVoiceCommands(app_commands.Group):
 
         upload.autocomplete("personality")(self._personalities)
         list_samples.autocomplete("personality")(self._personalities)
-        remove.autocomplete("personality")(self._personalities)
+        remove.autocomplete("personality")(self._owned_slugs)  # by slug (chosen.py)
