@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from tzurot.gateway.speakers import Member, choose_speakers, named_in, seeded_rng
 
 ALASTOR = Member("a", ("Alastor", "alastor", "the radio demon"), 0.0)
@@ -34,6 +36,31 @@ def test_a_word_of_an_alias_alone_does_not_name_anyone() -> None:
 
 def test_a_name_inside_another_word_does_not_count() -> None:
     assert named_in("sagebrush and lilithian", GROUP) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mail ada@sage.org",
+        "write to lilith@example.com",
+        "youtube.com/@sage",
+        "see https://mastodon.social/@Sage/123",
+        "**youtube.com/@sage**",
+        "`sage` is a variable",
+        "```py\nsage = Alastor()\n```",
+    ],
+)
+def test_a_name_in_an_e_mail_address_a_link_or_code_names_nobody(text: str) -> None:
+    """As an '@' there mentions nobody (tzurot.runtime.mention_starts)."""
+    assert named_in(text, GROUP) == []
+
+
+def test_the_same_name_outside_them_still_names() -> None:
+    assert ids(named_in("Sage, mail ada@sage.org", GROUP)) == ["s"]
+    assert ids(named_in("what is youtube.com/@lilith, @Sage?", GROUP)) == ["s"]
+    assert ids(named_in("ねえ@Sage", GROUP)) == ["s"]
+    assert ids(named_in("Node.js/@Sage thoughts?", GROUP)) == ["s"]  # no link
+    assert ids(named_in("`code` and lilith", GROUP)) == ["l"]
 
 
 def test_talkativeness_one_always_speaks_and_zero_never_does() -> None:

@@ -16,16 +16,15 @@ from dataclasses import dataclass
 
 import discord
 
+from tzurot.runtime.mention_starts import MentionStarts
 from tzurot.v1 import common_pb2 as common
 
 _DISCORD_MENTION = re.compile(r"<@[!&]?\d+>")
 """How Discord writes a mention of a user (`<@id>`, `<@!id>`) or a role (`<@&id>`)."""
 _EVERYBODY = ("everyone", "here")
 """Discord's pings of everybody, as it reads them: lowercase only."""
-_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9._%+-]")
-"""A character an e-mail address's local part may end with (ASCII)."""
-_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
-"""An e-mail address's domain, with at least one dot."""
+_LONGEST_PING = len("everyone") + 1
+"""What `may_mention` reads after an '@': the longest ping and the character after it."""
 
 
 @dataclass(frozen=True)
@@ -82,30 +81,27 @@ def may_mention(content: str) -> bool:
     names: where the gateway starts reading a name (tzurot.gateway.mentions), a word may
     follow the '@' (not a space, nor the end). Not an '@' of Discord's own mentions (a user
     `<@id>`, `<@!id>`, a role `<@&id>`), of `@everyone` or `@here` as Discord pings them
-    (lowercase, a whole word: "@Everyone's Friend" may be a personality), nor one inside an
-    e-mail address (ada@example.com: an ASCII local part right before it, a dotted domain
-    after). Any other '@' counts, right after a word or not: the gateway reads a name after
-    every '@' ("ねえ@Lilith", "__@Lilith__" in Discord's underline). Only for the
-    gateway-away notice: a message is told the gateway is restarting only when it may have
-    meant a personality, never for a human pinging another."""
-    text = _DISCORD_MENTION.sub(" ", content)
+    (lowercase, a whole word: "@Everyone's Friend" may be a personality), nor one the
+    gateway reads no name after: in an e-mail address (ada@example.com), a link
+    (https://mastodon.social/@sage, youtube.com/@sage) or Discord's code (`@Sage hi`), by
+    the rules the gateway uses (tzurot.runtime.mention_starts, one copy for both). Any
+    other '@' counts, right after a word or not ("ねえ@Lilith", "__@Lilith__" in Discord's
+    underline). Only for the gateway-away notice: a message is told the gateway is
+    restarting only when it may have meant a personality, never for a human pinging
+    another."""
+    text = _DISCORD_MENTION.sub(" ", content) if "<@" in content else content
+    starts = MentionStarts(text)
     start = text.find("@")
     while start != -1:
-        rest = text[start + 1 :]
+        rest = text[start + 1 : start + 1 + _LONGEST_PING]
         if (
             rest[:1].strip()
-            and not _in_email(text, start)
             and not any(_is_word(rest, word) for word in _EVERYBODY)
+            and starts.may_start(start)
         ):
             return True
         start = text.find("@", start + 1)
     return False
-
-
-def _in_email(text: str, at: int) -> bool:
-    """Whether the '@' at `at` is an e-mail address's: an ASCII local part right before it,
-    a dotted domain after it."""
-    return bool(at and _EMAIL_LOCAL.fullmatch(text[at - 1]) and _EMAIL_DOMAIN.match(text, at + 1))
 
 
 def _is_word(text: str, word: str) -> bool:

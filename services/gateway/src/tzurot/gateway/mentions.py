@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tzurot.gateway.domain import Personality
-from tzurot.gateway.mention_starts import MentionStarts
 from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias, same_key
 from tzurot.runtime.folding import fold
+from tzurot.runtime.mention_starts import MentionStarts
 
 _MINE, _SLUG, _DISPLAY_NAME, _DISPLAY_KEY, _ALIAS = range(5)
 """How strongly a name means its personality, strongest first (`find_mentions`)."""
@@ -46,7 +46,8 @@ def find_mentions(
     "@lil's" mention `lil`, "@lily" and "@lil-y" do not. A personality is reported once, at
     its first mention. An '@' in an e-mail address (ada@sage.org), a link
     (https://mastodon.social/@sage, youtube.com/@sage) or Discord's code (`@Sage hi`)
-    starts none (mention_starts.py); any other does, after a word too ("ねえ@Sage").
+    starts none (tzurot.runtime.mention_starts, which says what each is); any other does,
+    after a word too ("ねえ@Sage").
     `personal` are the speaker's own aliases (normalized alias, personality): the same name
     means their personality, not anyone else's.
 

@@ -6,7 +6,9 @@ Pure and deterministic given a seed. The rules (after SillyTavern's group chats,
 1. Anyone named in the text speaks, in the order the names appear (a whole display name,
    slug or alias, or the display name's first word, case-insensitive: "hey alastor" picks
    Alastor). SillyTavern takes any word of a name; a whole alias is safer ("the night
-   queen" must not answer every "the").
+   queen" must not answer every "the"). A name inside an e-mail address, a link or
+   Discord's code names nobody ("ada@sage.org", "youtube.com/@sage", "`sage`"), as such an
+   '@' mentions nobody (tzurot.runtime.mention_starts).
 2. Then every member, in a seeded shuffle, speaks when a roll in [0, 1) falls under their
    `talkativeness` (0 never speaks unprompted, 1 always).
 3. When nobody was picked, one member is drawn at random among the talkative ones
@@ -26,6 +28,8 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from tzurot.runtime.mention_starts import prose
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -65,8 +69,9 @@ def _find(tokens: Sequence[str], phrase: Sequence[str]) -> int | None:
 def named_in(text: str, members: Sequence[Member]) -> list[Member]:
     """Members named in `text`, in order of appearance: a whole name (display name, slug or
     alias, as whole words: "the night queen", not "the") or the display name's first word
-    ("Sage" for "Sage Wren"), case-insensitive."""
-    tokens = words(text)
+    ("Sage" for "Sage Wren"), case-insensitive; none inside an e-mail address, a link or
+    Discord's code (`prose`)."""
+    tokens = words(prose(text))
     found: list[tuple[int, int, Member]] = []
     for index, member in enumerate(members):
         phrases = [words(name) for name in member.names if name]

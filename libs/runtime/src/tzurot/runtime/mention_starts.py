@@ -1,0 +1,320 @@
+"""Where an '@' starts no personality's mention, and where a name is no word of a message: in
+an e-mail address, a link or Discord's code. One copy for the gateway (its mentions and its
+group speakers) and the bot (its gateway-away notice), so both read a message alike.
+
+- E-mail address: an ASCII local part right before the '@' (its last character one of
+  A-Z a-z 0-9 . _ % + -) and a dotted domain right after it: "ada@sage.org", not "ねえ@Sage"
+  nor "@Sage.". The shape cannot tell "hmm...@Sage.What" or "ok.@Sage.thoughts" from an
+  address, so these mention nobody either.
+- Link: it runs over the characters a URL may hold (ASCII letters, digits and
+  -._~:/?#[]@!$&'()+,;=%), so it ends at a space, at any other ASCII character (< > " ` | *
+  \\ ^ { }) and at any non-ASCII one ("。", "、", smart quotes, full-width and CJK text):
+  "https://youtu.be/abc。ねえ@Sage" mentions Sage. Within such a run a link starts after a
+  character no host name holds (not a letter, digit, '.', '+' or '-') at a scheme
+  ("https://", "steam://", "mailto:"), at "www.", or at a host, an optional ":port" and a '/'.
+  The host is "localhost", an IPv4 address or dotted names whose last label is lowercase
+  letters, a known country code ("t.co", "youtu.be") or three letters or more ("youtube.com").
+  So "youtube.com/@sage", "**youtube.com/@sage**", "||youtube.com/@sage||",
+  "link:youtube.com/@sage", "見てyoutube.com/@sage", "example.com:8080/@sage",
+  "localhost:8080/@sage", "127.0.0.1/@sage" and "mailto:me@sage" are links, while
+  "Node.js/@Sage" and "lol.jk/@Sage" (no such country code) and "Mr.Smith/@Sage" (capital)
+  are not.
+- Code: Discord does not document how it pairs backticks. Its parsers descend from
+  simple-markdown, whose inline code rule is taken here, and its code block rule as dismark
+  quotes the desktop client's; they give what that client was seen to render (discord.js
+  issue 7373: "``a\\`", "```a`", "`a```b```", "`a\\```b```"). A backslash before any
+  character but a letter, digit or space escapes it ("\\`@Sage`" opens nothing,
+  "\\\\`@Sage`" does). "```" opens a code block whose code begins with a character that
+  is not a newline (after a first line naming a language, "```py", when that finds a
+  closer) and ends at the first "```" after it ("````\\n@Sage\\n```", "```\\n@Sage````").
+  Otherwise a run of backticks opens inline code closed by the next run of exactly as many;
+  where none follows, its first k backticks open it, for the largest k a run of exactly k
+  follows: "``@Sage`" is code from its first backtick, "``` and `@Sage`" only up to the
+  backtick before @Sage. Bold, spoilers and the other formatting, which Discord reads
+  first, are not read.
+
+Each part of a message is read a bounded number of times (a link only in a run an '@' asked
+about is in, or in every run for `prose`), so the cost stays linear in its length."""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+_EMAIL_LOCAL_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+"""The characters of an e-mail address's local part (ASCII)."""
+_EMAIL_LOCAL = frozenset(_EMAIL_LOCAL_TEXT)
+_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
+"""An e-mail address's domain, with at least one dot."""
+
+_URL_RUN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()+,;=%]+")
+"""A run of the characters a link may hold."""
+_LINK_MARK = re.compile(r"[/:]")
+"""What every link holds."""
+_LINK_START = re.compile(
+    r"(?<![A-Za-z0-9.+-])(?:"
+    r"[A-Za-z][A-Za-z0-9+.-]*://|(?i:mailto):|(?i:www)\."
+    r"|(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|(?:[A-Za-z0-9-]+\.)+(?P<tld>[a-z]{2,}))"
+    r"(?::\d{1,5})?/"
+    r")"
+)
+"""Where a link begins: a scheme, "www.", or a host, an optional port and a '/'. Tried only
+after a character no host or scheme holds, so each run of them is read once."""
+_COUNTRY_CODES = frozenset(
+    first + second
+    for first, seconds in {
+        "a": "cdefgilmoqrstuwxz",
+        "b": "abdefghijmnoqrstwyz",
+        "c": "acdfghiklmnoruvwxyz",
+        "d": "ejkmoz",
+        "e": "cegrstu",
+        "f": "ijkmor",
+        "g": "abdefghilmnpqrstuwy",
+        "h": "kmnrtu",
+        "i": "delmnoqrst",
+        "j": "emop",
+        "k": "eghimnprwyz",
+        "l": "abcikrstuvy",
+        "m": "acdeghklmnopqrstuvwxyz",
+        "n": "acefgilopruz",
+        "o": "m",
+        "p": "aefghklmnrstwy",
+        "q": "a",
+        "r": "eosuw",
+        "s": "abcdeghiklmnorstuvxyz",
+        "t": "cdfghjklmnortvwz",
+        "u": "agksyz",
+        "v": "aceginu",
+        "w": "fs",
+        "y": "et",
+        "z": "amw",
+    }.items()
+    for second in seconds
+)
+"""The two-letter top-level domains in use (countries, .eu, .ac, .su), by first letter."""
+
+_BACKTICKS = re.compile(r"`+")
+_LANGUAGE_LINE = re.compile(r"[\w+.-]*\s*\n", re.ASCII)
+"""A code block's first line when it names a language ("```py"), or is blank."""
+
+
+def in_email(text: str, at: int) -> bool:
+    """Whether the '@' at `at` is an e-mail address's: an ASCII local part right before it,
+    a dotted domain right after it ("ada@sage.org", not "ねえ@Sage" nor "@Sage.")."""
+    return bool(at and text[at - 1] in _EMAIL_LOCAL and _EMAIL_DOMAIN.match(text, at + 1))
+
+
+def email_spans(text: str) -> list[tuple[int, int]]:
+    """The e-mail addresses in `text`, (start, end) in order."""
+    spans: list[tuple[int, int]] = []
+    floor = 0  # no local part reaches back past an '@' (each part is read once)
+    at = text.find("@")
+    while at != -1:
+        domain = _EMAIL_DOMAIN.match(text, at + 1) if at and text[at - 1] in _EMAIL_LOCAL else None
+        if domain is None:
+            floor = at + 1
+            at = text.find("@", floor)
+            continue
+        local = text[floor:at]
+        spans.append((at - len(local) + len(local.rstrip(_EMAIL_LOCAL_TEXT)), domain.end()))
+        floor = domain.end()
+        at = text.find("@", floor)
+    return spans
+
+
+def link_spans(text: str) -> list[tuple[int, int]]:
+    """The links in `text`, (start, end) in order: each from where it begins (see the module
+    docstring) to the end of its run of URL characters. Only the runs holding a '/' or ':'
+    are read, as every link has one, each once."""
+    runs = _Runs(text)
+    spans: list[tuple[int, int]] = []
+    mark = _LINK_MARK.search(text)
+    while mark is not None:
+        start, end = runs.link(mark.start())
+        if start != -1:
+            spans.append((start, end))
+        mark = _LINK_MARK.search(text, end)
+    return spans
+
+
+class _Runs:
+    """A message's runs of URL characters, each read once, when first asked about: where
+    it begins and ends, and where a link begins in it."""
+
+    __slots__ = ("_backwards", "_ends", "_links", "_starts", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._backwards = ""
+        """`text` reversed, made when first needed: where a run begins is where its reverse
+        ends."""
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        self._links: list[int] = []
+        """Where a link begins in each run read, or -1."""
+
+    def link(self, pos: int) -> tuple[int, int]:
+        """Where a link begins in the run holding the URL character at `pos` (-1 if none),
+        and where that run ends."""
+        index = bisect.bisect_right(self._starts, pos) - 1
+        if index >= 0 and pos < self._ends[index]:
+            return self._links[index], self._ends[index]
+        text = self._text
+        backwards = self._backwards = self._backwards or text[::-1]
+        last = len(text) - 1
+        begun = _URL_RUN.match(backwards, last - pos)
+        start = last - begun.end() + 1 if begun else pos
+        ended = _URL_RUN.match(text, pos)
+        end = ended.end() if ended else pos + 1
+        link = _link_start(text, start, end)
+        index += 1
+        self._starts.insert(index, start)
+        self._ends.insert(index, end)
+        self._links.insert(index, link)
+        return link, end
+
+
+def _link_start(text: str, start: int, end: int) -> int:
+    """Where a link begins in the run of URL characters text[start:end], or -1."""
+    while (found := _LINK_START.search(text, start, end)) is not None:
+        tld = found["tld"]
+        if tld is None or len(tld) > 2 or tld in _COUNTRY_CODES:
+            return found.start()
+        start = found.start() + 1  # "Node.js/": no such country code
+    return -1
+
+
+class _Code:
+    """One pass of Discord's code rules over a message's backtick runs (see the module
+    docstring). The runs are indexed by length, so inline code's closer is found by
+    bisection; a run that opens nothing is passed over whole (no part of it opens anything).
+    A closer looked for in vain is missing from the rest of the message, so only the few
+    openers overlapping the last "```" look for one in vain: the pass stays linear."""
+
+    __slots__ = ("_by_length", "_ends", "_starts", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        runs = [(m.start(), m.end()) for m in _BACKTICKS.finditer(text)]
+        self._starts = [start for start, _end in runs]
+        self._ends = [end for _start, end in runs]
+        self._by_length: dict[int, list[int]] = {}
+        """The runs of each length, by their index."""
+        for index, (start, end) in enumerate(runs):
+            self._by_length.setdefault(end - start, []).append(index)
+
+    def spans(self) -> list[tuple[int, int]]:
+        text, starts, ends, by_length = self._text, self._starts, self._ends, self._by_length
+        escapes = "\\" in text
+        spans: list[tuple[int, int]] = []
+        done = 0  # where the last code ended
+        run = 0
+        while run < len(starts):
+            pos = max(starts[run], done)  # a block may end inside a run
+            if escapes and _escaped(text, pos, done):
+                pos += 1
+            width = ends[run] - pos
+            if width >= 3 and (end := self._block_at(pos)) is not None:
+                spans.append((pos, end))
+                done = end
+                run = bisect.bisect_right(ends, end, run)
+                continue
+            # Inline code: as many backticks as a later run has exactly, the most first.
+            for length in range(width, 0, -1):
+                same = by_length.get(length, ())
+                closer = bisect.bisect_right(same, run)
+                if closer < len(same):
+                    run = same[closer]
+                    spans.append((pos, ends[run]))
+                    done = ends[run]
+                    break
+            run += 1
+        return spans
+
+    def _block_at(self, pos: int) -> int | None:
+        """The end of a code block opening at `pos`: "```", the code (after a language's
+        line, if that finds a closer), beginning with a character that is not a newline,
+        then the first "```" after that character."""
+        text = self._text
+        if not text.startswith("```", pos):
+            return None
+        line = _LANGUAGE_LINE.match(text, pos + 3)
+        for code in (line.end() if line else -1, pos + 3):
+            if 0 <= code < len(text) and text[code] != "\n":
+                close = text.find("```", code + 1)
+                if close != -1:
+                    return close + 3
+        return None
+
+
+def _escaped(text: str, pos: int, floor: int) -> bool:
+    """Whether the backtick at `pos` is escaped: an odd number of backslashes before it
+    (each escapes the next), none of them before `floor`."""
+    count = 0
+    while pos - count > floor and text[pos - count - 1] == "\\":
+        count += 1
+    return count % 2 == 1
+
+
+def code_spans(text: str) -> list[tuple[int, int]]:
+    """Discord's code blocks and inline code in `text`, (start, end) in order."""
+    return _Code(text).spans() if "`" in text else []
+
+
+class _Spans:
+    """Sorted, disjoint spans, asked whether they cover a position."""
+
+    __slots__ = ("_ends", "_starts")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        self._starts = [start for start, _end in spans]
+        self._ends = [end for _start, end in spans]
+
+    def covers(self, index: int) -> bool:
+        found = bisect.bisect_right(self._starts, index) - 1
+        return found >= 0 and index < self._ends[found]
+
+
+_NO_SPANS = _Spans([])
+
+
+class MentionStarts:
+    """Which '@'s of one message may start a mention. Only what the message may hold is
+    looked for: links where it has a '/' or ':', code where it has a '`'. A link is looked
+    for only in the runs of URL characters holding an '@' asked about, each run once; the
+    code spans are found once, when first asked."""
+
+    __slots__ = ("_code", "_runs", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._runs = _Runs(text) if "/" in text or ":" in text else None
+        self._code: _Spans | None = None if "`" in text else _NO_SPANS
+
+    def may_start(self, at: int) -> bool:
+        """Whether the '@' at `at` (in the text as given) may start a mention."""
+        if in_email(self._text, at):
+            return False
+        if self._runs is not None and 0 <= self._runs.link(at)[0] < at:
+            return False
+        if self._code is None:
+            self._code = _Spans(code_spans(self._text))
+        return not self._code.covers(at)
+
+
+def prose(text: str) -> str:
+    """`text` with its e-mail addresses, links and Discord code blanked out by spaces (each
+    character one space, so offsets hold): where a name may be read as a word."""
+    spans = sorted([*email_spans(text), *link_spans(text), *code_spans(text)])
+    if not spans:
+        return text
+    pieces: list[str] = []
+    cursor = 0
+    for start, end in spans:
+        if end <= cursor:
+            continue
+        blank_from = max(start, cursor)
+        pieces += (text[cursor:blank_from], " " * (end - blank_from))
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)

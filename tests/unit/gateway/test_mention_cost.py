@@ -1,0 +1,121 @@
+"""What reading a message's mentions costs grows with its length, not with its square: the
+gateway's mentions and group speakers, the bot's gateway-away check, Discord's code pairing.
+Not a timing (bench/ times them): the work is counted, as Python bytecodes run plus the
+characters the message's slices and `find`s go over, for a message and one four times as
+long. Linear work grows about 4 times, quadratic 16."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, SupportsIndex
+
+import pytest
+
+from tzurot.bot.addressing import may_mention
+from tzurot.gateway.mentions import find_mentions
+from tzurot.gateway.speakers import Member, named_in
+from tzurot.runtime.mention_starts import code_spans
+
+from .test_mentions import personality
+
+NAMES = [personality("sage", "Sage"), personality("luna", "Luna"), personality("s", "S")]
+SIZE = 1500
+LINEAR = 6
+"""The most four times the length may cost, in times the work: 4 is linear, 16 quadratic."""
+
+
+class _Counted(str):
+    """A message counting the characters its slices copy and its `find`s pass over."""
+
+    chars = 0
+
+    def __getitem__(self, key: SupportsIndex | slice) -> str:
+        piece = str.__getitem__(self, key)
+        self.chars += len(piece)
+        return piece
+
+    def find(self, sub: str, start: SupportsIndex | None = None, *args: Any) -> int:
+        found = str.find(self, sub, start, *args)
+        begin = 0 if start is None else int(start)
+        self.chars += (found + len(sub) if found != -1 else len(self)) - begin
+        return found
+
+
+def work(read: Callable[[str], object], text: str) -> int:
+    """The bytecodes `read` runs on `text`, plus the characters it copies and searches."""
+    message = _Counted(text)
+    opcodes = 0
+
+    def trace(frame: FrameType, event: str, _arg: Any) -> Any:
+        nonlocal opcodes
+        frame.f_trace_opcodes = True
+        opcodes += event == "opcode"
+        return trace
+
+    previous = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        read(message)
+    finally:
+        sys.settrace(previous)
+    return opcodes + message.chars
+
+
+def growth(read: Callable[[str], object], unit: str) -> float:
+    """How many times the work grows from `SIZE` characters of `unit`s to four times as many."""
+    small, large = ((unit * (n // len(unit) + 1))[:n] for n in (SIZE, 4 * SIZE))
+    return work(read, large) / work(read, small)
+
+
+def test_the_count_tells_quadratic_work() -> None:
+    """The measure itself: a scan back to the start at every '@' grows by 16."""
+
+    def scan_back(text: str) -> None:
+        for at in range(len(text)):
+            if text[at] == "@":
+                text[:at].rsplit(None, 1)
+
+    assert growth(scan_back, "/@S") > 12
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [
+        "/@S",  # no whitespace: one run of URL characters
+        "ねえ@Sage/",
+        "x.js/@S/",  # hosts refused (no such country code)
+        "youtube.com/@S/",  # one long link
+        "a@S.b",  # e-mail addresses back to back
+        "``@S",
+        "\\`@S`",
+        "```@S\n",
+        "@S ",
+    ],
+)
+def test_finding_mentions_stays_linear(unit: str) -> None:
+    assert growth(lambda text: find_mentions(text, NAMES, 5), unit) < LINEAR
+
+
+@pytest.mark.parametrize("unit", ["youtube.com/@S", "a@S.b", "`@S`", "@here ", "@ "])
+def test_the_bots_check_stays_linear(unit: str) -> None:
+    """Every '@' read and passed over: in a link, an address, code, a ping, before a space."""
+    assert growth(may_mention, unit) < LINEAR
+
+
+@pytest.mark.parametrize("unit", ["youtube.com/@sage", "ada@sage.org ", "`sage` ", "sage "])
+def test_naming_speakers_stays_linear(unit: str) -> None:
+    members = [Member("s", ("Sage", "sage"), 0.0), Member("l", ("Lilith",), 0.0)]
+    assert growth(lambda text: named_in(text, members), unit) < LINEAR
+
+
+@pytest.mark.parametrize(
+    "unit", ["`", "```\n", "```py\n", "`a` ", "``a` ", "`a`` ", "\\`a` ", "\\```x", "``x\\`` "]
+)
+def test_many_backticks_stay_linear(unit: str) -> None:
+    """Backtick runs that never close, or close at once: each position looked at a few
+    times, whatever follows it."""
+    assert growth(code_spans, unit) < LINEAR
+    runs = " ".join("`" * n for n in range(1, 90)) + " @Sage"
+    assert find_mentions(runs, NAMES, 5)[0][1] == "@Sage"

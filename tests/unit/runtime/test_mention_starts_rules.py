@@ -1,0 +1,99 @@
+"""Where e-mail addresses, links and Discord's code lie in a message (mention_starts): the
+spans the gateway's mentions, its group speakers and the bot's notice all read."""
+
+from __future__ import annotations
+
+import pytest
+
+from tzurot.runtime.mention_starts import code_spans, email_spans, link_spans, prose
+
+
+def spans_text(text: str, spans: list[tuple[int, int]]) -> list[str]:
+    return [text[start:end] for start, end in spans]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("`a` ``b`` ```c```", ["`a`", "``b``", "```c```"]),
+        ("``a` b``", ["``a` b``"]),  # a single backtick inside double ones
+        ("foo ``bar`baz`` boz", ["``bar`baz``"]),
+        ("foo `bar\nbaz` boz", ["`bar\nbaz`"]),
+        ("`a`` b", []),  # no run of exactly one follows
+        ("\\`a` `b`", ["` `"]),  # the escaped one opens nothing
+        ("\\\\`a`", ["`a`"]),  # an escaped backslash: the backtick opens
+        ("\\a`b`", ["`b`"]),  # a backslash before a letter escapes nothing
+        ("``@Sage`", ["``@Sage`"]),  # no "``" follows: one backtick opens, one closes
+        ("``` and `@Sage`", ["``` and `"]),
+        ("````\n@Sage\n```", ["````\n@Sage\n```"]),  # a block: "```", then any "```"
+        ("```\n@Sage````", ["```\n@Sage```"]),
+        ("foo```cpp\nbar```bar", ["```cpp\nbar```"]),
+        ("```cpp\n```", ["```cpp\n```"]),
+        ("``` ``", ["``` ``"]),  # no block: inline, closed by "``"
+        ("``` ` ```", ["``` ` ```"]),
+        ("```````", ["```````"]),  # a block holding one backtick
+        ("```\n\n```", ["```\n\n```"]),  # newlines only: no block, but inline code
+        ("```py\n```@Sage```", ["```py\n```@Sage```"]),  # code after the language's line
+        ("```py\n``` @Sage", ["```py\n```"]),  # none closes it: "py" is the code
+        ("`", []),
+        ("``", []),
+        ("```", []),
+        ("``````", []),
+        ("no code", []),
+        # As Discord's desktop client rendered them (discord.js issue 7373).
+        ("``a\\`", ["``a\\`"]),
+        ("```a`", ["```a`"]),
+        ("`a```b```", ["```b```"]),
+        ("`a\\```b```", []),
+    ],
+)
+def test_code_is_paired_as_discord_pairs_it(text: str, code: list[str]) -> None:
+    assert spans_text(text, code_spans(text)) == code
+
+
+@pytest.mark.parametrize(
+    ("text", "links"),
+    [
+        ("see https://mastodon.social/@sage, ok", ["https://mastodon.social/@sage,"]),
+        ("**youtube.com/@Sage**", ["youtube.com/@Sage"]),
+        ("||youtube.com/@Sage||", ["youtube.com/@Sage"]),
+        ("“youtube.com/@Sage”", ["youtube.com/@Sage"]),
+        ("link:youtube.com/@Sage", ["youtube.com/@Sage"]),
+        ("見てyoutube.com/@Sage", ["youtube.com/@Sage"]),
+        ("example.com:8080/@Sage", ["example.com:8080/@Sage"]),
+        ("localhost:8080/@Sage", ["localhost:8080/@Sage"]),
+        ("127.0.0.1/@Sage", ["127.0.0.1/@Sage"]),
+        ("mailto:me@Sage", ["mailto:me@Sage"]),
+        ("www.tiktok.com/@sage", ["www.tiktok.com/@sage"]),
+        ("https://youtu.be/abc。ねえ@Sage", ["https://youtu.be/abc"]),
+        ("(https://x.com/a)", ["https://x.com/a)"]),
+        ("Node.js/https://x.com/@Sage", ["https://x.com/@Sage"]),
+        ("Node.js/@Sage", []),
+        ("lol.jk/@Sage", []),
+        ("Mr.Smith/@Sage", []),
+        ("v1.2.3.4.5/@Sage", []),
+        ("@Lilith/@Sage", []),
+        ("no link here", []),
+    ],
+)
+def test_a_link_starts_at_a_scheme_www_or_a_host_and_ends_with_its_characters(
+    text: str, links: list[str]
+) -> None:
+    assert spans_text(text, link_spans(text)) == links
+
+
+def test_e_mail_addresses_from_their_local_part_to_their_domain() -> None:
+    text = "mail ada@sage.org or first.last+x@mail.example.com; ねえ@Sage a@b.c@d.e"
+    assert spans_text(text, email_spans(text)) == [
+        "ada@sage.org",
+        "first.last+x@mail.example.com",
+        "a@b.c",
+        "@d.e",  # its local part is the address before: each character read once
+    ]
+
+
+def test_prose_blanks_addresses_links_and_code_keeping_offsets() -> None:
+    text = "hi Sage, ada@sage.org https://x.com/@sage `sage` ok"
+    assert prose(text) == "hi Sage, " + " " * 12 + " " + " " * 19 + " " + " " * 6 + " ok"
+    assert len(prose(text)) == len(text)
+    assert prose("plain text") == "plain text"
