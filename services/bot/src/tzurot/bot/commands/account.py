@@ -21,7 +21,7 @@ from tzurot.bot.commands.common import (
     send,
 )
 from tzurot.bot.commands.lookups import personality_choices, personality_slug_choices
-from tzurot.bot.commands.options import PersonalityName
+from tzurot.bot.commands.options import PersonalityName, PersonaText, TimezoneName
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.runtime.errors import TzurotError
@@ -37,7 +37,7 @@ class TimezoneCommands(app_commands.Group):
 
     @app_commands.command(name="set", description="Set your IANA time zone")
     @app_commands.describe(zone="An IANA time zone name, e.g. Europe/Berlin or America/New_York")
-    async def set_zone(self, interaction: discord.Interaction, zone: str) -> None:
+    async def set_zone(self, interaction: discord.Interaction, zone: TimezoneName) -> None:
         problem = render.check_timezone(zone)
         if problem:
             await send(interaction, problem)
@@ -103,9 +103,9 @@ class PersonaCommands(app_commands.Group):
     async def set_persona(
         self,
         interaction: discord.Interaction,
-        preferred_name: str,
-        pronouns: str = "",
-        description: str = "",
+        preferred_name: PersonaText,
+        pronouns: PersonaText = "",
+        description: PersonaText = "",
         personality: PersonalityName = "",
     ) -> None:
         persona = gw.Persona(

@@ -10,6 +10,7 @@ from discord import app_commands
 
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.notifications import announce_command
+from tzurot.bot.commands.options import DenyReason, Reference
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -74,11 +75,11 @@ class DenyCommands(app_commands.Group):
         self,
         interaction: discord.Interaction,
         user: discord.User | None = None,
-        guild_id: str = "",
+        guild_id: Reference = "",
         mode: str = "block",
         scope: str = "bot",
         scope_id: str = "",
-        reason: str = "",
+        reason: DenyReason = "",
     ) -> None:
         target, target_id = ("user", str(user.id)) if user is not None else ("guild", guild_id)
         entry = gw.DenylistEntry(
@@ -100,7 +101,7 @@ class DenyCommands(app_commands.Group):
 
     @app_commands.command(name="remove", description="Remove a denylist entry by its id")
     @app_commands.describe(entry_id="The entry's id, from /admin deny list")
-    async def remove(self, interaction: discord.Interaction, entry_id: str) -> None:
+    async def remove(self, interaction: discord.Interaction, entry_id: Reference) -> None:
         await reply(
             interaction,
             self.gateway,

@@ -27,7 +27,7 @@ from tzurot.bot.commands.lookups import (
     owned_personality_choices,
     personality_choices,
 )
-from tzurot.bot.commands.options import PersonalityName
+from tzurot.bot.commands.options import PersonalityName, Reference
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -126,7 +126,7 @@ class LorebookCommands(app_commands.Group):
         name: str = "",
         attach_to: str = "",
         personality: PersonalityName = "",
-        replace: str = "",
+        replace: Reference = "",
     ) -> None:
         if file.size > MAX_LOREBOOK_FILE_BYTES:
             await send(interaction, "That file is too large for a lorebook (12 MB at most).")
@@ -158,7 +158,7 @@ class LorebookCommands(app_commands.Group):
         format="world_info (SillyTavern, the default) or lorebook_v3",
     )
     async def export(
-        self, interaction: discord.Interaction, lorebook: str, format: str = "world_info"
+        self, interaction: discord.Interaction, lorebook: Reference, format: str = "world_info"
     ) -> None:
         await defer(interaction)  # acknowledge within Discord's 3 s, then edit the answer
         try:
@@ -210,7 +210,7 @@ class LorebookCommands(app_commands.Group):
     async def attach(
         self,
         interaction: discord.Interaction,
-        lorebook: str,
+        lorebook: Reference,
         scope: str,
         personality: PersonalityName = "",
     ) -> None:
@@ -251,7 +251,7 @@ class LorebookCommands(app_commands.Group):
     async def detach(
         self,
         interaction: discord.Interaction,
-        lorebook: str,
+        lorebook: Reference,
         scope: str,
         personality: PersonalityName = "",
     ) -> None:
@@ -273,7 +273,7 @@ class LorebookCommands(app_commands.Group):
 
     @app_commands.command(name="delete", description="Delete one of your lorebooks")
     @app_commands.describe(lorebook="One of your lorebooks, by name or id")
-    async def delete(self, interaction: discord.Interaction, lorebook: str) -> None:
+    async def delete(self, interaction: discord.Interaction, lorebook: Reference) -> None:
         await reply(
             interaction,
             self.gateway,

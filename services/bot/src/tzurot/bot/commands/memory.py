@@ -19,7 +19,7 @@ from tzurot.bot.commands.lookups import (
     personality_slug_choices,
 )
 from tzurot.bot.commands.names import named_reply
-from tzurot.bot.commands.options import PersonalityName
+from tzurot.bot.commands.options import MemoryId, MemoryQuery, PersonalityName, PruneThreshold
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -77,7 +77,7 @@ class MemoryCommands(app_commands.Group):
         query="What to look for",
     )
     async def search(
-        self, interaction: discord.Interaction, personality: PersonalityName, query: str
+        self, interaction: discord.Interaction, personality: PersonalityName, query: MemoryQuery
     ) -> None:
         await reply(
             interaction,
@@ -121,7 +121,7 @@ class MemoryCommands(app_commands.Group):
         memory="The memory to delete (your newest ones autocomplete)",
     )
     async def delete(
-        self, interaction: discord.Interaction, personality: PersonalityName, memory: str
+        self, interaction: discord.Interaction, personality: PersonalityName, memory: MemoryId
     ) -> None:
         await act_on_chosen(
             interaction,
@@ -149,14 +149,14 @@ class MemoryCommands(app_commands.Group):
     @app_commands.command(name="prune", description="Delete weak memories")
     @app_commands.describe(
         personality="The personality whose memories of you to prune",
-        threshold="Delete memories whose salience (strength, 0-1) is below this; "
+        threshold="Delete memories whose salience (strength, 0.01-1) is below this; "
         "the default is 0.2",
     )
     async def prune(
         self,
         interaction: discord.Interaction,
         personality: PersonalityName,
-        threshold: app_commands.Range[float, 0.0, 1.0] = PRUNE_BELOW,
+        threshold: PruneThreshold = PRUNE_BELOW,
     ) -> None:
         more = "" if threshold == PRUNE_BELOW else f" and `threshold: {threshold:g}`"
         await act_on_chosen(

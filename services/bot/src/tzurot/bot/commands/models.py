@@ -9,7 +9,13 @@ from tzurot.bot.commands import render
 from tzurot.bot.commands.common import PROVIDERS, actor, choices, reply
 from tzurot.bot.commands.lookups import config_choices, personality_choices
 from tzurot.bot.commands.names import named_reply
-from tzurot.bot.commands.options import NewName, PersonalityName
+from tzurot.bot.commands.options import (
+    ConfigDescription,
+    ModelName,
+    NewName,
+    PersonalityName,
+    ProviderName,
+)
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -31,9 +37,9 @@ class LlmConfigCommands(app_commands.Group):
         self,
         interaction: discord.Interaction,
         name: NewName,
-        provider: str,
-        model: str,
-        description: str = "",
+        provider: ProviderName,
+        model: ModelName,
+        description: ConfigDescription = "",
     ) -> None:
         config = common.LlmConfig(
             name=name, provider=provider, model=model, description=description

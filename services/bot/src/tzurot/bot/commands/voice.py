@@ -12,7 +12,7 @@ from tzurot.bot.commands.chosen import act_on_chosen, exact, in_code, named, wit
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
-from tzurot.bot.commands.options import PersonalityName
+from tzurot.bot.commands.options import ModelName, PersonalityName, VoiceId
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -218,8 +218,8 @@ class PersonalityVoiceCommands(app_commands.Group):
             interaction: discord.Interaction,
             personality: PersonalityName,
             provider: str,
-            voice_id: str,
-            model: str = "",
+            voice_id: VoiceId,
+            model: ModelName = "",
             stability: app_commands.Range[float, 0.0, 1.0] | None = None,
             similarity_boost: app_commands.Range[float, 0.0, 1.0] | None = None,
             style: app_commands.Range[float, 0.0, 1.0] | None = None,
