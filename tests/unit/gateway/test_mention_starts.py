@@ -65,6 +65,7 @@ MENTIONS_NOBODY = [
     "first.last+tag@sage.example.org",
     "first_@sage.org",
     "müller@sage.de",
+    "メールはada@sage.orgです",  # Japanese right after the address
     "hmm...@Sage.What do you think",  # reads as an address: one (documented)
     "ok.@Sage.thoughts?",
     "https://mastodon.social/@sage",

@@ -44,8 +44,9 @@ import re
 _EMAIL_LOCAL_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 """The characters of an e-mail address's local part (ASCII)."""
 _EMAIL_LOCAL = frozenset(_EMAIL_LOCAL_TEXT)
-_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\b")
-"""An e-mail address's domain, with at least one dot."""
+_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?![A-Za-z0-9-])")
+"""An e-mail address's domain, with at least one dot; it ends where its ASCII characters do
+(not at a word boundary: "ada@sage.orgです" is an address followed by Japanese)."""
 
 _URL_RUN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()+,;=%]+")
 """A run of the characters a link may hold."""

@@ -152,7 +152,8 @@ class Addressees:
     def may_address(self, message: discord.Message) -> bool:
         """Whether the message may have meant a personality, told without the gateway (for
         the gateway-away notice): an '@' that may start a personality's mention (`may_mention`:
-        not a Discord ping of a user or role, @everyone/@here, an e-mail address), or a reply
+        not a Discord ping of a user or role, @everyone/@here, nor an '@' in an e-mail address, a
+        link or Discord's code: `tzurot.runtime.mention_starts`), or a reply
         (never a forward) to a message one of our webhooks posted as a personality, or to an
         answer this bot remembers (Discord's reply, or a PluralKit repost's reply embed). Not a
         reply to the bot's own notices or slash-command replies: such a reply addresses
