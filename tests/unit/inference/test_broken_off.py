@@ -7,7 +7,7 @@ usage. A silent attempt (nothing received) is not such a round."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -76,6 +76,7 @@ class ScriptedModel:
         model: str,
         call: ProviderCall,
         request_timeout: float | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.calls.append(list(call.messages))
         for step in self.scripts.pop(0):

@@ -5,7 +5,7 @@ providers (often not the answer's): a refused key (INVALID_API_KEY) carries `key
 and the helper's provider, so gateway marks that provider's stored key inactive.
 """
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -83,6 +83,7 @@ class RefusingProvider:
         call: ProviderCall,
         request_timeout: float | None = None,
         max_retries: int | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.asked.append(("chat", provider.name))
         raise _refused(provider)

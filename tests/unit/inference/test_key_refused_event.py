@@ -8,7 +8,7 @@ own; the report still names it. Sent only to a gateway that reads it (`accepts_k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +119,7 @@ class ToolModel:
         call: ProviderCall,
         request_timeout: float | None = None,
         max_retries: int | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.asked += 1
         if self.asked == 1 and self.calls:

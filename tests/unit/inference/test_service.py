@@ -1,7 +1,7 @@
 """The reply and key-check use-cases with in-memory ports (no gRPC, no HTTP)."""
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -89,6 +89,7 @@ class FakeModel:
         call: ProviderCall,
         request_timeout: float | None = None,
         max_retries: int | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.calls.append(
             {

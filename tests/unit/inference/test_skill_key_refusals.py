@@ -6,7 +6,7 @@ A reply that fails after such a refusal names those keys in its error instead (m
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,7 @@ class ToolModel:
         call: ProviderCall,
         request_timeout: float | None = None,
         max_retries: int | None = None,
+        on_accepted: Callable[[], Awaitable[None]] | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         self.asked += 1
         if self.asked == 1 and self.calls:
