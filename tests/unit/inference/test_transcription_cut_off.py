@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import struct
 import threading
 import time
 from fractions import Fraction
@@ -17,9 +18,9 @@ from fractions import Fraction
 import av
 import pytest
 
-from tzurot.audio import encode_tone
+from tzurot.audio import MIN_BITRATE, AudioError, encode_tone, header_duration
 from tzurot.inference import transcription_cut_off as cut
-from tzurot.inference.domain import TRANSCRIPTION, TokenUsage
+from tzurot.inference.domain import TRANSCRIPTION, PaidCall, TokenUsage
 from tzurot.inference.provider_errors import NotReceived
 from tzurot.inference.retries import NoAnswerInTime, NotSent
 from tzurot.runtime.errors import (
@@ -44,6 +45,12 @@ def unavailable(**metadata: str) -> Unavailable:
         (unavailable(), True),  # dropped after sending, an unreadable answer
         (unavailable(status="500"), True),
         (unavailable(status="504"), True),
+        (unavailable(status="520"), True),  # Cloudflare: the origin had it, answered nothing
+        (unavailable(status="524"), True),  # Cloudflare: the origin took it, then 100 s
+        (unavailable(status="524", retry_after="3"), False),
+        (unavailable(status="521"), False),  # Cloudflare: the origin is down
+        (unavailable(status="522"), False),  # not reached
+        (unavailable(status="523"), False),
         (unavailable(status="500", retry_after="3"), False),  # an overload says when
         (unavailable(status="502"), False),  # no upstream
         (unavailable(status="503"), False),  # overloaded, "slow down"
@@ -166,7 +173,7 @@ async def test_a_slow_estimate_gives_way_to_the_size_estimate_in_time(
     """The reply's error never waits for the estimate past ESTIMATE_TIME_LIMIT."""
     release = threading.Event()
 
-    def stuck(audio: bytes, demuxer: str) -> float:
+    def stuck(audio: bytes, demuxer: str, time_limit: float) -> float:
         release.wait(10)
         return 99.0
 
@@ -189,7 +196,7 @@ async def test_estimates_run_on_their_own_thread_not_the_default_pool(
     release = threading.Event()
     names: list[str] = []
 
-    def slow(audio: bytes, demuxer: str) -> float:
+    def slow(audio: bytes, demuxer: str, time_limit: float) -> float:
         names.append(threading.current_thread().name)
         release.wait(5)
         return 1.0
@@ -207,3 +214,95 @@ async def test_estimates_run_on_their_own_thread_not_the_default_pool(
     assert names
     assert all(name.startswith("transcription-estimate") for name in names)
     assert len(names) == 1  # one thread; the queued ones were dropped at their time limit
+
+
+def unknown_codec_wav() -> bytes:
+    """A WAV whose format tag (0x007c) FFmpeg has no decoder for: PyAV gives its stream no
+    codec context (review 686 M1's crash.py)."""
+    wav = bytearray(encode_tone(1.0, fmt="wav"))
+    assert wav[20:22] == struct.pack("<H", 1)  # PCM
+    wav[20:22] = struct.pack("<H", 0x007C)
+    return bytes(wav)
+
+
+async def test_a_stream_without_a_decoder_is_counted_by_its_size() -> None:
+    with pytest.raises(AudioError):
+        header_duration(unknown_codec_wav(), "wav", max_seconds=3600, time_limit=1.0)
+    audio = unknown_codec_wav()
+    assert await cut.estimated_seconds(audio, "audio/wav") == cut.size_estimate(len(audio), "wav")
+
+
+@pytest.mark.parametrize(
+    "fails",
+    [
+        pytest.param(None, id="no codec context"),
+        pytest.param(RuntimeError("a bug in the reader"), id="any error of the reader"),
+    ],
+)
+async def test_the_estimate_never_replaces_the_reply_s_error(
+    fails: Exception | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the reader does, the provider's error goes on, with the size estimate."""
+    if fails is not None:
+
+        def broken(audio: bytes, demuxer: str, time_limit: float) -> float:
+            raise fails
+
+        monkeypatch.setattr(cut, "_duration", broken)
+    audio = unknown_codec_wav()
+    unheard: list[PaidCall] = []
+    with pytest.raises(NoAnswerInTime):
+        async with cut.estimating_unheard("openai", "whisper-1", audio, "audio/wav", unheard):
+            raise NoAnswerInTime("openai did not answer in time", reason=UNREACHED)
+    assert [paid.audio_seconds for paid in unheard] == [cut.size_estimate(len(audio), "wav")]
+
+
+def forged_flac(total_samples: int) -> bytes:
+    """Two seconds of FLAC whose STREAMINFO declares `total_samples` (review 686 L4)."""
+    flac = bytearray(encode_tone(2.0, fmt="flac"))
+    at = flac.index(b"fLaC") + 8 + 10  # STREAMINFO's rate, channels, bits and total samples
+    packed = int.from_bytes(flac[at : at + 8], "big") & ~((1 << 36) - 1) | total_samples
+    flac[at : at + 8] = packed.to_bytes(8, "big")
+    return bytes(flac)
+
+
+async def test_a_header_declaring_more_than_the_file_holds_is_checked_by_its_packets() -> None:
+    """2 s of FLAC whose header says 2^36 - 1 samples (an hour and more, in 32 KB: far
+    below MIN_BITRATE): its packets say 2 s."""
+    lying = forged_flac((1 << 36) - 1)
+    assert len(lying) * 8 / MIN_BITRATE < 3600
+    declared = header_duration(lying, "flac", max_seconds=3600, time_limit=1.0)
+    assert declared.duration_secs == pytest.approx(2.0, abs=0.05)
+    assert await cut.estimated_seconds(lying, "audio/flac") == pytest.approx(2.0, abs=0.05)
+
+
+async def test_past_max_pending_estimates_the_size_estimate_comes_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reader stuck in FFmpeg holds the thread: MAX_PENDING estimates wait for it, the next
+    is counted by its size without waiting (nor queueing its audio); once the stuck one ends,
+    estimates are read again."""
+    release = threading.Event()
+
+    def stuck(audio: bytes, demuxer: str, time_limit: float) -> float:
+        release.wait(10)
+        return 99.0
+
+    monkeypatch.setattr(cut, "_duration", stuck)
+    monkeypatch.setattr(cut, "ESTIMATE_TIME_LIMIT", 3.0)
+    audio = encode_tone(1.0, fmt="ogg")
+    waiting = [
+        asyncio.create_task(cut.estimated_seconds(audio, "audio/ogg"))
+        for _ in range(cut.MAX_PENDING)
+    ]
+    try:
+        await asyncio.sleep(0.1)  # all of them queued, the first one stuck
+        began = time.monotonic()
+        seconds = await cut.estimated_seconds(audio, "audio/ogg")
+        assert time.monotonic() - began < 0.5
+        assert seconds == cut.size_estimate(len(audio), "ogg")
+    finally:
+        release.set()
+    assert await asyncio.gather(*waiting) == [99.0] * cut.MAX_PENDING  # read in their time
+    monkeypatch.undo()
+    assert await cut.estimated_seconds(audio, "audio/ogg") == pytest.approx(1.0, abs=0.05)

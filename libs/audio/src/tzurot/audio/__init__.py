@@ -19,12 +19,13 @@ from tzurot.audio._codec import (
     probe,
     voice_message,
 )
-from tzurot.audio._duration import DEMUXERS, header_duration
+from tzurot.audio._duration import DEMUXERS, MIN_BITRATE, header_duration
 from tzurot.audio._waveform import MAX_WAVEFORM_SAMPLES, waveform
 
 __all__ = [
     "DEMUXERS",
     "MAX_WAVEFORM_SAMPLES",
+    "MIN_BITRATE",
     "VOICE_MESSAGE_BITRATE",
     "AudioError",
     "AudioInfo",

@@ -19,23 +19,30 @@ from tzurot.audio._codec import AudioError, AudioInfo
 if TYPE_CHECKING:
     import av
 
-DEMUXERS = frozenset({"ogg", "mp3", "wav", "flac", "mp4", "webm", "aac"})
+DEMUXERS = frozenset({"ogg", "mp3", "wav", "flac", "mp4", "webm"})
 """The FFmpeg demuxers `header_duration` opens (voice notes and audio attachments): none reads
 anything but the bytes it is given."""
 MAX_SAMPLE_RATE = 384_000
 MAX_CHANNELS = 8
 """Beyond these a stream is no recording anyone speaks into: AudioError (its duration is not
 taken from a header that says so)."""
+MIN_BITRATE = 6_000
+"""Bits a second below which speech is not encoded (Opus's lowest rate): a header that
+declares more seconds than the file holds at this rate is not believed without its packets."""
 _AV_TIME_BASE = 1_000_000
 
 
 def header_duration(data: bytes, fmt: str, *, max_seconds: float, time_limit: float) -> AudioInfo:
     """The first audio stream's duration, read with the demuxer `fmt` (one of DEMUXERS)
     without decoding: the stream's or container's declared duration, else its packets'
-    durations added up, stopping at `max_seconds` (the result is then `max_seconds`).
-    AudioError if `fmt` is not allowed, the bytes are not that format, the stream's sample rate
-    or channels are implausible, no duration can be read, or the packets take longer than
-    `time_limit` seconds to read."""
+    durations added up, stopping at `max_seconds` (the result is then `max_seconds`). A
+    declared duration longer than `data` holds at MIN_BITRATE is checked against the packets
+    (the smaller is taken). AudioError if `fmt` is not allowed, the bytes are not that format,
+    the stream has no decoder here, its sample rate or channels are implausible, no duration
+    can be read, or the packets are not read within `time_limit` seconds of the call (opening
+    the file counts; FFmpeg's own parsing of a header cannot be stopped midway, only checked
+    after)."""
+    deadline = time.monotonic() + time_limit
     if fmt not in DEMUXERS:
         raise AudioError(f"no demuxer {fmt!r} here")
     import av  # noqa: PLC0415 - PyAV loads lazily (see _codec.py)
@@ -46,16 +53,22 @@ def header_duration(data: bytes, fmt: str, *, max_seconds: float, time_limit: fl
             if not container.streams.audio:
                 raise AudioError("the file has no audio stream")
             stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate or 0
-            channels = stream.codec_context.channels or 0
+            codec = stream.codec_context  # None when FFmpeg has no decoder for its codec tag
+            if codec is None:
+                raise AudioError("the audio stream's codec is unknown")
+            rate = codec.sample_rate or 0
+            channels = codec.channels or 0
             if not 0 < rate <= MAX_SAMPLE_RATE or not 0 < channels <= MAX_CHANNELS:
                 raise AudioError("not a plausible recording (sample rate or channels)")
             seconds = _declared(container, stream)
-            if seconds is None:
-                seconds = _demuxed(container, stream, max_seconds, time.monotonic() + time_limit)
+            if seconds is None or seconds > len(data) * 8 / MIN_BITRATE:
+                # None declared, or more than the file likely holds (a corrupt or lying
+                # header, or digital silence): its packets say, and the header no more.
+                counted = _demuxed(container, stream, max_seconds, deadline)
+                seconds = counted if seconds is None else min(seconds, counted)
             return AudioInfo(
                 container=container.format.name,
-                codec=stream.codec_context.name,
+                codec=codec.name,
                 duration_secs=min(seconds, max_seconds),
                 sample_rate=rate,
                 channels=channels,

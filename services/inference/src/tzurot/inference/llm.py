@@ -8,8 +8,9 @@ the platform for its headers, on every request.) The SDK's own retries are off o
 client: each method sends one request, and its callers ask again as retries.py allows,
 within their time limits. A failure becomes a typed error whose message names the provider
 and never repeats the provider's own text (error bodies can echo part of the key); a
-connection that failed before the request was sent is `NotSent`, a timeout once it was is
-`NoAnswerInTime` (both UNAVAILABLE).
+connection that failed before the request was sent is `NotSent`, a request whose body the
+client could not hand to its socket whole (a stalled or reset upload: uploads.py) is
+`NotReceived`, a timeout once it was sent is `NoAnswerInTime` (all UNAVAILABLE).
 
 Here: chat (streamed), transcription and key checks; images in image_calls.py, the SDK
 clients in sdk_clients.py, the typed errors in provider_errors.py and tool_refusal.py.

@@ -1,9 +1,9 @@
 """A failed provider call as a typed error: by HTTP status, the provider's error code, or the
 error event inside a stream. The message names the provider and never repeats the
 provider's own text (error bodies can echo part of the key); a connection that failed
-before the request was sent is `NotSent`, one whose request body did not go out whole (the
-upload stalled or broke) is `NotReceived`, a timeout once it was is `NoAnswerInTime` (all
-UNAVAILABLE)."""
+before the request was sent is `NotSent`, one whose body the client could not hand to its
+socket whole (the write stalled, or the connection was reset while it was still writing) is
+`NotReceived`, a timeout once it was is `NoAnswerInTime` (all UNAVAILABLE)."""
 
 from __future__ import annotations
 
@@ -90,20 +90,29 @@ def invalid_api_key(provider: str, status: int) -> FailedPrecondition:
 
 
 class NotReceived(Unavailable):
-    """The request's body did not go out whole (the upload stalled, the connection broke
-    while writing it, a proxy or protocol failure before it): the provider has nothing to
-    work on, or bill. Asked again no more than any other failure of a call answered in one
-    body; a stream's is asked again as any failure before its first event is."""
+    """The client could not hand the request's body to its socket whole: the write stalled
+    past the timeout, the connection was reset (or an error status came) while the client
+    was still writing, or a proxy or protocol failure came before it. The provider never had
+    the whole body, so it has nothing to work on, or bill. Only a body larger than what the
+    connection buffers (the kernel's send and receive buffers, a few MiB) can be seen cut
+    short: a smaller one is handed over whole at once, and a failure after that is not
+    NotReceived even when the provider read only part of it. Asked again no more than any
+    other failure of a call answered in one body; a stream's is asked again as any failure
+    before its first event is."""
 
 
 def provider_error(
     exc: openai.OpenAIError, provider: str, *, model: str = "", upload_cut_short: bool = False
 ) -> TzurotError:
     """The typed error for a failed provider call. Never copies the provider's message.
-    `upload_cut_short`: the caller saw the request's body start and not end (httpcore
-    hides a write error mid-upload behind the read that follows: uploads.py)."""
+    `upload_cut_short`: the caller saw the request's body start and not all of it handed to
+    the socket (httpcore hides a write error mid-upload behind the read that follows, which
+    may even find an error status: uploads.py)."""
     if isinstance(exc, openai.APIStatusError):
-        return _status_error(exc, provider, model)
+        err = _status_error(exc, provider, model)
+        if upload_cut_short and type(err) is Unavailable:  # a 5xx before the whole file
+            return NotReceived(err.message, reason=err.reason, metadata=err.metadata)
+        return err
     if isinstance(exc, ErrorEvent):
         return _event_error(exc, provider, model)
     kind = Unavailable

@@ -1,10 +1,18 @@
-"""Whether a request's body went out whole: what a failed upload's bill depends on.
+"""Whether the client handed a request's body to its socket whole: what a failed upload's
+bill depends on.
 
 httpcore hides a write error in the middle of a body (a connection reset while uploading) and
-reads the response instead, so the SDK raises a read error, as for a connection dropped once
-the whole file was sent. Its trace extension says which it was: `watching_upload` sets a
-watch for the calls made inside it, and `trace_uploads` (a request hook of the shared client)
-hands each such request's trace to it. A request made outside any watch is left alone.
+reads the response instead, so the SDK raises a read error (or the error status the server
+sent before resetting), as for a connection dropped once the whole file was sent. Its trace
+extension says which it was: `watching_upload` sets a watch for the calls made inside it, and
+`trace_uploads` (a request hook of the shared client) hands each such request's trace to it.
+A request made outside any watch is left alone.
+
+What this sees is the client's writing, not what the peer received: the body counts as sent
+once its last byte is in the kernel's send buffer (which grows to a few MiB) or asyncio's. A
+body that fits there (most voice notes) is sent whole at once, and a reset after it is not
+seen as cut short, however little of it the peer read. Only a larger body shows a stall or
+a reset while the client is still writing.
 """
 
 from __future__ import annotations
@@ -26,7 +34,8 @@ class UploadWatch:
 
     @property
     def cut_short(self) -> bool:
-        """Its body began to go out and did not end (stalled, or the connection broke)."""
+        """Its body began to go to the socket and was not handed over whole (the write
+        stalled, or the connection broke while the client was writing)."""
         return self.started and not self.sent
 
     async def trace(self, event: str, info: dict[str, Any]) -> None:  # httpcore's signature
