@@ -180,9 +180,9 @@ async def test_her_personalitys_avatar_is_in_her_export_and_part_2_brings_what_p
         )
         assert "Pip" in created
         changed = await slash_text(
-            world, world.alice, "character", "avatar", personality="Pip", image=image
-        )
-        assert "New avatar for **Pip**" in changed
+            world, world.alice, "character", "avatar", personality="pip", image=image
+        )  # acts only on a personality named by its slug (commands/chosen.py)
+        assert "New avatar for **Pip** (`pip`)." in changed, changed
         said = await world.discord.say(world.general, world.alice, "@Pip hello")
         await world.delivered(f"{said.id}:pip")
 

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.bot.commands.chosen import code_span, exact, gone_text, is_slug, unsure_text, with_slug
+from tzurot.bot.commands.chosen import (
+    CANNOT_UNDO,
+    REPLACES,
+    code_span,
+    exact,
+    gone_text,
+    is_slug,
+    unsure_text,
+    with_slug,
+)
 from tzurot.bot.commands.personality_delete import warning_text
 from tzurot.v1 import common_pb2 as common
 
@@ -28,7 +37,8 @@ def test_a_personality_without_a_slug_is_never_chosen_by_name() -> None:
 
 
 def test_the_refusal_names_what_the_name_means_and_the_slug_to_type() -> None:
-    text = unsure_text("Nothing cleared", "Luna `Moon`", OLD, with_slug("/history clear", OLD))
+    again = with_slug("/history clear", OLD)
+    text = unsure_text("Nothing cleared", "Luna `Moon`", OLD, again, CANNOT_UNDO)
     assert text == (
         "Nothing cleared: `Luna 'Moon'` means **Old** (`old`) for you. This cannot be undone, "
         "so it is done only to a personality named by its slug (picking it from the list gives "
@@ -36,8 +46,20 @@ def test_the_refusal_names_what_the_name_means_and_the_slug_to_type() -> None:
     )
 
 
+def test_an_overwrite_gives_its_own_reason() -> None:
+    """An avatar, a voice or a field can be set again: it is not "cannot be undone"."""
+    again = with_slug("/character avatar", OLD)
+    text = unsure_text("Avatar not changed", "Luna", OLD, again, REPLACES)
+    assert text.startswith(
+        "Avatar not changed: `Luna` means **Old** (`old`) for you. This replaces what is there "
+        "now, so it is done only to a personality named by its slug"
+    ), text
+    assert "cannot be undone" not in text
+
+
 def test_a_long_name_is_cut_in_the_refusal() -> None:
-    text = unsure_text("Nothing cleared", "x" * 500, OLD, with_slug("/history clear", OLD))
+    again = with_slug("/history clear", OLD)
+    text = unsure_text("Nothing cleared", "x" * 500, OLD, again, CANNOT_UNDO)
     assert f"`{'x' * 100}`" in text
     assert "x" * 101 not in text
 

@@ -5,11 +5,13 @@ works. A command that breaks one fails here, named, before it reaches Discord.""
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any, cast
 
 import discord
 from discord import app_commands
 
+from tzurot.bot.activated import ActivatedChannels
 from tzurot.bot.commands.registry import add_commands
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -26,8 +28,10 @@ MAX_COMMANDS = {CHAT_INPUT: 100, 2: 15, 3: 15}  # CHAT_INPUT, USER, MESSAGE per 
 def bot_tree() -> app_commands.CommandTree:
     """The bot's command tree, with every command it registers."""
     tree = app_commands.CommandTree(discord.Client(intents=discord.Intents(guilds=True)))
-    # Only built, never called: the commands reach the gateway and the flow when run.
-    add_commands(tree, cast(GatewayClient, None), cast(MessageFlow, None))
+    # Only built, never called: the commands reach the gateway and the flow when run; the
+    # channel commands take the flow's memory of activated channels when built.
+    flow = SimpleNamespace(activated=ActivatedChannels())
+    add_commands(tree, cast(GatewayClient, None), cast(MessageFlow, flow))
     return tree
 
 

@@ -61,7 +61,7 @@ class GatewayGroupServicer(GatewayAdminServicer):
         if not name.strip():
             raise InvalidArgument("personality", "name the personality")
         if who.user is None:  # the operator sees every personality
-            found = await self._gateway.find_personality(name)
+            found = await self._gateway.find_personality_for(name, None, operator=True)
             if found is None:
                 raise NotFound(f"no personality named {name!r}", reason="PERSONALITY_NOT_FOUND")
             return found

@@ -18,6 +18,7 @@ from tzurot.gateway.job_upkeep import GATEWAY_STOPPED
 from tzurot.gateway.personality_access import PersonalityAccess, is_slug_of, may_use
 from tzurot.gateway.replacement import replaced_job
 from tzurot.gateway.store import NewJob, TurnContext
+from tzurot.gateway.store.id_names import is_id
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, TzurotError
 
 log = structlog.get_logger(__name__)
@@ -88,7 +89,11 @@ class JobClaims(Admission, PersonalityAccess, JobOutcomes):
         name is the personality's slug (what the bot sends; the catalog cache knows it): a
         slug means its personality for everyone (`find_personality_for`)."""
         personality = await self._store.find_personality(command.personality)  # cached
-        if personality is None or not is_slug_of(personality, command.personality):
+        if (
+            personality is None
+            or is_id(command.personality)  # an id means its personality alone, never a slug
+            or not is_slug_of(personality, command.personality)
+        ):
             # Any other name may be the user's own alias, which comes before display names
             # (as in slash commands): their user first (the slower path, as it always was).
             if note:

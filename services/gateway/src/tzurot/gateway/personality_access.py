@@ -5,13 +5,13 @@ admin/cards.py.)"""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 
 from tzurot.gateway.domain import Actor, CharacterFields, Personality, User
 from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.paging import Page, PageRequest, page_size, paginate
 from tzurot.gateway.personalities import mention_key, normalize_alias, same_key
+from tzurot.gateway.store.id_names import is_id
 from tzurot.runtime.errors import NotFound, quoted
 
 
@@ -57,8 +57,9 @@ class PersonalityAccess(GatewayState):
         """What a typed name means in slash commands and every other lookup (GetPersonality,
         Generate, UpdatePersonality, DeletePersonality and every admin path): a personality's
         id (its canonical UUID text) means that personality alone, or nothing when the user may
-        not use it (so the bot, which checks a personality and then acts on it by id, acts on
-        that one or is refused, never on another that took its name meanwhile); then by exact slug,
+        not use it, never a name (none is spelled as an id: `store/id_names.py`), so the bot,
+        which checks a personality and then acts on it by id, acts on that one or is refused,
+        never on another that took its name meanwhile; then by exact slug,
         then the user's own alias, then display name (as written, then by its key), then a
         global alias, among the personalities the user may use (every one for the
         `operator`): someone else's private personality never hides one the user may use.
@@ -69,10 +70,9 @@ class PersonalityAccess(GatewayState):
         the alias does not take their lookups from it. @mentions rank otherwise
         (`find_mentions`, ResolveMentions): there the user's own alias comes before every
         name of equal text, a slug included."""
-        if _is_id(name):
+        if is_id(name):  # no name is spelled as an id (`store/id_names.py`): no fallthrough
             by_id = await self._store.get_personality(name)  # cached
-            if by_id is not None:
-                return by_id if operator or may_use(by_id, user) else None
+            return by_id if by_id is not None and (operator or may_use(by_id, user)) else None
         found = await self._store.find_personality(name)  # cached; a slug ranks first
         usable = found is not None and (operator or may_use(found, user))
         if found is not None and usable and is_slug_of(found, name):
@@ -92,15 +92,6 @@ class PersonalityAccess(GatewayState):
         if personality is None or not may_use(personality, user):
             raise NotFound(f"no personality named {quoted(name)}", reason="PERSONALITY_NOT_FOUND")
         return personality
-
-
-def _is_id(name: str) -> bool:
-    """`name` is written as a row id is (a UUID's canonical lowercase text, as the bot sends
-    `Personality.id`); a slug may look like one, but an id is looked up first."""
-    try:
-        return str(uuid.UUID(name)) == name
-    except ValueError:
-        return False
 
 
 def is_slug_of(personality: Personality, name: str) -> bool:

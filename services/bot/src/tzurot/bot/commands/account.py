@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.chosen import act_on_chosen, exact, with_slug
+from tzurot.bot.commands.chosen import CANNOT_UNDO, act_on_chosen, exact, with_slug
 from tzurot.bot.commands.common import (
     CONFIRM_WORD,
     actor,
@@ -167,6 +167,7 @@ class HistoryCommands(app_commands.Group):
             self.gateway,
             personality,
             nothing="Nothing cleared",
+            why=CANNOT_UNDO,
             again=lambda p: with_slug("/history clear", p, EVERYONE if everyone else ""),
             rpc=lambda p: self.gateway.stub.ClearHistory(
                 gw.ClearHistoryRequest(
@@ -194,6 +195,7 @@ class HistoryCommands(app_commands.Group):
             self.gateway,
             personality,
             nothing="Nothing removed",
+            why=CANNOT_UNDO,
             again=lambda p: with_slug("/history undo", p),
             rpc=lambda p: self.gateway.stub.UndoLastExchange(
                 gw.UndoLastExchangeRequest(

@@ -13,7 +13,7 @@ from discord import app_commands
 from tzurot.bot.commands import render
 from tzurot.bot.commands.character_aliases import CharacterAliasCommands
 from tzurot.bot.commands.character_fields import EDITABLE, BadValue, edit_request
-from tzurot.bot.commands.chosen import act_on_chosen, exact, named, with_slug
+from tzurot.bot.commands.chosen import REPLACES, act_on_chosen, exact, named, with_slug
 from tzurot.bot.commands.common import (
     actor,
     defer,
@@ -127,13 +127,14 @@ class CharacterCommands(app_commands.Group):
             self.gateway,
             personality,
             nothing="Nothing changed",
+            why=REPLACES,
             again=lambda p: with_slug("/character edit", p, f" and `field: {field}`"),
             rpc=lambda p: self.gateway.stub.UpdatePersonality(
                 gw.UpdatePersonalityRequest(
                     actor=actor(interaction), personality=_of(changed, p), update_paths=[path]
                 )
             ),
-            render=lambda _, p: f"Updated {field} of {named(p)}.",
+            render=lambda r, _: f"Updated {field} of {named(r.personality)}.",
         )
 
     @app_commands.command(name="view", description="Show a personality")
@@ -254,6 +255,7 @@ class CharacterCommands(app_commands.Group):
             self.gateway,
             personality,
             nothing="Avatar not changed",
+            why=REPLACES,
             again=lambda p: with_slug("/character avatar", p, " and the image"),
             rpc=lambda p: self.gateway.stub.SetAvatar(
                 gw.SetAvatarRequest(actor=actor(interaction), personality=exact(p), image=data)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import code_span, is_slug, unsure_text, with_slug
+from tzurot.bot.commands.chosen import CANNOT_UNDO, code_span, is_slug, unsure_text, with_slug
 from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values, owned_personality_choices
 from tzurot.bot.commands.options import AliasName, PersonalityName
@@ -104,7 +104,9 @@ class CharacterAliasCommands(app_commands.Group):
                 again = with_slug(REMOVE, found.personality, more)
                 await send(
                     interaction,
-                    unsure_text("Nothing removed", personality, found.personality, again),
+                    unsure_text(
+                        "Nothing removed", personality, found.personality, again, CANNOT_UNDO
+                    ),
                 )
                 return
             await self.gateway.call(

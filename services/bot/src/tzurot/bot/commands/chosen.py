@@ -76,12 +76,20 @@ def code_span(text: str) -> str:
     return f"`` {text} ``"
 
 
-def unsure_text(nothing: str, typed: str, p: common.Personality, again: str) -> str:
+CANNOT_UNDO = "This cannot be undone"
+"""`unsure_text`'s reason for a removal (or a clone): what it takes is gone for good."""
+REPLACES = "This replaces what is there now"
+"""`unsure_text`'s reason for an overwrite (an avatar, a voice, a field): it can be set
+again, but what it replaces is gone."""
+
+
+def unsure_text(nothing: str, typed: str, p: common.Personality, again: str, why: str) -> str:
     """Why nothing was done: `typed` means `p`, but not by its slug. `nothing` says what was
-    not done ("Nothing deleted"), `again` how to do it to `p` (`with_slug`)."""
+    not done ("Nothing deleted"), `again` how to do it to `p` (`with_slug`), `why` why it
+    is done only by slug (`CANNOT_UNDO`, `REPLACES`)."""
     shown = in_code(typed)
     return (
-        f"{nothing}: `{shown}` means {named(p)} for you. This cannot be undone, so it is done "
+        f"{nothing}: `{shown}` means {named(p)} for you. {why}, so it is done "
         "only to a personality named by its slug (picking it from the list gives it). If "
         f"{named(p)} is the one, run {again}."
     )
@@ -93,6 +101,7 @@ async def chosen_personality(
     typed: str,
     *,
     nothing: str,
+    why: str,
     again: Callable[[common.Personality], str],
     failed: Callable[[TzurotError], str] = failure_text,
 ) -> common.Personality | None:
@@ -111,7 +120,7 @@ async def chosen_personality(
         return None
     target = found.personality
     if not is_slug(typed, target):
-        await send(interaction, unsure_text(nothing, typed, target, again(target)))
+        await send(interaction, unsure_text(nothing, typed, target, again(target), why))
         return None
     return target
 
@@ -122,14 +131,18 @@ async def act_on_chosen(
     typed: str,
     *,
     nothing: str,
+    why: str,
     again: Callable[[common.Personality], str],
     rpc: Callable[[common.Personality], Awaitable[T]],
     render: Callable[[T, common.Personality], str],
 ) -> None:
     """`common.reply` for a command that removes or overwrites something for good:
     `rpc(target)` only on the personality `typed` names by its slug (`chosen_personality`),
-    which names it by `exact(target)`; its answer rendered with that personality."""
-    target = await chosen_personality(gateway, interaction, typed, nothing=nothing, again=again)
+    which names it by `exact(target)`; its answer rendered with that personality. `why` says
+    why a name that is not the slug is refused (`unsure_text`)."""
+    target = await chosen_personality(
+        gateway, interaction, typed, nothing=nothing, why=why, again=again
+    )
     if target is None:
         return
     try:

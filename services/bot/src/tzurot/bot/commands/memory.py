@@ -11,7 +11,7 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.chosen import act_on_chosen, exact, in_code, named, with_slug
+from tzurot.bot.commands.chosen import CANNOT_UNDO, act_on_chosen, exact, in_code, named, with_slug
 from tzurot.bot.commands.common import actor, reply
 from tzurot.bot.commands.lookups import (
     memory_choices,
@@ -128,6 +128,7 @@ class MemoryCommands(app_commands.Group):
             self.gateway,
             personality,
             nothing="Nothing deleted",
+            why=CANNOT_UNDO,
             again=lambda p: with_slug("/memory delete", p, f" and `memory: {in_code(memory)}`"),
             rpc=lambda p: self.gateway.stub.ForgetMemory(
                 gw.ForgetMemoryRequest(
@@ -164,6 +165,7 @@ class MemoryCommands(app_commands.Group):
             self.gateway,
             personality,
             nothing="Nothing deleted",
+            why=CANNOT_UNDO,
             again=lambda p: with_slug("/memory prune", p, more),
             rpc=lambda p: self.gateway.stub.PruneMemories(
                 gw.PruneMemoriesRequest(

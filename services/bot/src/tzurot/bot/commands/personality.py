@@ -14,7 +14,7 @@ import discord
 import structlog
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import exact, gone_text, is_gone, is_slug, unsure_text
+from tzurot.bot.commands.chosen import CANNOT_UNDO, exact, gone_text, is_gone, is_slug, unsure_text
 from tzurot.bot.commands.common import actor, confirmed, defer, send
 from tzurot.bot.commands.lookups import owned_personality_choices
 from tzurot.bot.commands.options import PersonalityName
@@ -64,7 +64,8 @@ class PersonalityCommands(PersonalityVoiceCommands):
             return
         if not is_slug(personality, target):  # deletes only what the user saw they chose
             await send(
-                interaction, unsure_text("Nothing deleted", personality, target, again(target))
+                interaction,
+                unsure_text("Nothing deleted", personality, target, again(target), CANNOT_UNDO),
             )
             return
         try:

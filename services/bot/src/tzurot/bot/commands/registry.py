@@ -35,7 +35,7 @@ def add_commands(tree: app_commands.CommandTree, gateway: GatewayClient, flow: M
         LlmConfigCommands(gateway),
         ModelCommands(gateway),
         TimezoneCommands(gateway),
-        ChannelCommands(gateway, getattr(flow, "activated", None)),  # None in tests
+        ChannelCommands(gateway, flow.activated),
         CharacterCommands(gateway),
         AliasCommands(gateway),
         PersonaCommands(gateway),

@@ -8,7 +8,15 @@ from typing import Literal
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import act_on_chosen, exact, in_code, named, with_slug
+from tzurot.bot.commands.chosen import (
+    CANNOT_UNDO,
+    REPLACES,
+    act_on_chosen,
+    exact,
+    in_code,
+    named,
+    with_slug,
+)
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
@@ -247,6 +255,7 @@ class PersonalityVoiceCommands(app_commands.Group):
                 gateway,
                 personality,
                 nothing="Nothing changed",
+                why=REPLACES,
                 again=lambda p: with_slug("/personality voice set", p),
                 rpc=lambda p: gateway.stub.SetPersonalityVoice(
                     gw.SetPersonalityVoiceRequest(
@@ -268,6 +277,7 @@ class PersonalityVoiceCommands(app_commands.Group):
                 gateway,
                 personality,
                 nothing="Nothing removed",
+                why=CANNOT_UNDO,
                 again=lambda p: with_slug("/personality voice remove", p),
                 rpc=lambda p: gateway.stub.SetPersonalityVoice(
                     gw.SetPersonalityVoiceRequest(actor=actor(interaction), personality=exact(p))
@@ -286,6 +296,7 @@ class PersonalityVoiceCommands(app_commands.Group):
                 gateway,
                 personality,
                 nothing="Nothing cloned",
+                why=CANNOT_UNDO,
                 again=lambda p: with_slug("/personality voice clone", p),
                 rpc=lambda p: gateway.stub.CloneVoiceFromSamples(
                     gw.CloneVoiceFromSamplesRequest(actor=actor(interaction), personality=exact(p))
@@ -371,6 +382,7 @@ class PersonalityVoiceCommands(app_commands.Group):
                 gateway,
                 personality,
                 nothing="Nothing removed",
+                why=CANNOT_UNDO,
                 again=lambda p: with_slug(
                     "/personality voice-sample remove", p, f" and `sample: {in_code(sample)}`"
                 ),

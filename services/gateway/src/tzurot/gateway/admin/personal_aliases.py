@@ -11,6 +11,7 @@ from tzurot.gateway.admin.base import MAX_NAME, AdminBase, Principal, may_see, r
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import normalize_alias
 from tzurot.gateway.personality_access import as_seen_by, names_itself
+from tzurot.gateway.store.id_names import refuse_id_shaped
 from tzurot.runtime.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 MAX_PERSONAL_ALIASES = 100
@@ -31,6 +32,7 @@ class PersonalAliasAdmin(AdminBase):
         key = normalize_alias(display)
         if not key:
             raise InvalidArgument("alias", "the alias is empty")
+        refuse_id_shaped("alias", display)  # an id means its personality, never an alias
         personality = await self._personality(name, who)
         shadowed = await self._global_meaning(key, who)
         if shadowed is not None and names_itself(shadowed, key):

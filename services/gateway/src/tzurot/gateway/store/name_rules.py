@@ -30,6 +30,7 @@ from tzurot.gateway.personalities import (
     same_key,
     word_prefixes,
 )
+from tzurot.gateway.store.id_names import refuse_id_shaped
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 from tzurot.runtime.errors import AlreadyExists, InvalidArgument, quoted
 
@@ -248,6 +249,8 @@ async def refuse_names(
     so a name beside it takes nobody's mentions: a superuser, who sees it, is not refused by
     it either); personalities of one owner (`owner_user_id`, the operator's as `Owners`
     says) are exempt. Other personalities are worded by `named`."""
+    refuse_id_shaped("slug", names.slug)
+    refuse_id_shaped("name", names.display_name)
     written = names.display_name if names.written_only else None
     keys = _keys_of(names._replace(display_name=None) if written is not None else names)
     if not keys and not (written and public):
@@ -549,6 +552,7 @@ async def refuse_alias(
     alias refuses whatever its personality, worded `HIDDEN` when the caller may not see it
     (`named`). `held` are the aliases the personality had before this write (normalized):
     kept whatever the rules say now, as names are (`new_names`)."""
+    refuse_id_shaped(field, alias)
     key = same_key(normalize_alias(alias))
     display = alias.strip().lstrip("@").strip()
     p, a = t.personalities.c, t.personality_aliases.c
