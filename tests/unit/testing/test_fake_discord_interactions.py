@@ -54,8 +54,12 @@ class Http:
 
 @asynccontextmanager
 async def responding(*, focused: bool = False) -> AsyncIterator[Http]:
-    """A slash command (an autocomplete with `focused`) waiting for the bot's response."""
-    async with FakeDiscord() as fake, aiohttp.ClientSession() as session:
+    """A slash command (an autocomplete with `focused`) waiting for the bot's response: a
+    `/help` no app registered, which a fake told not to validate takes."""
+    async with (
+        FakeDiscord(validate_slash_options=False) as fake,
+        aiohttp.ClientSession() as session,
+    ):
         channel = fake.add_channel(fake.add_guild(), "general")
         options = {"query": "li"} if focused else None
         record = await fake.slash(

@@ -49,6 +49,9 @@ TOOL = slash(
         opt("level", STRING, choices=choices("low", "high")),
         opt("size", INTEGER, choices=choices(1, 3)),
         opt("query", STRING, autocomplete=True, min_length=3, max_length=6),
+        opt("pick", INTEGER, autocomplete=True, min_value=1, max_value=5),
+        opt("weight", NUMBER, autocomplete=True, min_value=0.5),
+        opt("note", STRING),
     ],
 )
 CHARACTER = slash(
@@ -118,9 +121,20 @@ async def test_a_command_the_app_did_not_register_there_is_refused() -> None:
             await scene.fake.slash(other, scene.user, "tool", {"name": "ab"})
         await scene.fake.slash(other, scene.user, "help")  # a global command is everywhere
         await scene.slash("help")
-    async with FakeDiscord() as bare:  # no app registered any: the fake takes any
+    async with FakeDiscord() as bare:  # no app registered any: still none is a command
         channel = bare.add_channel(bare.add_guild(), "general")
-        await bare.slash(channel, bare.make_user("a"), "anything", {"x": 1})
+        with pytest.raises(InvalidSlashCommand, match="/anything is not a slash command"):
+            await bare.slash(channel, bare.make_user("a"), "anything", {"x": 1})
+
+
+async def test_only_a_fake_told_not_to_validate_takes_any_slash_command() -> None:
+    async with FakeDiscord(validate_slash_options=False) as loose:
+        channel = loose.add_channel(loose.add_guild(), "general")
+        record = await loose.slash(channel, loose.make_user("a"), "anything", {"x": 1, "y": "z"})
+        assert [(o["name"], o["type"]) for o in sent_options(record)] == [
+            ("x", INTEGER),
+            ("y", STRING),
+        ]
 
 
 async def test_the_interaction_names_the_registered_command_and_its_option_types() -> None:
@@ -217,6 +231,13 @@ async def test_a_string_outside_its_min_and_max_length_is_refused() -> None:
         await scene.slash("tool", {"name": "abcde"})
 
 
+async def test_a_string_option_without_max_length_takes_at_most_6000_characters() -> None:
+    async with registered() as scene:
+        problem = await scene.refused("tool", {"name": "ab", "note": "x" * 6001})
+        assert "6001 characters, more than the 6000" in problem
+        await scene.slash("tool", {"name": "ab", "note": "x" * 6000})
+
+
 async def test_a_number_outside_its_min_and_max_value_is_refused() -> None:
     async with registered() as scene:
         for name, value in [("count", 0), ("count", 11), ("ratio", 0.2), ("ratio", 4.01)]:
@@ -310,13 +331,46 @@ async def test_an_autocomplete_takes_partial_input_but_not_what_the_client_refus
         # The client stops the typing at max_length.
         problem = await scene.refused("tool", {"query": "abcdefg"}, focused="query")
         assert "more than its max_length 6" in problem
-        # The options already filled passed the client's checks.
-        problem = await scene.refused("tool", {"query": "q", "level": "medium"}, focused="query")
-        assert "not one of its choices" in problem
-        assert "fewer than its min_length" in await scene.refused(
-            "tool", {"query": "q", "name": "a"}, focused="query"
+        # A value of another type is the test's mistake, focused or not.
+        assert "not string '3'" in await scene.refused(
+            "tool", {"query": "q", "count": "3"}, focused="query"
         )
-        await scene.slash("tool", {"query": "q", "name": "ab", "level": "low"}, focused="query")
+
+
+async def test_an_autocomplete_leaves_out_the_filled_options_the_client_would_refuse() -> None:
+    async with registered() as scene:
+        voice = scene.fake.add_channel(scene.guild, "talk", kind=VOICE)
+        failing = {"level": "medium", "name": "a", "count": 0, "size": 2, "where": voice}
+        passing = {"flag": True, "ratio": 2}
+        given = {"query": "q", **failing, **passing}
+        record = await scene.slash("tool", given, focused="query")
+        assert [o["name"] for o in sent_options(record)] == ["query", "flag", "ratio"]
+        assert "channels" not in record.data["data"].get("resolved", {})
+
+
+async def test_a_focused_integer_or_number_is_sent_as_the_string_typed() -> None:
+    async with registered() as scene:
+        # discord-api-docs #4338/#4956, discord-api-types #1175: the raw input, even "" or
+        # "e", and not yet held to min_value/max_value.
+        for typed in ("", "e", "3", "99", "-"):
+            record = await scene.slash("tool", {"pick": typed}, focused="pick")
+            assert sent_options(record) == [
+                {"name": "pick", "type": INTEGER, "value": typed, "focused": True}
+            ]
+        record = await scene.slash("tool", {"weight": "0.1"}, focused="weight")
+        assert sent_options(record)[0] == {
+            "name": "weight",
+            "type": NUMBER,
+            "value": "0.1",
+            "focused": True,
+        }
+        for name, value in [("pick", 3), ("weight", 1.5)]:
+            problem = await scene.refused("tool", {name: value}, focused=name)
+            assert f"option {name!r} is being typed: the client sends a string" in problem
+        # Submitted, it is a number again.
+        assert "not string '3'" in await scene.refused("tool", {"name": "ab", "pick": "3"})
+        record = await scene.slash("tool", {"name": "ab", "pick": 3})
+        assert sent_options(record)[1] == {"name": "pick", "type": INTEGER, "value": 3}
 
 
 async def test_every_problem_is_named_at_once() -> None:

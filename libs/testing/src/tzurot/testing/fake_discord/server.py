@@ -13,7 +13,15 @@ from tzurot.testing.fake_discord.uploads import MAX_BODY_BYTES
 
 
 class FakeDiscord(Rest):
-    """Start with `async with FakeDiscord() as discord:`; point discord.py at `api_base`."""
+    """Start with `async with FakeDiscord() as discord:`; point discord.py at `api_base`.
+
+    `validate_slash_options=False` is for the fake's own unit tests only: `slash` then sends
+    any command as given, registered or not; `settings` are DiscordState's (`host`,
+    `heartbeat_interval_ms`)."""
+
+    def __init__(self, *, validate_slash_options: bool = True, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.validate_slash_options = validate_slash_options
 
     # ---- lifecycle ----
 

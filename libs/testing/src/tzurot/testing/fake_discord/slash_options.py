@@ -8,12 +8,16 @@ test's input that is wrong). Written from discord-api-docs `interactions/applica
 INTEGER within ±(2^53-1), NUMBER within ±2^53; MENTIONABLE a user or a role), "Option Choice
 Structure" ("If you specify `choices` for an option, they are the only valid values"),
 "Subcommands and Subcommand Groups" (a command with subcommands is unusable without one) and
-"Autocomplete" (sent only for an `autocomplete` option, focused; partial data "as long as that
-input passes client-side validation … partial strings, but not invalid numbers"; required
-options may be missing). Choosing here: a focused string may be shorter than `min_length`
-(still being typed) but not longer than `max_length` (the client stops the typing there), a
-focused number is not held to its bounds yet; the other filled options are checked in full.
-Reference "File Type Filtering" gives the groups `file_types` names.
+"Autocomplete" (sent only for an `autocomplete` option, focused; required options may be
+missing; partial data "as long as that input passes client-side validation", so a filled
+option that fails the checks below is left out of the interaction, not refused). The focused
+value is the raw text typed, a string even for an INTEGER or NUMBER option ("" or "e" too:
+discord-api-docs issues #4338 and #4956, discord-api-types #1175), held to no bound; a focused
+string may be shorter than `min_length` but not longer than `max_length` (the client stops the
+typing there). A STRING without `max_length` takes at most 6000 characters (the largest
+`max_length`). A value of another type than the option's is the test's mistake: refused, even
+during an autocomplete. Reference "File Type Filtering" gives the groups `file_types` names.
+A fake made with `validate_slash_options=False` (the fake's own unit tests) checks nothing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tzurot.testing.fake_discord.command_rules import (
     CHAT_INPUT,
     INTEGER,
     INTEGER_BOUND,
+    LENGTH_BOUND,
     MENTIONABLE,
     NESTING,
     NUMBER,
@@ -79,7 +84,7 @@ _TYPE_NAMES = {
     NUMBER: "NUMBER",
     ATTACHMENT: "ATTACHMENT",
 }
-# The type the fake sends for each kind of value when no command is registered.
+# The type the fake sends for each kind of value when it validates nothing.
 _INFERRED = {
     "attachment": ATTACHMENT,
     "user": USER_OPTION,
@@ -109,14 +114,16 @@ class InvalidSlashCommand(ValueError):
 
 @dataclass(frozen=True)
 class Invocation:
-    """A slash command as the client sends it: the registered command (None when the app has
-    registered none), the scope it is registered in (a guild's id, None for global), the
-    group and subcommand with their types, and each option's type."""
+    """A slash command as the client sends it: the registered command (None when the fake
+    validates nothing), the scope it is registered in (a guild's id, None for global), the
+    group and subcommand with their types, and the options sent with their types (during an
+    autocomplete, without the filled ones the client's checks fail)."""
 
     command: Json | None
     guild_id: str | None
     path: list[tuple[str, int]]
     types: dict[str, int]
+    values: dict[str, Any]
 
 
 def value_kind(value: Any) -> str:
@@ -147,26 +154,28 @@ def invocation(
     subcommand: Sequence[str],
     given: Mapping[str, Any],
     focused: str | None,
+    validate: bool = True,
 ) -> Invocation:
     """The slash command the client sends for `/name subcommand… given…` (an autocomplete
     when `focused`), typed by the registered command; InvalidSlashCommand, every problem
-    named, when the client would not send it. A fake to which no app registered a command
-    takes any, its types told by the values."""
-    if not any(synced.values()):
+    named, when the client would not send it. Without `validate`, any command as given, its
+    types told by the values."""
+    if not validate:
         path = [(s, SUB_COMMAND if s == subcommand[-1] else SUB_COMMAND_GROUP) for s in subcommand]
         types = {k: _INFERRED.get(value_kind(v), STRING) for k, v in given.items()}
-        return Invocation(None, None, path, types)
+        return Invocation(None, None, path, types, dict(given))
     found = registered_command(synced, guild_id, name)
     if found is None:
         raise InvalidSlashCommand(f"/{name} is not a slash command registered for this guild")
     command, scope = found
     shown = " ".join(["/" + name, *subcommand])
     path, options = _walk(command, subcommand, shown)
-    problems = _option_problems(options, given, focused)
+    problems, left_out = _option_problems(options, given, focused)
     if problems:
         raise InvalidSlashCommand(f"{shown}: " + "; ".join(problems))
     declared = {o["name"]: int(o["type"]) for o in options}
-    return Invocation(command, scope, path, {k: declared[k] for k in given})
+    values = {k: v for k, v in given.items() if k not in left_out}
+    return Invocation(command, scope, path, {k: declared[k] for k in values}, values)
 
 
 def _walk(
@@ -194,7 +203,8 @@ def _walk(
 
 def _option_problems(
     options: list[Json], given: Mapping[str, Any], focused: str | None
-) -> list[str]:
+) -> tuple[list[str], set[str]]:
+    """What the client refuses to send, and the filled options an autocomplete leaves out."""
     declared = {o["name"]: o for o in options}
     problems = [
         f"no option {k!r} (it has {sorted(declared) or 'none'})" for k in given if k not in declared
@@ -209,25 +219,41 @@ def _option_problems(
         problems.append(f"the focused option {focused!r} is not among the options given")
     elif focused in declared and not declared[focused].get("autocomplete"):
         problems.append(f"option {focused!r} has no autocomplete: Discord sends none for it")
+    left_out: set[str] = set()
     for name, value in given.items():
-        if name in declared:
-            problems += [
-                f"option {name!r} {p}"
-                for p in _value_problems(declared[name], value, focused=name == focused)
-            ]
-    return problems
+        if name not in declared:
+            continue
+        option, typing = declared[name], name == focused
+        wrong = _type_problem(option, value, focused=typing)
+        found = [wrong] if wrong else _value_problems(option, value, focused=typing)
+        if found and not wrong and focused is not None and not typing:
+            left_out.add(name)
+        else:
+            problems += [f"option {name!r} {p}" for p in found]
+    return problems, left_out
+
+
+def _type_problem(option: Json, value: Any, *, focused: bool) -> str | None:
+    kind, option_type = value_kind(value), int(option["type"])
+    if focused and option_type in (INTEGER, NUMBER):
+        typed = kind == "string"
+        return None if typed else f"is being typed: the client sends a string, not {value!r}"
+    if kind not in _TAKES[option_type]:
+        return f"is {_TYPE_NAMES[option_type]}, not {kind} {value!r}"[:200]
+    return None
 
 
 def _value_problems(option: Json, value: Any, *, focused: bool) -> list[str]:
-    kind, option_type = value_kind(value), int(option["type"])
-    if kind not in _TAKES[option_type]:
-        return [f"is {_TYPE_NAMES[option_type]}, not {kind} {value!r}"[:200]]
+    """What the client's checks refuse in a value of the option's type."""
+    option_type = int(option["type"])
+    if focused and option_type in (INTEGER, NUMBER):
+        return []  # the raw text typed
     if option_type == STRING:
         return _length_problems(option, value, focused=focused) + (
             [] if focused else _choice_problems(option, value)
         )
     if option_type in (INTEGER, NUMBER):
-        return _number_problems(option, value, focused=focused)
+        return _number_problems(option, value)
     if option_type == CHANNEL:
         allowed = option.get("channel_types")
         if allowed and int(value["type"]) not in {int(t) for t in allowed}:
@@ -241,18 +267,18 @@ def _length_problems(option: Json, value: str, *, focused: bool) -> list[str]:
     low, high = option.get("min_length"), option.get("max_length")
     if high is not None and len(value) > high:
         return [f"is {len(value)} characters, more than its max_length {high}"]
+    if len(value) > LENGTH_BOUND:
+        return [f"is {len(value)} characters, more than the {LENGTH_BOUND} a STRING takes"]
     if low is not None and len(value) < low and not focused:
         return [f"is {len(value)} characters, fewer than its min_length {low}"]
     return []
 
 
-def _number_problems(option: Json, value: int | float, *, focused: bool) -> list[str]:
+def _number_problems(option: Json, value: int | float) -> list[str]:
     integer = int(option["type"]) == INTEGER
     bound = INTEGER_BOUND if integer else NUMBER_BOUND
     if (isinstance(value, float) and not math.isfinite(value)) or abs(value) > bound:
         return [f"is {value}, outside ±{bound}"]
-    if focused:
-        return []
     low, high = option.get("min_value"), option.get("max_value")
     if low is not None and value < low:
         return [f"is {value}, below its min_value {low}"]

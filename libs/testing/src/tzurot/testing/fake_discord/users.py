@@ -27,6 +27,10 @@ from tzurot.testing.fake_discord.wire import Json, iso
 class Users(Gateway):
     """What a test does as Discord's users; every action reaches the bot as a gateway event."""
 
+    # False only in the fake's own unit tests (`FakeDiscord(validate_slash_options=False)`):
+    # `slash` then sends any command as given, registered or not.
+    validate_slash_options = True
+
     # ---- playing the users ----
 
     async def say(
@@ -189,10 +193,11 @@ class Users(Gateway):
     ) -> FakeInteraction:
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
 
-        Once the app has registered commands, only what Discord's client would send for the
-        registered command (`slash_options`; else InvalidSlashCommand), typed as registered.
-        An attachment (from `upload`), a user (`make_user`), a channel or a role (`add_role`)
-        is sent by id and resolved in the interaction's data as Discord does."""
+        Only what Discord's client would send for the registered command (`slash_options`;
+        else InvalidSlashCommand), typed as registered; anything when the fake was made with
+        `validate_slash_options=False`. An attachment (from `upload`), a user (`make_user`), a
+        channel or a role (`add_role`) is sent by id and resolved in the interaction's data as
+        Discord does."""
         given = dict(options or {})
         sent = invocation(
             self.synced_commands,
@@ -201,6 +206,7 @@ class Users(Gateway):
             subcommand=subcommand,
             given=given,
             focused=focused,
+            validate=self.validate_slash_options,
         )
         opts: list[Json] = [
             {
@@ -209,7 +215,7 @@ class Users(Gateway):
                 "value": v["id"] if value_kind(v) in RESOLVED_KINDS else v,
                 **({"focused": True} if k == focused else {}),
             }
-            for k, v in given.items()
+            for k, v in sent.values.items()
         ]
         for name, kind in reversed(sent.path):
             opts = [{"name": name, "type": kind, "options": opts}]
@@ -217,7 +223,7 @@ class Users(Gateway):
         data = {"id": registered_id, "name": command, "type": 1, "options": opts}
         if sent.guild_id is not None:
             data["guild_id"] = sent.guild_id
-        resolved = self._resolved(user, given)
+        resolved = self._resolved(user, sent.values)
         if resolved:
             data["resolved"] = resolved
         kind = 4 if focused else 2
