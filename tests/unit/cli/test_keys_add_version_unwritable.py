@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import typer
 
-from tests.unit.cli.test_keys_rotate_lock import SlowKeyvault, local_state, serve
-from tests.unit.cli.test_keys_rotate_lock_access import bound_tzurot
+from tests.unit.cli.keys_rotate_helpers import bound_tzurot, local_state, serve, slow_keyvault
 from tzurot.cli.__main__ import keys_add_version
 from tzurot.cli.keys import lock_file_of, rotation_lock
 
@@ -29,8 +28,7 @@ async def test_a_version_it_may_not_write_is_one_line_and_exit_2(
     with rotation_lock(key_file):  # made by an earlier run
         pass
     lock_file_of(key_file).chmod(0o400)  # we may only read it: it serves read-only
-    keyvault = SlowKeyvault()  # type: ignore[abstract]  # the two RPCs rotate calls
-    keyvault.release.set()
+    keyvault = slow_keyvault(released=True)
     server = await serve(data_dir, keyvault)
     args = {
         "add-version": ["keys", "add-version", "--master-key-file", str(key_file)],

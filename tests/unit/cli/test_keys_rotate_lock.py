@@ -1,8 +1,10 @@
 """One master key rotation at a time: `tzurot keys rotate` holds an exclusive lock beside
-master.key for the whole rotation, so a second run (or `keys add-version`) meanwhile says
-another rotation is running and exits 2 at once, adding no version and asking keyvault
-nothing. Two runs used to both add a version, each rewriting the file from what it had read
-through the same temporary file: a version keyvault may already seal keys with could be lost."""
+master.key for the whole rotation, so a second run that adds a version (or `keys
+add-version`) meanwhile says another rotation is running and exits 2 at once, adding no
+version and asking keyvault nothing. Two runs used to both add a version, each rewriting the
+file from what it had read through the same temporary file: a version keyvault may already
+seal keys with could be lost. `--no-add-version` neither reads nor writes the key file: it
+takes no lock, and rewraps beside a rotation (keyvault's rewraps may run side by side)."""
 
 from __future__ import annotations
 
@@ -11,102 +13,34 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.unit.cli.keys_rotate_helpers import (
+    finished,
+    key_file_in,
+    local_state,
+    serve,
+    slow_keyvault,
+    tzurot,
+    versions,
+)
 from tzurot.cli.keys import RotationRunning, lock_file_of, rotation_lock
-from tzurot.cli.mesh import ensure_master_key
-from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import StartupError
-from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
-from tzurot.runtime.tls import generate_dev_pki
-from tzurot.v1 import keyvault_pb2 as kv
-from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
 
-class SlowKeyvault(kv_grpc.KeyVaultServiceServicer):
-    """Follows the key file (version 1, then 2); each rewrap waits until `release` is set."""
-
-    def __init__(self) -> None:
-        self.asked = 0
-        self.rewrapping = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def GetRewrapProgress(
-        self, request: kv.GetRewrapProgressRequest, context: Any
-    ) -> kv.GetRewrapProgressResponse:
-        self.asked += 1
-        return kv.GetRewrapProgressResponse(master_key_version=1, stale=3, total=3)
-
-    async def RewrapKeys(
-        self, request: kv.RewrapKeysRequest, context: Any
-    ) -> AsyncIterator[kv.RewrapKeysResponse]:
-        self.rewrapping.set()
-        await self.release.wait()
-        yield kv.RewrapKeysResponse(master_key_version=2, rewrapped=3, total=3)
-
-
-async def serve(data_dir: Path, keyvault: SlowKeyvault) -> RunningServer:
-    server = await create_server(
-        service="keyvault",
-        settings=ServiceSettings(tls_dir=data_dir / "certs" / "keyvault", listen="127.0.0.1:0"),
-        registrations=[
-            ServiceRegistration(
-                "tzurot.v1.KeyVaultService",
-                lambda s: kv_grpc.add_KeyVaultServiceServicer_to_server(keyvault, s),
-            )
-        ],
-        default_allowed=frozenset({"cli"}),
-    )
-    await server.start()
-    return server
-
-
-async def tzurot(*args: str) -> asyncio.subprocess.Process:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tzurot.cli", *args,
-        env={**clean, "COLUMNS": "100"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-async def finished(process: asyncio.subprocess.Process) -> tuple[int, str, str]:
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
-def local_state(tmp_path: Path) -> Path:
-    data_dir = tmp_path / ".data"
-    generate_dev_pki(data_dir / "certs", ["keyvault", "cli"])
-    ensure_master_key(data_dir / "master.key")
-    return data_dir
-
-
-def versions(key_file: Path) -> list[str]:
-    return [line.split(":")[0] for line in key_file.read_text().split()]
-
-
-@pytest.mark.parametrize("second", [["--no-add-version"], []])
-async def test_a_second_rotation_while_one_runs_is_refused_at_once(
-    tmp_path: Path, second: list[str]
-) -> None:
+async def test_a_second_rotation_while_one_runs_is_refused_at_once(tmp_path: Path) -> None:
     data_dir = local_state(tmp_path)
     key_file = data_dir / "master.key"
-    keyvault = SlowKeyvault()  # type: ignore[abstract]  # the two RPCs rotate calls
+    keyvault = slow_keyvault()
     server = await serve(data_dir, keyvault)
     rotate = ["keys", "rotate", "--data-dir", str(data_dir)]
     addr = ["--keyvault-addr", f"127.0.0.1:{server.port}"]
     try:
         first = await tzurot(*rotate, *addr)
         await asyncio.wait_for(keyvault.rewrapping.wait(), 60)  # version 2 added, rewrapping
-        code, out, err = await finished(await tzurot(*rotate, *addr, *second))
+        code, out, err = await finished(await tzurot(*rotate, *addr))
         assert keyvault.asked == 1  # the second run asked keyvault nothing
         keyvault.release.set()
         first_code, first_out, first_err = await finished(first)
@@ -138,12 +72,6 @@ async def test_add_version_is_refused_while_a_rotation_holds_the_lock(tmp_path: 
     )
     assert code == 0, err  # the lock went with the rotation
     assert versions(key_file) == ["1", "2"]
-
-
-def key_file_in(folder: Path) -> Path:
-    key_file = folder / "master.key"
-    ensure_master_key(key_file)
-    return key_file
 
 
 def test_two_concurrent_holders_in_one_process_are_refused_too(tmp_path: Path) -> None:
@@ -188,6 +116,47 @@ def test_a_lock_left_by_a_killed_process_is_taken_by_the_next_run(tmp_path: Path
     assert lock_file_of(key_file).exists()  # left in place
     with rotation_lock(key_file) as unlocked:
         assert unlocked is None
+
+
+async def test_a_rewrap_alone_takes_no_lock_and_runs_beside_a_rotation(tmp_path: Path) -> None:
+    """It reads nothing of the key file (a production keyvault's is elsewhere): no lock is
+    made beside it, and one held does not stop it."""
+    data_dir = local_state(tmp_path)
+    key_file = data_dir / "master.key"
+    before = key_file.read_bytes()
+    keyvault = slow_keyvault(released=True)
+    server = await serve(data_dir, keyvault)
+    rewrap = (
+        "keys", "rotate", "--no-add-version", "--data-dir", str(data_dir),
+        "--keyvault-addr", f"127.0.0.1:{server.port}",
+    )  # fmt: skip
+    try:
+        alone = await finished(await tzurot(*rewrap))
+        made = lock_file_of(key_file).exists()
+        with rotation_lock(key_file):  # a rotation (or add-version) running
+            beside = await finished(await tzurot(*rewrap))
+    finally:
+        await server.stop(None)
+    for code, out, err in (alone, beside):
+        assert (code, err) == (0, ""), err
+        assert "All 3 stale keys now use master key version 2." in out
+    assert not made
+    assert keyvault.asked == 0  # a rewrap alone asks nothing first
+    assert key_file.read_bytes() == before
+
+
+def test_a_symlinked_key_file_and_the_file_it_names_share_one_lock(tmp_path: Path) -> None:
+    """`keys add-version` writes through the link: the lock is beside the file written."""
+    (tmp_path / "secrets").mkdir()
+    key_file = key_file_in(tmp_path / "secrets")
+    link = tmp_path / "dotfiles" / "master.key"
+    link.parent.mkdir()
+    link.symlink_to(key_file)
+
+    with rotation_lock(key_file), pytest.raises(RotationRunning), rotation_lock(link):
+        pass
+    assert lock_file_of(link) == Path(os.path.realpath(key_file)).with_name("master.key.lock")
+    assert not (link.parent / "master.key.lock").exists()
 
 
 HOLD = """

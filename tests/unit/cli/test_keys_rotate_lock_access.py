@@ -1,55 +1,40 @@
 """The rotation lock where it may not be written, and when it cannot be taken.
 
-`tzurot keys rotate --no-add-version` writes nothing to the key file: on a data dir it may
-not write (read-only, another user's: a root-owned `.data` from a sudo run) it goes on to
-keyvault without the lock, and says so. Adding a version there is still refused. A lock file
-we may only read (made readable to others by its owner, or on a mount made read-only since)
-serves read-only (flock needs no write access); the CLI makes it 0600, so one made by another
-user's run is not opened at all. Any other failure to take the lock is one line, exit 2;
-the lock is named in the key file's resolved folder, and a missing key file gets none.
+`tzurot keys rotate --no-add-version` neither reads nor writes the key file and takes no
+lock: on a data dir it may not write (read-only, another user's: a root-owned `.data` from a
+sudo run), or where the lock cannot be made or taken for any reason (a full disk, NFS without
+its lock service), it rewraps all the same, saying nothing of a lock. Adding a version there
+is still refused. A lock file we may only read (made readable to others by its owner, or on
+a mount made read-only since) serves read-only (flock needs no write access); the CLI makes
+it 0600, so one made by another user's run is not opened at all. Any other failure to take
+the lock is one line, exit 2; the lock is named beside the key file's resolved path, and a
+missing key file gets none.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fcntl
 import os
 import stat
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 
-from tests.unit.cli.test_keys_rotate_lock import (
-    SlowKeyvault,
-    finished,
+from tests.unit.cli.keys_rotate_helpers import (
+    bound_tzurot,
     key_file_in,
     local_state,
     serve,
+    slow_keyvault,
     versions,
 )
-from tests.unit.cli.unprivileged import bound_by_modes, skip_when_not_dropped
 from tzurot.cli.__main__ import keys_add_version
 from tzurot.cli.keys import RotationRunning, lock_file_of, rotation_lock
+from tzurot.cli.keys_rotate import rotate_master_key
 from tzurot.runtime.errors import StartupError
-
-
-async def bound_tzurot(*args: str) -> tuple[int, str, str]:
-    """`tzurot args` run as a user whom file modes bind (tests/unit/cli/unprivileged.py)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    process = await asyncio.create_subprocess_exec(
-        *bound_by_modes([sys.executable, "-m", "tzurot.cli", *args]),
-        env={**clean, "COLUMNS": "100"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    code, out, err = await finished(process)
-    skip_when_not_dropped(code, err)
-    return code, out, err
 
 
 @pytest.mark.parametrize("add_version", [False, True])
@@ -59,8 +44,7 @@ async def test_a_data_dir_it_may_not_write_stops_only_a_rotation_that_adds(
     data_dir = local_state(tmp_path)
     key_file = data_dir / "master.key"
     before = key_file.read_bytes()
-    keyvault = SlowKeyvault()  # type: ignore[abstract]  # the two RPCs rotate calls
-    keyvault.release.set()
+    keyvault = slow_keyvault(released=True)
     server = await serve(data_dir, keyvault)
     add = [] if add_version else ["--no-add-version"]
     data_dir.chmod(0o555)  # read-only to its owner (and to root without its override)
@@ -80,12 +64,9 @@ async def test_a_data_dir_it_may_not_write_stops_only_a_rotation_that_adds(
         assert err == f"tzurot: cannot open the rotation lock {lock}: Permission denied\n"
         assert (keyvault.asked, keyvault.rewrapping.is_set()) == (0, False)
         return
-    assert code == 0, out + err
+    assert (code, err) == (0, ""), out + err
     assert keyvault.rewrapping.is_set()  # went on to keyvault
     assert "All 3 stale keys now use master key version 2." in out
-    assert err == (
-        f"tzurot: rewrapping without the rotation lock (cannot open {lock}: Permission denied)\n"
-    )
 
 
 async def test_a_lock_file_we_may_only_read_serves_read_only(tmp_path: Path) -> None:
@@ -129,42 +110,65 @@ async def test_a_lock_another_users_run_made_is_not_opened(tmp_path: Path) -> No
     assert key_file.read_bytes() == before
 
 
-@pytest.mark.parametrize(
-    ("errno_", "why"),
-    [
-        (errno.EROFS, "Read-only file system"),
-        (errno.EPERM, "Operation not permitted"),
-        (errno.EACCES, "Permission denied"),
-    ],
-)
-def test_when_nothing_is_written_a_lock_it_may_not_make_is_no_lock(
-    tmp_path: Path, monkeypatch: Any, errno_: int, why: str
-) -> None:
-    """A read-only mount (EROFS), as root too (simulated for the lock file alone)."""
-    key_file = key_file_in(tmp_path)
-    lock = lock_file_of(key_file)
-    real_open = os.open
-
-    def open_(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if Path(path) == lock:
-            raise OSError(errno_, os.strerror(errno_))
-        return real_open(path, flags, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", open_)
-    with rotation_lock(key_file, writes=False) as unlocked:
-        assert unlocked == f"cannot open {lock}: {why}"
-    with (
-        pytest.raises(StartupError, match=f"^cannot open the rotation lock {lock}: {why}$"),
-        rotation_lock(key_file, writes=True),
-    ):
-        pass
-
-
 def fail_flock(monkeypatch: Any, error: OSError) -> None:
     def flock(*_: Any) -> None:
         raise error
 
     monkeypatch.setattr(fcntl, "flock", flock)
+
+
+def fail_making(monkeypatch: Any, lock: Path, error: int) -> None:
+    """Making (or opening) `lock` fails with `error`, also as root (simulated for it alone)."""
+    real_open = os.open
+
+    def open_(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        if Path(path) == lock:
+            raise OSError(error, os.strerror(error))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+
+
+LOCK_FAILURES = [
+    ("open", errno.EROFS),  # a read-only mount
+    ("open", errno.EPERM),
+    ("open", errno.EACCES),
+    ("open", errno.ENOSPC),  # a full disk
+    ("open", errno.EDQUOT),
+    ("flock", errno.ENOLCK),  # NFS without its lock service
+]
+
+
+@pytest.mark.parametrize(("failing", "errno_"), LOCK_FAILURES)
+async def test_a_lock_that_cannot_be_made_or_taken_stops_only_adding_a_version(
+    tmp_path: Path,
+    monkeypatch: Any,
+    capsys: pytest.CaptureFixture[str],
+    failing: str,
+    errno_: int,
+) -> None:
+    data_dir = local_state(tmp_path)
+    key_file = data_dir / "master.key"
+    before = key_file.read_bytes()
+    lock = lock_file_of(key_file)
+    if failing == "open":
+        fail_making(monkeypatch, lock, errno_)
+    else:
+        fail_flock(monkeypatch, OSError(errno_, os.strerror(errno_)))
+    server = await serve(data_dir, slow_keyvault(released=True))
+    addr, certs = f"127.0.0.1:{server.port}", data_dir / "certs" / "cli"
+    try:
+        code = await rotate_master_key(key_file, addr, certs, add_version=False, batch_size=0)
+        out, err = capsys.readouterr()
+        with pytest.raises(StartupError) as refused:
+            await rotate_master_key(key_file, addr, certs, add_version=True, batch_size=0)
+    finally:
+        await server.stop(None)
+    assert (code, err) == (0, "")
+    assert "All 3 stale keys now use master key version 2." in out
+    refusal = "cannot open" if failing == "open" else "cannot take"
+    assert str(refused.value) == f"{refusal} the rotation lock {lock}: {os.strerror(errno_)}"
+    assert key_file.read_bytes() == before
 
 
 def test_any_other_lock_failure_is_one_line_and_exit_2(
@@ -193,7 +197,7 @@ def test_any_other_lock_failure_is_one_line_and_exit_2(
     monkeypatch.setattr(os, "fstat", fstat)
     with (
         pytest.raises(StartupError, match=f"^cannot take the rotation lock {lock}: Input/out"),
-        rotation_lock(key_file, writes=False),  # only making it may fail quietly
+        rotation_lock(key_file),
     ):
         pass
 

@@ -5,45 +5,15 @@ keys with it at once) and says how to finish: `--no-add-version`."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from tzurot.cli.mesh import ensure_master_key
-from tzurot.runtime.config import ServiceSettings
+from tests.unit.cli.keys_rotate_helpers import local_state, rotate, serve
 from tzurot.runtime.errors import Internal
-from tzurot.runtime.server import ServiceRegistration, create_server
-from tzurot.runtime.tls import generate_dev_pki
 from tzurot.testing.processes import free_port
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
-
-
-async def rotate(data_dir: Path, addr: str) -> tuple[int, str, str]:
-    """`tzurot keys rotate` (adding a version, the default) in a process; this test's loop
-    keeps serving meanwhile."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tzurot.cli", "keys", "rotate",
-        "--data-dir", str(data_dir), "--keyvault-addr", addr,
-        env={**clean, "COLUMNS": "100"},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
-
-
-def local_state(tmp_path: Path) -> Path:
-    data_dir = tmp_path / ".data"
-    generate_dev_pki(data_dir / "certs", ["keyvault", "cli"])
-    ensure_master_key(data_dir / "master.key")
-    return data_dir
 
 
 async def test_an_unreachable_keyvault_leaves_the_key_file_as_it_was(tmp_path: Path) -> None:
@@ -76,21 +46,8 @@ async def test_a_rewrap_failing_after_the_version_was_added_keeps_it_and_says_so
     tmp_path: Path,
 ) -> None:
     data_dir = local_state(tmp_path)
-    server = await create_server(
-        service="keyvault",
-        settings=ServiceSettings(tls_dir=data_dir / "certs" / "keyvault", listen="127.0.0.1:0"),
-        registrations=[
-            ServiceRegistration(
-                "tzurot.v1.KeyVaultService",
-                lambda s: kv_grpc.add_KeyVaultServiceServicer_to_server(
-                    RewrapFails(),  # type: ignore[abstract]  # the two RPCs rotate calls
-                    s,
-                ),
-            )
-        ],
-        default_allowed=frozenset({"cli"}),
-    )
-    await server.start()
+    rewrap_fails = RewrapFails()  # type: ignore[abstract]  # the two RPCs rotate calls
+    server = await serve(data_dir, rewrap_fails)
     try:
         code, out, err = await rotate(data_dir, f"127.0.0.1:{server.port}")
     finally:

@@ -12,9 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.cli.test_keys_rotate_order import local_state, rotate
-from tzurot.runtime.config import ServiceSettings
-from tzurot.runtime.server import ServiceRegistration, create_server
+from tests.unit.cli.keys_rotate_helpers import local_state, rotate, serve
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
@@ -44,21 +42,7 @@ def keyvault_at(newest: int, *, follows: bool) -> Keyvault:
 
 
 async def rotate_against(data_dir: Path, keyvault: Keyvault) -> tuple[int, str, str]:
-    server = await create_server(
-        service="keyvault",
-        settings=ServiceSettings(tls_dir=data_dir / "certs" / "keyvault", listen="127.0.0.1:0"),
-        registrations=[
-            ServiceRegistration(
-                "tzurot.v1.KeyVaultService",
-                lambda s: kv_grpc.add_KeyVaultServiceServicer_to_server(
-                    keyvault,
-                    s,
-                ),
-            )
-        ],
-        default_allowed=frozenset({"cli"}),
-    )
-    await server.start()
+    server = await serve(data_dir, keyvault)
     try:
         return await rotate(data_dir, f"127.0.0.1:{server.port}")
     finally:

@@ -493,8 +493,9 @@ def keys_rotate(
     keyvault is asked first: when it cannot be reached, or its newest master key version is
     not the newest in <data-dir>/master.key (it reads another file), no version is added. A
     version added stays when the rewrap then fails (keyvault may already seal keys with
-    it): run again with --no-add-version to finish. One rotation at a time: a second run
-    (or `keys add-version`) meanwhile says so and exits 2 (a lock beside master.key)."""
+    it): run again with --no-add-version to finish. One version added at a time: a second
+    adding run (or `keys add-version`) meanwhile says so and exits 2 (a lock beside
+    master.key); --no-add-version takes no lock."""
     from tzurot.cli.keys_rotate import rotate_master_key
 
     certs = tls_dir or data_dir / "certs" / "cli"

@@ -1,35 +1,28 @@
 """`tzurot keys rotate`'s flow: under the key file's rotation lock, ask keyvault where the
-rotation stands, add a master key version (unless told not to), then rewrap with a progress
-bar, saying what stays behind when it fails (tzurot.cli.keys has the why)."""
+rotation stands, add a master key version, then rewrap with a progress bar, saying what stays
+behind when it fails (tzurot.cli.keys has the why). Told not to add one, it only rewraps:
+no lock, the key file not even read."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as Bar
 
-from tzurot.cli.keys import (
-    Progress,
-    add_master_key_version,
-    newest_master_key_version,
-    rewrap_keys,
-    rewrap_status,
-    rotation_lock,
-)
+from tzurot.cli.keys import Progress, rewrap_keys, rewrap_status, rotation_lock
+from tzurot.cli.keys_file import add_master_key_version, newest_master_key_version
 
 
 async def rotate_master_key(
     key_file: Path, keyvault_addr: str, certs: Path, *, add_version: bool, batch_size: int
 ) -> int:
-    """The rotation, start to end, with the lock held throughout (a second run raises
-    RotationRunning before it asks keyvault anything); `--no-add-version`, which writes
-    nothing to the key file, goes on without it when it may not make it. Returns the exit
-    code."""
-    with rotation_lock(key_file, writes=add_version) as unlocked:
-        if unlocked is not None:
-            print(f"tzurot: rewrapping without the rotation lock ({unlocked})", file=sys.stderr)
+    """The rotation, start to end, with the lock held throughout when it adds a version (a
+    second run raises RotationRunning before it asks keyvault anything); `--no-add-version`
+    neither reads nor writes `key_file` and takes no lock. Returns the exit code."""
+    with rotation_lock(key_file) if add_version else contextlib.nullcontext():
         added = None
         if add_version:
             status = await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate

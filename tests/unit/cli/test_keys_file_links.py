@@ -1,0 +1,110 @@
+"""`tzurot keys add-version` on a key file that is a symlink writes through it.
+
+A dotfile set-up or a mounted secret reaches the key file through a link; keyvault may read
+the file the link names. The rewrite used to rename its temporary file over the link itself:
+the link became a regular file of its own, and the file keyvault reads never got the version.
+Now the temporary file is made beside the file the link names and renamed over that file: the
+link stays and reads the new ring, the file keeps its mode (it may be shared on purpose), and
+one that cannot be written there says where it points. Any rewrite keeps the file's owner
+and group where it may (root rewriting a user's key file), and syncs the folder after the
+rename (the new version outlives a crash).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.unit.cli.keys_rotate_helpers import (
+    bound_tzurot,
+    finished,
+    key_file_in,
+    tzurot,
+    versions,
+)
+from tzurot.cli.keys import add_master_key_version, lock_file_of, rotation_lock
+
+
+def linked_key(tmp_path: Path) -> tuple[Path, Path]:
+    """`dotfiles/master.key` -> `../secrets/tzurot.key` (a single key, mode 0640)."""
+    target = tmp_path / "secrets" / "tzurot.key"
+    target.parent.mkdir()
+    target.write_text("A" * 43 + "=\n")
+    target.chmod(0o640)
+    link = tmp_path / "dotfiles" / "master.key"
+    link.parent.mkdir()
+    link.symlink_to(Path("..") / "secrets" / "tzurot.key")
+    return link, target
+
+
+async def test_add_version_writes_through_a_symlink_and_keeps_it(tmp_path: Path) -> None:
+    link, target = linked_key(tmp_path)
+
+    code, out, err = await finished(
+        await tzurot("keys", "add-version", "--master-key-file", str(link))
+    )
+
+    assert (code, err) == (0, "")
+    assert out == f"Added master key version 2 to {link}\n"
+    assert link.is_symlink()
+    assert os.readlink(link) == str(Path("..") / "secrets" / "tzurot.key")
+    assert versions(target) == ["1", "2"]
+    assert target.read_text().startswith("1:" + "A" * 43 + "=\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640  # shared on purpose: kept
+    assert sorted(p.name for p in link.parent.iterdir()) == ["master.key"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tzurot.key", "tzurot.key.lock"]
+    assert lock_file_of(link) == target.with_name("tzurot.key.lock")
+
+
+async def test_a_target_it_may_not_write_is_one_line_naming_it(tmp_path: Path) -> None:
+    link, target = linked_key(tmp_path)
+    before = target.read_bytes()
+    with rotation_lock(link):  # made by an earlier run: this one gets as far as the write
+        pass
+    target.parent.chmod(0o555)  # the link's folder stays writable
+    try:
+        code, out, err = await bound_tzurot("keys", "add-version", "--master-key-file", str(link))
+    finally:
+        target.parent.chmod(0o755)
+
+    assert (code, out) == (2, ""), err
+    assert err == (
+        f"tzurot: cannot write master key file {link} (a symlink to {target}): Permission denied\n"
+    )
+    assert link.is_symlink()
+    assert target.read_bytes() == before
+
+
+def test_a_rewrite_keeps_the_owner_of_the_key_file(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("giving a file to another user needs root")
+    key_file = key_file_in(tmp_path)
+    os.chown(key_file, 65534, 65534)  # a user's, rewritten by root (sudo)
+
+    assert add_master_key_version(key_file) == 2
+
+    info = key_file.stat()
+    assert (info.st_uid, info.st_gid) == (65534, 65534)
+    assert stat.S_IMODE(info.st_mode) == 0o600
+
+
+def test_the_folder_is_synced_after_the_rename(tmp_path: Path, monkeypatch: Any) -> None:
+    key_file = key_file_in(tmp_path)
+    synced: list[list[str]] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            assert os.path.samefile(f"/proc/self/fd/{fd}", tmp_path)
+            synced.append(versions(key_file))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    add_master_key_version(key_file)
+
+    assert synced == [["1", "2"]]  # once, after the new ring was in place
