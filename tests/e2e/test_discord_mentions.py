@@ -52,3 +52,21 @@ async def test_a_mention_after_a_letter_that_lowers_to_two_is_taken_out_whole(
     ]
     assert "İstanbul'dan selam nasılsın" in str(asked)  # noqa: RUF001
     assert "Lilith" not in str(asked)
+
+
+@pytest.mark.parametrize("said", ["_waves at @Lilith_", "see main.py/@Lilith"])
+async def test_a_mention_in_emphasis_or_after_a_files_name_reaches_its_personality(
+    world: World, said: str
+) -> None:
+    """Discord's italics close right after the name, and "main.py/" is a file's name, not a
+    link's host: the message addresses Lilith, who answers it without her mention."""
+    await world.set_key(world.alice)
+    async with running_bot(world):
+        message = await world.discord.say(world.general, world.alice, said)
+        await world.delivered(f"{message.id}:lilith")
+    (asked,) = [
+        m["content"]
+        for m in world.provider.chat_requests()[-1].body["messages"][-1:]
+        if m["role"] == "user"
+    ]
+    assert "Lilith" not in str(asked)

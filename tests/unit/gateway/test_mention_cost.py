@@ -63,9 +63,9 @@ def work(read: Callable[[str], object], text: str) -> int:
     return opcodes + message.chars
 
 
-def growth(read: Callable[[str], object], unit: str) -> float:
-    """How many times the work grows from `SIZE` characters of `unit`s to four times as many."""
-    small, large = ((unit * (n // len(unit) + 1))[:n] for n in (SIZE, 4 * SIZE))
+def growth(read: Callable[[str], object], unit: str, size: int = SIZE) -> float:
+    """How many times the work grows from `size` characters of `unit`s to four times as many."""
+    small, large = ((unit * (n // len(unit) + 1))[:n] for n in (size, 4 * size))
     return work(read, large) / work(read, small)
 
 
@@ -92,26 +92,65 @@ def test_the_count_tells_quadratic_work() -> None:
         "\\`@S`",
         "```@S\n",
         "@S ",
+        "_@S",  # emphasis closing after every name
+        "*@S",
+        "__@S__ ",
+        "@S_x",  # an underscore carrying each name on
+        "@S" + "_" * 40,
+        "main.py/@S",  # file names, not hosts
+        "a.b.c.d.md/@S",
+        "www.x.co@S",
+        "```py   \n```@S",
+        "```c#\n\n\n",
     ],
 )
 def test_finding_mentions_stays_linear(unit: str) -> None:
     assert growth(lambda text: find_mentions(text, NAMES, 5), unit) < LINEAR
 
 
-@pytest.mark.parametrize("unit", ["youtube.com/@S", "a@S.b", "`@S`", "@here ", "@ "])
+@pytest.mark.parametrize("unit", ["_@S", "*@S", "@S_", "main.py/@S"])
+def test_a_long_adversarial_message_stays_linear(unit: str) -> None:
+    """16,000 characters of it, for every reader: each '@' is a mention (or a file's name
+    before one), read once."""
+    names = [*NAMES, personality("s-underscore", "S_")]
+    assert growth(lambda text: find_mentions(text, names, 5), unit, 4000) < LINEAR
+    assert growth(may_mention, unit, 4000) < LINEAR
+    members = [Member("s", ("S",), 0.0), Member("u", ("S_",), 0.0)]
+    assert growth(lambda text: named_in(text, members), unit, 4000) < LINEAR
+
+
+@pytest.mark.parametrize(
+    "unit", ["youtube.com/@S", "a@S.b", "`@S`", "@here ", "@ ", "www.x.co@S", "main.py/@S"]
+)
 def test_the_bots_check_stays_linear(unit: str) -> None:
     """Every '@' read and passed over: in a link, an address, code, a ping, before a space."""
     assert growth(may_mention, unit) < LINEAR
 
 
-@pytest.mark.parametrize("unit", ["youtube.com/@sage", "ada@sage.org ", "`sage` ", "sage "])
+@pytest.mark.parametrize(
+    "unit", ["youtube.com/@sage", "ada@sage.org ", "`sage` ", "sage ", "_sage_ ", "main.py/sage "]
+)
 def test_naming_speakers_stays_linear(unit: str) -> None:
     members = [Member("s", ("Sage", "sage"), 0.0), Member("l", ("Lilith",), 0.0)]
     assert growth(lambda text: named_in(text, members), unit) < LINEAR
 
 
 @pytest.mark.parametrize(
-    "unit", ["`", "```\n", "```py\n", "`a` ", "``a` ", "`a`` ", "\\`a` ", "\\```x", "``x\\`` "]
+    "unit",
+    [
+        "`",
+        "```\n",
+        "```py\n",
+        "`a` ",
+        "``a` ",
+        "`a`` ",
+        "\\`a` ",
+        "\\```x",
+        "``x\\`` ",
+        "```py   \n",
+        "```\n\n\n",
+        "```" + " " * 30,
+    ],
 )
 def test_many_backticks_stay_linear(unit: str) -> None:
     """Backtick runs that never close, or close at once: each position looked at a few

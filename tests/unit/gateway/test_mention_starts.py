@@ -27,6 +27,14 @@ MENTIONS_SAGE = [
     "__@Sage please__",  # Discord's underline
     "**@Sage**",
     "||@Sage||",
+    # Discord's formatting closing right after the name: no personality is named "Sage_".
+    "_waves at @Sage_",
+    "*@Sage*",
+    "__@Sage__",
+    "___@Sage___",
+    "~~@Sage~~",
+    "_@Sage_, hi",
+    "**_@Sage_**",
     "> @Sage said so",
     "w/@Sage",
     "email me@Sage",
@@ -41,9 +49,14 @@ MENTIONS_SAGE = [
     "見て→https://youtu.be/abc。ねえ@Sage、どう思う？",  # noqa: RUF001 (full-width on purpose)
     "youtube.com/見て、ねえ@Sage",
     "“https://youtu.be/abc”@Sage",
-    # Not a link: no known country code, a capital, no dot, no '/' after the host.
+    # Not a link: a file's name, a capital, no dot, no '/' after the host.
     "Node.js/@Sage thoughts?",
-    "lol.jk/@Sage",
+    "main.py/@Sage",
+    "notes.md/@Sage",
+    "src/lib.rs/@Sage",
+    "run.sh/@Sage",
+    "index.html/@Sage",
+    "notes.txt/@Sage",
     "Mr.Smith/@Sage",
     "X.COM/@Sage",
     "Sage.js/@Sage",
@@ -57,6 +70,7 @@ MENTIONS_SAGE = [
     "``a` @Sage",  # "`a`" is
     "```hi\n@Sage",  # a block never closed
     "```py\nprint(1)\n```\n@Sage hi",
+    "```py   \n```@Sage```",  # no language after all: "py   " is the code
 ]
 
 MENTIONS_NOBODY = [
@@ -81,6 +95,10 @@ MENTIONS_NOBODY = [
     "youtube.com/@sage",
     "x.com/@Sage",
     "t.co/@Sage",
+    "example.com/@Sage",
+    "lol.jk/@Sage",  # any two letters are a country's (IANA)
+    "www.tiktok.com@Sage",
+    "https://esm.sh/@Sage",  # a file-like host, written with its scheme
     "see (www.tiktok.com/@sage/video/1)",
     "<youtube.com/@Sage>",
     "**youtube.com/@Sage**",
@@ -103,6 +121,8 @@ MENTIONS_NOBODY = [
     "\\\\`@Sage`",  # an escaped backslash, then code
     "````\n@Sage\n```",  # a block from the first three backticks
     "```\n@Sage````",  # closed by the first three of four
+    "```c#\n```@Sage```",  # "c#" names a language: the code begins at "```@Sage"
+    "```\n\n```@Sage```",
 ]
 
 

@@ -35,6 +35,13 @@ def spans_text(text: str, spans: list[tuple[int, int]]) -> list[str]:
         ("```\n\n```", ["```\n\n```"]),  # newlines only: no block, but inline code
         ("```py\n```@Sage```", ["```py\n```@Sage```"]),  # code after the language's line
         ("```py\n``` @Sage", ["```py\n```"]),  # none closes it: "py" is the code
+        # The desktop client's rule: a language is [a-z0-9_+-.#], then a newline at once.
+        ("```py   \n```@Sage```", ["```py   \n```"]),  # "py   " is the code, no language
+        ("```py\t\n```@Sage```", ["```py\t\n```"]),
+        ("```c#\n```@Sage```", ["```c#\n```@Sage```"]),
+        ("```C++\n```@Sage```", ["```C++\n```@Sage```"]),
+        ("```\n\n```@Sage```", ["```\n\n```@Sage```"]),  # newlines, then the code
+        ("```py\n\n\n@Sage\n```", ["```py\n\n\n@Sage\n```"]),
         ("`", []),
         ("``", []),
         ("```", []),
@@ -65,11 +72,28 @@ def test_code_is_paired_as_discord_pairs_it(text: str, code: list[str]) -> None:
         ("127.0.0.1/@Sage", ["127.0.0.1/@Sage"]),
         ("mailto:me@Sage", ["mailto:me@Sage"]),
         ("www.tiktok.com/@sage", ["www.tiktok.com/@sage"]),
+        ("www.tiktok.com@sage", ["www.tiktok.com@sage"]),  # no '/' nor ':' needed
+        ("WWW.tiktok.com@sage and more", ["WWW.tiktok.com@sage"]),
         ("https://youtu.be/abc。ねえ@Sage", ["https://youtu.be/abc"]),
         ("(https://x.com/a)", ["https://x.com/a)"]),
         ("Node.js/https://x.com/@Sage", ["https://x.com/@Sage"]),
         ("Node.js/@Sage", []),
-        ("lol.jk/@Sage", []),
+        ("lol.jk/@Sage", ["lol.jk/@Sage"]),  # any two letters: a country's (IANA)
+        ("example.com/@Sage", ["example.com/@Sage"]),
+        ("example.co.uk/@Sage", ["example.co.uk/@Sage"]),
+        ("discord.gg/abc", ["discord.gg/abc"]),
+        # A file's name, not a host: its extension is a common file type's.
+        ("main.py/@Sage", []),
+        ("notes.md/@Sage", []),
+        ("src/lib.rs/@Sage", []),
+        ("install.sh/@Sage", []),
+        ("app.ts/@Sage", []),
+        ("notes.txt/@Sage", []),
+        ("jquery.min.js/@Sage", []),
+        ("esm.sh/@preact/signals", []),  # the price: such a site needs its scheme or www.
+        ("https://esm.sh/@preact/signals", ["https://esm.sh/@preact/signals"]),
+        ("www.notes.md/@Sage", ["www.notes.md/@Sage"]),
+        ("main.py/https://x.com/@Sage", ["https://x.com/@Sage"]),
         ("Mr.Smith/@Sage", []),
         ("v1.2.3.4.5/@Sage", []),
         ("@Lilith/@Sage", []),

@@ -11,27 +11,42 @@ group speakers) and the bot (its gateway-away notice), so both read a message al
   \\ ^ { }) and at any non-ASCII one ("。", "、", smart quotes, full-width and CJK text):
   "https://youtu.be/abc。ねえ@Sage" mentions Sage. Within such a run a link starts after a
   character no host name holds (not a letter, digit, '.', '+' or '-') at a scheme
-  ("https://", "steam://", "mailto:"), at "www.", or at a host, an optional ":port" and a '/'.
-  The host is "localhost", an IPv4 address or dotted names whose last label is lowercase
-  letters, a known country code ("t.co", "youtu.be") or three letters or more ("youtube.com").
+  ("https://", "steam://", "mailto:"), at "www." ("www.tiktok.com@sage" too), or at a host,
+  an optional ":port" and a '/'. Whether a run holds a link depends on that run alone, never
+  on the rest of the message. The host is "localhost", an IPv4 address or dotted names whose
+  last label is lowercase letters:
+  - two of them: a country's code, assigned or not. IANA gives two-letter top-level domains
+    only to ISO 3166-1 alpha-2 codes (RFC 1591), and ICANN's new gTLD Applicant Guidebook
+    refuses every two-character ASCII string for that reason: "t.co", "youtu.be", and
+    "lol.jk/@Sage" too;
+  - or more ("youtube.com");
+  - but not a common file type's extension (`_FILE_TYPES`): "main.py/@Sage",
+    "notes.md/@Sage", "src/lib.rs/@Sage", "index.html/@Sage" and "Node.js/@Sage" name a file
+    before a mention. The price: a site on a top-level domain that is also such an
+    extension (.py Paraguay, .md Moldova, .sh Saint Helena, .rs Serbia, .java, .zip, .mov)
+    is a link only with its scheme or "www.": "esm.sh/@preact/signals" is not one,
+    "https://esm.sh/@preact" and "www.notes.md/@Sage" are. In a chat a file's name before
+    "/@Sage" is likelier than such a site written without its scheme.
   So "youtube.com/@sage", "**youtube.com/@sage**", "||youtube.com/@sage||",
   "link:youtube.com/@sage", "見てyoutube.com/@sage", "example.com:8080/@sage",
   "localhost:8080/@sage", "127.0.0.1/@sage" and "mailto:me@sage" are links, while
-  "Node.js/@Sage" and "lol.jk/@Sage" (no such country code) and "Mr.Smith/@Sage" (capital)
-  are not.
+  "Mr.Smith/@Sage" (a capital) is not.
 - Code: Discord does not document how it pairs backticks. Its parsers descend from
-  simple-markdown, whose inline code rule is taken here, and its code block rule as dismark
-  quotes the desktop client's; they give what that client was seen to render (discord.js
+  simple-markdown, whose inline code rule is taken here, and its code block rule is the
+  desktop client's, /^```(?:([a-z0-9_+\\-.#]+?)\\n)?\\n*([^\\n][^]*?)\\n*```/i (as its
+  bundle and dismark quote it); they give what that client was seen to render (discord.js
   issue 7373: "``a\\`", "```a`", "`a```b```", "`a\\```b```"). A backslash before any
   character but a letter, digit or space escapes it ("\\`@Sage`" opens nothing,
-  "\\\\`@Sage`" does). "```" opens a code block whose code begins with a character that
-  is not a newline (after a first line naming a language, "```py", when that finds a
-  closer) and ends at the first "```" after it ("````\\n@Sage\\n```", "```\\n@Sage````").
+  "\\\\`@Sage`" does). "```" opens a code block: after a language and its newline right
+  away ("```py", "```c#"; "```py   " with spaces names none, so its code begins at "py")
+  when that finds a closer, then any newlines, the code begins with a character that is
+  not a newline and ends at the first "```" after it ("````\\n@Sage\\n```",
+  "```\\n@Sage````", "```py   \\n```@Sage```" is code up to "@Sage").
   Otherwise a run of backticks opens inline code closed by the next run of exactly as many;
   where none follows, its first k backticks open it, for the largest k a run of exactly k
   follows: "``@Sage`" is code from its first backtick, "``` and `@Sage`" only up to the
   backtick before @Sage. Bold, spoilers and the other formatting, which Discord reads
-  first, are not read.
+  first, are not read (a name's end reads Discord's emphasis: tzurot.gateway.mentions).
 
 Each part of a message is read a bounded number of times (a link only in a run an '@' asked
 about is in, or in every run for `prose`), so the cost stays linear in its length."""
@@ -50,8 +65,8 @@ _EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?![A-Za-z0-9-])")
 
 _URL_RUN = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()+,;=%]+")
 """A run of the characters a link may hold."""
-_LINK_MARK = re.compile(r"[/:]")
-"""What every link holds."""
+_LINK_MARK = re.compile(r"[/:]|(?i:www)\.")
+"""What every link holds: a '/' or ':' after its host or scheme, or "www."."""
 _LINK_START = re.compile(
     r"(?<![A-Za-z0-9.+-])(?:"
     r"[A-Za-z][A-Za-z0-9+.-]*://|(?i:mailto):|(?i:www)\."
@@ -61,42 +76,25 @@ _LINK_START = re.compile(
 )
 """Where a link begins: a scheme, "www.", or a host, an optional port and a '/'. Tried only
 after a character no host or scheme holds, so each run of them is read once."""
-_COUNTRY_CODES = frozenset(
-    first + second
-    for first, seconds in {
-        "a": "cdefgilmoqrstuwxz",
-        "b": "abdefghijmnoqrstwyz",
-        "c": "acdfghiklmnoruvwxyz",
-        "d": "ejkmoz",
-        "e": "cegrstu",
-        "f": "ijkmor",
-        "g": "abdefghilmnpqrstuwy",
-        "h": "kmnrtu",
-        "i": "delmnoqrst",
-        "j": "emop",
-        "k": "eghimnprwyz",
-        "l": "abcikrstuvy",
-        "m": "acdeghklmnopqrstuvwxyz",
-        "n": "acefgilopruz",
-        "o": "m",
-        "p": "aefghklmnrstwy",
-        "q": "a",
-        "r": "eosuw",
-        "s": "abcdeghiklmnorstuvxyz",
-        "t": "cdfghjklmnortvwz",
-        "u": "agksyz",
-        "v": "aceginu",
-        "w": "fs",
-        "y": "et",
-        "z": "amw",
-    }.items()
-    for second in seconds
+_FILE_TYPES = frozenset(
+    extension
+    for extensions in (
+        "py js ts jsx tsx mjs cjs rs go rb cs kt kts java cpp hpp cxx hxx swift lua php",
+        "sh bash zsh sql dart scala hs ex exs erl clj vue svelte",  # source code
+        "md txt rst tex json yaml yml toml xml csv tsv ini cfg conf env log lock",  # text
+        "html htm css scss sass less ipynb pdf doc docx rtf odt xls xlsx ppt pptx",  # documents
+        "png jpg jpeg gif webp svg ico bmp wav ogg flac webm mkv avi mov",  # images, media
+        "zip rar tar gz tgz xz exe dll dmg apk iso bin dat db sqlite bak tmp",  # archives
+    )
+    for extension in extensions.split()
 )
-"""The two-letter top-level domains in use (countries, .eu, .ac, .su), by first letter."""
+"""The extensions of common file types: a host ending in one is a file's name ("main.py/").
+Of them .py, .md, .sh, .rs (countries), .java, .zip and .mov are top-level domains too."""
 
 _BACKTICKS = re.compile(r"`+")
-_LANGUAGE_LINE = re.compile(r"[\w+.-]*\s*\n", re.ASCII)
-"""A code block's first line when it names a language ("```py"), or is blank."""
+_LANGUAGE = re.compile(r"[A-Za-z0-9_+\-.#]+\n")
+"""A code block's language and the newline right after it ("```py", "```c#"), as the
+desktop client reads it: "```py   " names none (its code is "py   ")."""
 
 
 def in_email(text: str, at: int) -> bool:
@@ -125,8 +123,8 @@ def email_spans(text: str) -> list[tuple[int, int]]:
 
 def link_spans(text: str) -> list[tuple[int, int]]:
     """The links in `text`, (start, end) in order: each from where it begins (see the module
-    docstring) to the end of its run of URL characters. Only the runs holding a '/' or ':'
-    are read, as every link has one, each once."""
+    docstring) to the end of its run of URL characters. Only the runs holding a '/', ':' or
+    "www." are read, as every link holds one, each once."""
     runs = _Runs(text)
     spans: list[tuple[int, int]] = []
     mark = _LINK_MARK.search(text)
@@ -178,10 +176,9 @@ class _Runs:
 def _link_start(text: str, start: int, end: int) -> int:
     """Where a link begins in the run of URL characters text[start:end], or -1."""
     while (found := _LINK_START.search(text, start, end)) is not None:
-        tld = found["tld"]
-        if tld is None or len(tld) > 2 or tld in _COUNTRY_CODES:
+        if found["tld"] not in _FILE_TYPES:
             return found.start()
-        start = found.start() + 1  # "Node.js/": no such country code
+        start = found.start() + 1  # "main.py/": a file's name
     return -1
 
 
@@ -233,18 +230,20 @@ class _Code:
         return spans
 
     def _block_at(self, pos: int) -> int | None:
-        """The end of a code block opening at `pos`: "```", the code (after a language's
-        line, if that finds a closer), beginning with a character that is not a newline,
-        then the first "```" after that character."""
+        """The end of a code block opening at `pos`, by the desktop client's rule (the
+        module docstring) tried as its regular expression backtracks: "```", a language and
+        its newline (if that finds a closer), newlines, the code's first character (not a
+        newline), then the first "```" after that character."""
         text = self._text
         if not text.startswith("```", pos):
             return None
-        line = _LANGUAGE_LINE.match(text, pos + 3)
-        for code in (line.end() if line else -1, pos + 3):
-            if 0 <= code < len(text) and text[code] != "\n":
-                close = text.find("```", code + 1)
-                if close != -1:
-                    return close + 3
+        language = _LANGUAGE.match(text, pos + 3)
+        for after in (language.end(), pos + 3) if language else (pos + 3,):
+            code = after
+            while code < len(text) and text[code] == "\n":
+                code += 1
+            if code < len(text) and (close := text.find("```", code + 1)) != -1:
+                return close + 3
         return None
 
 
@@ -281,15 +280,15 @@ _NO_SPANS = _Spans([])
 
 class MentionStarts:
     """Which '@'s of one message may start a mention. Only what the message may hold is
-    looked for: links where it has a '/' or ':', code where it has a '`'. A link is looked
-    for only in the runs of URL characters holding an '@' asked about, each run once; the
-    code spans are found once, when first asked."""
+    looked for: links where it has a '/', ':' or "www.", code where it has a '`'. A link is
+    looked for only in the runs of URL characters holding an '@' asked about, each run once;
+    the code spans are found once, when first asked."""
 
     __slots__ = ("_code", "_runs", "_text")
 
     def __init__(self, text: str) -> None:
         self._text = text
-        self._runs = _Runs(text) if "/" in text or ":" in text else None
+        self._runs = _Runs(text) if _LINK_MARK.search(text) else None
         self._code: _Spans | None = None if "`" in text else _NO_SPANS
 
     def may_start(self, at: int) -> bool:

@@ -3,7 +3,7 @@ aliases, then the longest match: `find_mentions`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias, same_key
@@ -43,11 +43,14 @@ def find_mentions(
 
     A name matches case-insensitively, whitespace-collapsed, and only where a word ends after
     it (not before a letter, combining mark, digit, '_' or '-'): "@lil!", "@lil," and
-    "@lil's" mention `lil`, "@lily" and "@lil-y" do not. A personality is reported once, at
-    its first mention. An '@' in an e-mail address (ada@sage.org), a link
-    (https://mastodon.social/@sage, youtube.com/@sage) or Discord's code (`@Sage hi`)
-    starts none (tzurot.runtime.mention_starts, which says what each is); any other does,
-    after a word too ("ねえ@Sage").
+    "@lil's" mention `lil`, "@lily" and "@lil-y" do not. Where no name matches so, one
+    followed by '_'s that end the word matches too, as Discord's italics or underline close
+    there ("_waves at @Sage_", "__@Sage__"; not "@Sage_bot"): a personality named with the
+    '_' ("sage_") keeps "@sage_". A personality is reported once, at its first mention. An
+    '@' in an e-mail address (ada@sage.org), a link (https://mastodon.social/@sage,
+    youtube.com/@sage) or Discord's code (`@Sage hi`) starts none
+    (tzurot.runtime.mention_starts, which says what each is); any other does, after a word
+    too ("ねえ@Sage", "main.py/@Sage").
     `personal` are the speaker's own aliases (normalized alias, personality): the same name
     means their personality, not anyone else's.
 
@@ -91,25 +94,58 @@ def find_mentions(
     index = lowered.find("@")
     while index != -1 and len(found) < limit:
         end = index + 1
-        for name, personality in candidates:
-            end_of_match = _match(lowered, index + 1, name)
-            if end_of_match is None or not folded.aligned(end_of_match):
-                continue
+        matched = _first_name(lowered, index + 1, candidates, folded.aligned)
+        if matched is not None:
             start = folded.original(index)
             starts = starts or MentionStarts(content)
-            if not starts.may_start(start):  # an e-mail address's, a link's, in code
-                break
-            end = end_of_match
-            if personality.id not in seen:
-                seen.add(personality.id)
-                found.append((personality, content[start : folded.original(end)], start))
-            break
+            if starts.may_start(start):  # not an e-mail address's, a link's, in code
+                end_of_match, personality = matched
+                end = end_of_match
+                if personality.id not in seen:
+                    seen.add(personality.id)
+                    found.append((personality, content[start : folded.original(end)], start))
         index = lowered.find("@", end)
     return found
 
 
+def _first_name(
+    text: str,
+    start: int,
+    candidates: Sequence[tuple[str, Personality]],
+    aligned: Callable[[int], bool],
+) -> tuple[int, Personality] | None:
+    """The end of the first of `candidates` (ranked) written at `start` and ending where a
+    word does, with its personality; else the first ending where Discord's emphasis closes
+    after it ("_waves at @Sage_": no personality is named "Sage_"). Each run of '_' after a
+    name is read once, whatever the number of names."""
+    closing: tuple[int, Personality] | None = None
+    closes: dict[int, bool] = {}
+    for name, personality in candidates:
+        end = _match(text, start, name)
+        if end is None or not aligned(end):
+            continue
+        if end == len(text) or not continues_word(text[end]):
+            return end, personality
+        if closing is None and text[end] == "_":
+            if end not in closes:
+                closes[end] = _closes_emphasis(text, end)
+            if closes[end]:
+                closing = end, personality
+    return closing
+
+
+def _closes_emphasis(text: str, pos: int) -> bool:
+    """Whether the run of '_' at `pos` closes Discord's italics or underline: the word ends
+    after it ("@Sage_", "@Sage__,"), unlike "@Sage_bot"."""
+    end = pos
+    while end < len(text) and text[end] == "_":
+        end += 1
+    return end == len(text) or not continues_word(text[end])
+
+
 def _match(text: str, start: int, name: str) -> int | None:
-    """End of `name` in `text` at `start`, with any run of whitespace matching a space."""
+    """End of `name` in `text` at `start`, with any run of whitespace matching a space
+    (whatever follows it)."""
     pos = start
     for word_index, word in enumerate(name.split(" ")):
         if word_index:
@@ -120,6 +156,4 @@ def _match(text: str, start: int, name: str) -> int | None:
         if not text.startswith(word, pos):
             return None
         pos += len(word)
-    if pos < len(text) and continues_word(text[pos]):
-        return None
     return pos

@@ -70,11 +70,16 @@ def named_in(text: str, members: Sequence[Member]) -> list[Member]:
     """Members named in `text`, in order of appearance: a whole name (display name, slug or
     alias, as whole words: "the night queen", not "the") or the display name's first word
     ("Sage" for "Sage Wren"), case-insensitive; none inside an e-mail address, a link or
-    Discord's code (`prose`)."""
-    tokens = words(prose(text))
+    Discord's code (`prose`). The '_'s at a word's edges are Discord's emphasis ("_Sage_",
+    "__Sage__"), unless a member's name has that word with them."""
+    names = [[words(name) for name in member.names if name] for member in members]
+    written = {word for phrases in names for phrase in phrases for word in phrase}
+    tokens = [
+        token if token in written else token.strip("_") or token for token in words(prose(text))
+    ]
     found: list[tuple[int, int, Member]] = []
     for index, member in enumerate(members):
-        phrases = [words(name) for name in member.names if name]
+        phrases = names[index]
         if phrases and phrases[0]:
             phrases.append(phrases[0][:1])
         places = [p for p in (_find(tokens, phrase) for phrase in phrases) if p is not None]
