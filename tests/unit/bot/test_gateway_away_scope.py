@@ -122,12 +122,20 @@ def remembering(flow: MessageFlow, message_id: int) -> None:
     flow._answers.remember(message_id, answer)
 
 
+def forwarded(forward: Any, content: str = "the answer, as it was") -> Any:
+    """`forward` with the snapshot Discord sends with a forward (its own content is empty)."""
+    forward.message_snapshots = [SimpleNamespace(content=content, attachments=[])]
+    return forward
+
+
 @pytest.mark.parametrize("resolved", [None, ours(31)])
 async def test_a_forward_of_an_answer_is_not_told(resolved: Any) -> None:
     flow = flow_with(Stub())
     remembering(flow, 31)
     channel = Channel(99)
-    forward = message("", channel=channel, reference=reference(31, resolved, forward=True))
+    forward = forwarded(
+        message("", channel=channel, reference=reference(31, resolved, forward=True))
+    )
     assert not flow._addressees.may_address(forward)
     await flow.on_message(forward)
     assert channel.sent == []
@@ -153,7 +161,8 @@ async def test_a_forward_of_an_answer_is_answered_by_nobody() -> None:
     flow = flow_with(stub)
     remembering(flow, 31)
     channel = Channel(99)
-    await flow.on_message(message("", channel=channel, reference=reference(31, forward=True)))
+    forward = forwarded(message("", channel=channel, reference=reference(31, forward=True)))
+    await flow.on_message(forward)
     assert stub.calls == ["PlanChannelReply"]
     assert channel.sent == []
 

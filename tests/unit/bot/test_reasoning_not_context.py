@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import discord
+
 from tzurot.bot.reasoning import CUT_MARK, reasoning_message, shows_reasoning
 from tzurot.bot.references import collect_references
 
@@ -23,7 +25,12 @@ def message(
     through the resolver: a fake is no resolved discord.Message)."""
     reference = None
     if replies_to is not None:
-        reference = SimpleNamespace(message_id=replies_to.id, channel_id=2, resolved=None)
+        reference = SimpleNamespace(
+            message_id=replies_to.id,
+            channel_id=2,
+            resolved=None,
+            type=discord.MessageReferenceType.default,  # a reply's, not a forward's
+        )
     return SimpleNamespace(
         id=message_id,
         content=content,

@@ -1,7 +1,8 @@
 """Who a Discord message addresses: `@Name`/`@alias` mentions (each answers, in order), else
 a reply to one of our webhook messages (its personality, while the gateway still finds it for
 the author), else the personality activated in the channel (or the group the gateway plans
-for it)."""
+for it). A forward names and replies to nobody: only an activation answers it
+(tzurot.bot.forwards)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tzurot.bot.addressing import (
 from tzurot.bot.answers import AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import channel_key
+from tzurot.bot.forwards import shows_nothing, turn_text
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.bot.known import KnownPersonalities
 from tzurot.bot.proxied import reply_embed_target
@@ -56,18 +58,26 @@ class Addressees:
 
     async def addressed(self, message: discord.Message, actor: common.Actor) -> Targets:
         """Who the message addresses, with the text each gets: mentions, else a reply to one
-        of our answers, else the channel's (first) activated personality."""
+        of our answers, else the channel's (first) activated personality. A forward showing
+        nothing addresses nobody (`forwards.shows_nothing`)."""
+        if shows_nothing(message):
+            return []
         explicit = await self._explicit(message, actor)
         if explicit:
             return explicit
         active = await self._gateway.activation(location_of(message.channel, message.guild))
         self.activated.note(channel_key(message.channel), activated=active is not None)
-        return [(active, message.content)] if active is not None else []
+        return [(active, turn_text(message))] if active is not None else []
 
     async def targets(self, message: discord.Message, actor: common.Actor) -> tuple[Targets, str]:
         """Who answers a new message, in order, and its group round: mentions and replies
         first; else the channel's activated personalities as the gateway picks them
-        (PlanChannelReply, which also starts the round); else the activated one."""
+        (PlanChannelReply, which also starts the round); else the activated one. A forward
+        is answered only there, by the text `forwards.turn_text` (its snapshot's names are
+        not its forwarder's: PlanChannelReply reads none); one showing nothing, by nobody,
+        and the gateway is not asked."""
+        if shows_nothing(message):
+            return [], ""
         explicit = await self._explicit(message, actor)
         if explicit:
             return explicit, ""
@@ -77,7 +87,7 @@ class Addressees:
             round_id, speakers = planned
             # A round only where a personality is activated (for this user; "" elsewhere).
             self.activated.note(channel_key(message.channel), activated=bool(round_id))
-            return [(p, message.content) for p in speakers], round_id
+            return [(p, turn_text(message)) for p in speakers], round_id
         return await self.addressed(message, actor), ""
 
     async def _explicit(self, message: discord.Message, actor: common.Actor) -> Targets:

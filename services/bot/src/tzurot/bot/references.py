@@ -9,6 +9,11 @@ a spoiler under its marked header; or by one of ours before the mark, under the 
 before) is no context: a reply to it addresses the answer's personality
 as a reply to the answer does (tzurot.bot.addressees), but its text never reaches the prompt,
 nor are the links in it followed. The answer itself is the conversation's history.
+
+A forward (tzurot.bot.forwards) refers to its snapshot, never to its source read again by id:
+the user's message when it is a forward, and any forward its chain or links reach, is quoted as
+the snapshot shows the source (its text, files and time; "a message <forwarder> forwarded", the
+source's author being unknown), and leads nowhere further.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import discord
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.bot.attachments import to_attachment
+from tzurot.bot.forwards import forwarded_by, is_forward_message, snapshot_of
 from tzurot.bot.reasoning import shows_our_reasoning, shows_reasoning
 from tzurot.v1 import common_pb2 as common
 
@@ -36,10 +42,15 @@ Ours = Callable[[discord.Message], bool]
 
 def reply_quote(message: discord.Message) -> str:
     """Webhooks cannot reply natively: a small quoted line with a jump link instead."""
-    snippet = " ".join(message.content.split())
+    snapshot = snapshot_of(message)
+    text = snapshot.content if snapshot is not None else message.content
+    snippet = " ".join(text.split())
     if len(snippet) > 60:
         snippet = snippet[:59] + "…"
-    snippet = _escaped(snippet) or "(attachment)"
+    snippet = _escaped(snippet)
+    if is_forward_message(message):
+        snippet = " ".join(["(forwarded)", snippet]).strip()
+    snippet = snippet or "(attachment)"
     # A display name is the user's to choose: a stray ``` or ** in it would open a block
     # that the answer's own fences then close (and the splitter cut around).
     name = _escaped(" ".join(message.author.display_name.split()))
@@ -77,6 +88,10 @@ def linked_ids(content: str) -> list[tuple[int, int]]:
 
 
 def as_reference(message: discord.Message, depth: int) -> common.ReferencedMessage:
+    """`message` as the model reads it among the messages referred to; a forward as its
+    snapshot shows its source (`_forwarded`)."""
+    if is_forward_message(message):
+        return _forwarded(message, depth)
     created = Timestamp()
     created.FromDatetime(message.created_at)
     return common.ReferencedMessage(
@@ -86,6 +101,27 @@ def as_reference(message: discord.Message, depth: int) -> common.ReferencedMessa
         content=strip_reply_quote(message.content),
         created_at=created,
         attachments=[to_attachment(a) for a in message.attachments],
+        depth=depth,
+    )
+
+
+def _forwarded(forward: discord.Message, depth: int) -> common.ReferencedMessage:
+    """The source of `forward` as its snapshot shows it: the source's id (what it is a copy
+    of), no author id (the snapshot has none) and the forwarder named as such; its text
+    without our quote line (a forwarded answer), its files and when it was written. A forward
+    that came without a snapshot shows nothing (its source is not read again)."""
+    snapshot = snapshot_of(forward)
+    created = Timestamp()
+    created.FromDatetime(snapshot.created_at if snapshot is not None else forward.created_at)
+    ref = forward.reference
+    source_id = ref.message_id if ref is not None and ref.message_id is not None else forward.id
+    return common.ReferencedMessage(
+        message_id=str(source_id),
+        author_id="",
+        author_name=forwarded_by(forward),
+        content=strip_reply_quote(snapshot.content) if snapshot is not None else "",
+        created_at=created,
+        attachments=[to_attachment(a) for a in snapshot.attachments] if snapshot else [],
         depth=depth,
     )
 
@@ -105,6 +141,8 @@ async def collect_references(
     told by it: `is_reasoning`).
     """
     out: list[common.ReferencedMessage] = []
+    if is_forward_message(message) and max_depth > 0 and max_count > 0:
+        out.append(_forwarded(message, 1))  # what the user's forward shows
     seen = {message.id}
     queue: deque[tuple[discord.Message, int]] = deque([(message, 0)])
     while queue and len(out) < max_count:
@@ -123,9 +161,11 @@ async def collect_references(
 
 
 async def _pointers(message: discord.Message, resolve: Resolver) -> list[discord.Message]:
+    """The messages `message` replies to and links; a forward's reference names its source
+    as it was (its snapshot, which `as_reference` quotes), so it is never read again."""
     found: list[discord.Message] = []
     ref = message.reference
-    if ref is not None and ref.message_id is not None:
+    if ref is not None and ref.message_id is not None and not is_forward_message(message):
         resolved = ref.resolved if isinstance(ref.resolved, discord.Message) else None
         target = resolved or await resolve(ref.channel_id, ref.message_id)
         if target is not None:

@@ -20,6 +20,7 @@ import discord
 
 from tzurot.bot.attachments import AttachmentLimits, to_attachment, triage
 from tzurot.bot.config import BotSettings
+from tzurot.bot.forwards import shown_attachments
 from tzurot.bot.gateway_client import location_of
 from tzurot.bot.mentions import ChannelInfo, resolve_mentions
 from tzurot.bot.references import Ours, collect_references
@@ -49,7 +50,8 @@ class RequestBuilder:
     ) -> tuple[gw.GenerateRequest, list[str]]:
         """What every addressed personality gets (content is set per personality), and notes
         about attachments left out."""
-        attachments, notes = triage([to_attachment(a) for a in message.attachments], self._limits)
+        shown = shown_attachments(message)  # a forward's are its snapshot's
+        attachments, notes = triage([to_attachment(a) for a in shown], self._limits)
         reader = await self._reader_of(message, actor)
         for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
             channel = message.guild.get_channel_or_thread(cid) if message.guild else None

@@ -3,8 +3,9 @@
 The real discord.py client is pointed at it through its own seams: `discord.http.Route.BASE`
 (every REST call, webhooks and interaction callbacks included) and the gateway URL the REST
 `/gateway/bot` answer gives. Frames are plain JSON text (discord.py decompresses only binary
-frames). A test plays the users (`say`, `slash`, `submit_modal`, `react`) and reads what the bot
-did from the records (`messages`, `interactions`, `synced_commands`, `typing`).
+frames). A test plays the users (`say`, `forward`, `slash`, `submit_modal`, `react`) and
+reads what the bot did from the records (`messages`, `interactions`, `synced_commands`,
+`typing`).
 
 Events are routed to the shard that owns the guild (`(guild_id >> 22) % shard_count`), as
 Discord does, so several bot processes can be tested against one fake.
@@ -14,7 +15,8 @@ closes the connection), `users` (a test playing Discord's users), `rest` (the RE
 authentication and the global rate limit), `rules` (Discord's limits and validation),
 `mentions` (`allowed_mentions` and pings), `buckets` and `rate_limits` (the global limit, per
 route buckets, Discord's 429s), `embeds` (embed limits), `replies` (a message's
-`message_reference`), `modals` (a modal and its text inputs), `application_commands` and
+`message_reference`), `forwards` (a user's forward: its snapshot, what cannot be
+forwarded), `modals` (a modal and its text inputs), `application_commands` and
 `command_rules` (registering commands, refused as Discord does), `slash_options` (the slash
 commands a user can send: only what the registered command takes, else InvalidSlashCommand),
 `uploads` (upload limits: per file by boost tier, per Create Message request, attachments per
@@ -23,6 +25,7 @@ message, alt text),
 (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
 """
 
+from tzurot.testing.fake_discord.forwards import ForwardRefused
 from tzurot.testing.fake_discord.pluralkit import FakePluralKit
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
 from tzurot.testing.fake_discord.rules import (
@@ -51,6 +54,7 @@ __all__ = [
     "FakeDiscord",
     "FakeInteraction",
     "FakePluralKit",
+    "ForwardRefused",
     "InvalidSlashCommand",
     "Json",
     "Posted",

@@ -11,7 +11,10 @@ fields that contain user-inputted content" (resources/message.mdx: `content`, `e
 `attachments`, `components` empty, `poll` omitted), except in messages the app sends, in DMs
 with it, in messages that mention it, and in the message a message command is used on (the
 interaction's resolved message: interactions are left as they are). A `referenced_message` is
-a message of its own and follows the same rule.
+a message of its own and follows the same rule; so is a forward's snapshot (resources/message.mdx
+"Message Snapshot Structure": a partial message object, its `content`, `embeds`, `attachments`
+and `components` fields included), which has no author: only a DM or a mention of the app
+shows it (the forward itself, of no content, mentions nobody).
 """
 
 from __future__ import annotations
@@ -101,9 +104,20 @@ def without_content(message: Json, app_user_id: str) -> Json:
     referenced = message.get("referenced_message")
     if referenced:
         # A reply's target is shown by its own rule, in the reply's guild.
-        target = {"guild_id": message.get("guild_id"), **referenced}
-        shown = without_content(target, app_user_id)
-        if "guild_id" not in referenced:
-            shown.pop("guild_id", None)
-        seen["referenced_message"] = shown
+        seen["referenced_message"] = _shown_within(message, referenced, app_user_id)
+    snapshots = message.get("message_snapshots")
+    if snapshots:
+        seen["message_snapshots"] = [
+            {**snapshot, "message": _shown_within(message, snapshot["message"], app_user_id)}
+            for snapshot in snapshots
+        ]
     return seen
+
+
+def _shown_within(message: Json, inner: Json, app_user_id: str) -> Json:
+    """`inner` (a reply's target, a forward's snapshot) as `message`'s reader sees it: by its
+    own rule, in `message`'s guild."""
+    shown = without_content({"guild_id": message.get("guild_id"), **inner}, app_user_id)
+    if "guild_id" not in inner:
+        shown.pop("guild_id", None)
+    return shown

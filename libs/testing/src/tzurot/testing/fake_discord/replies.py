@@ -21,7 +21,9 @@ Invalid Form Body with `message_reference` errors MESSAGE_REFERENCE_UNKNOWN_MESS
 message" (TripSit/TripBot issue 997, 2025; earlier REPLIES_UNKNOWN_MESSAGE,
 discord-net/Discord.Net issue 2282) and REPLIES_CANNOT_REPLY_TO_SYSTEM_MESSAGE "Cannot reply
 to a system message" (discordjs/discord.js issue 6487, NousResearch/hermes-agent PR 1293).
-Forwards (reference type 1) are not modelled: the bot makes none.
+A forward (reference type 1) is made by a user only (`Users.forward`, forwards.py). The bot makes
+none: Create Message reads a FORWARD reference as no reply, and so refuses a bot's forward, of no
+content of its own, as an empty message (Discord would make it).
 """
 
 from __future__ import annotations

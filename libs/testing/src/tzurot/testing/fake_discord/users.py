@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tzurot.testing.fake_discord.forwards import ForwardRefused, forward_fields, forward_problem
 from tzurot.testing.fake_discord.gateway import Gateway
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
 from tzurot.testing.fake_discord.rules import (
@@ -78,6 +79,32 @@ class Users(Gateway):
                 "guild_id": channel["guild_id"],
             }
             data["referenced_message"] = reply_to.data
+        posted = self._store(data)
+        await self.unarchive_on_post(channel)
+        await self.dispatch_message(posted)
+        return posted
+
+    async def forward(self, message: Posted, channel: Json, user: Json) -> Posted:
+        """`user` forwards `message` into `channel`, as Discord's client does (forwards.py):
+        a message with no content of its own, a FORWARD reference to `message` and its
+        snapshot as it is now. Refused where `user` may not view `message`'s channel
+        (PermissionError 50001) or post in `channel` (as `say`); a message Discord does not
+        forward (gone, not a basic message, a forward) raises ForwardRefused."""
+        problem = forward_problem(self.find(message.id))
+        if problem is not None:
+            raise ForwardRefused(problem)
+        source_channel = self.channels[message.channel_id]
+        guild_id = int(source_channel["guild_id"])
+        may_view = self.is_member(guild_id, int(user["id"])) and bool(
+            self.member_permissions(source_channel, user) & Permission.VIEW_CHANNEL
+        )
+        if not may_view:
+            raise PermissionError(
+                f"50001 Missing Access: {user['username']} cannot see {source_channel['id']}"
+            )
+        self._may_post(channel, user)
+        data = self._message_json(channel, user, "")
+        data.update(forward_fields(message, source_channel))
         posted = self._store(data)
         await self.unarchive_on_post(channel)
         await self.dispatch_message(posted)
