@@ -31,9 +31,9 @@ from tzurot.testing.discord_e2e import (
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
+from .gateway_away import AwayGateway, lilith_answered, notices
 from .test_discord_command_replies import slash as managed
 from .test_discord_destructive_by_slug import old_and_luna_moon, slash
-from .test_discord_gateway_away_activated import AwayGateway, notices
 
 pytestmark = pytest.mark.e2e
 
@@ -232,22 +232,7 @@ class AwayDeactivating(AwayGateway):
 
 
 async def test_a_deactivated_channel_is_forgotten_for_the_notice(world: World) -> None:
-    await world.set_key(world.alice)
-    await world.cli.ActivateChannel(
-        gw.ActivateChannelRequest(
-            actor=member_actor(world.alice),
-            location=common.Location(guild_id=world.guild["id"], channel_id=world.general["id"]),
-            personality="lilith",
-            manage_channels=True,
-        )
-    )
-    async with (
-        recording_gateway(world, AwayDeactivating) as (hop, client),
-        running_bot(world, gateway=client) as bot,
-    ):
-        said = await world.discord.say(world.general, world.alice, "hello there")
-        await world.delivered(f"{said.id}:lilith")
-        assert isinstance(hop, AwayDeactivating)
+    async with lilith_answered(world, AwayDeactivating) as (hop, bot):
         stopped = await managed(world, world.alice, "channel", "deactivate", personality="lilith")
         hop.away = True
         await world.discord.say(world.general, world.bob, "just us humans now")

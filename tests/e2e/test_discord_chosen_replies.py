@@ -18,9 +18,9 @@ from tzurot.bot.messages import GATEWAY_AWAY
 from tzurot.testing.discord_e2e import World, recording_gateway, running_bot, settled
 from tzurot.v1 import gateway_pb2 as gw
 
+from .gateway_away import AwayGateway, notices
 from .test_discord_command_replies import slash as managed
 from .test_discord_destructive_by_slug import old_and_luna_moon, slash
-from .test_discord_gateway_away_activated import AwayGateway, notices
 
 pytestmark = pytest.mark.e2e
 

@@ -231,6 +231,37 @@ async def test_a_string_outside_its_min_and_max_length_is_refused() -> None:
         await scene.slash("tool", {"name": "abcde"})
 
 
+async def test_a_required_string_left_empty_or_blank_is_refused() -> None:
+    # discord-api-docs #7278: a required STRING cannot be sent empty, even with min_length 0
+    # (`character create name` has none); #4480: nor only spaces, which the client strips.
+    async with registered() as scene:
+        for blank in ("", "   ", "\t\n", "\u3000\xa0"):
+            problem = await scene.refused("character", {"name": blank}, subcommand=("create",))
+            assert "required option 'name' is empty" in problem, repr(blank)
+            assert "required option 'name' is empty" in await scene.refused("tool", {"name": blank})
+        await scene.slash("character", {"name": "x"}, subcommand=("create",))
+
+
+async def test_an_optional_string_left_empty_or_blank_is_not_sent() -> None:
+    async with registered() as scene:
+        for blank in ("", "  ", "\n"):
+            record = await scene.slash("tool", {"name": "ab", "note": blank, "level": blank})
+            assert [o["name"] for o in sent_options(record)] == ["name"], repr(blank)
+
+
+async def test_a_typed_string_is_sent_trimmed_and_its_length_counted_trimmed() -> None:
+    async with registered() as scene:
+        record = await scene.slash("tool", {"name": "  ab ", "note": "\n hi  there \t"})
+        assert [o["value"] for o in sent_options(record)] == ["ab", "hi  there"]
+        assert "1 characters, fewer than its min_length 2" in await scene.refused(
+            "tool", {"name": "  a  "}
+        )
+        record = await scene.slash("tool", {"name": "abcde "})  # max_length 5, trimmed
+        assert sent_options(record)[0]["value"] == "abcde"
+        # A choice is picked, not typed: its value is sent as registered.
+        assert "choices" in await scene.refused("tool", {"name": "ab", "level": " low"})
+
+
 async def test_a_string_option_without_max_length_takes_at_most_6000_characters() -> None:
     async with registered() as scene:
         problem = await scene.refused("tool", {"name": "ab", "note": "x" * 6001})
@@ -346,6 +377,25 @@ async def test_an_autocomplete_leaves_out_the_filled_options_the_client_would_re
         record = await scene.slash("tool", given, focused="query")
         assert [o["name"] for o in sent_options(record)] == ["query", "flag", "ratio"]
         assert "channels" not in record.data["data"].get("resolved", {})
+
+
+async def test_an_autocomplete_leaves_out_the_options_left_empty_and_trims_the_filled() -> None:
+    # Only the options "the user has already filled" are sent besides the focused one
+    # (Application Commands "Autocomplete"); the focused one is the raw text typed.
+    async with registered() as scene:
+        given = {"query": " q", "name": "", "note": "   ", "level": "", "flag": True}
+        record = await scene.slash("tool", given, focused="query")
+        assert [(o["name"], o["value"]) for o in sent_options(record)] == [
+            ("query", " q"),
+            ("flag", True),
+        ]
+        record = await scene.slash("tool", {"query": "q", "note": ""}, focused="query")
+        assert [o["name"] for o in sent_options(record)] == ["query"]
+        record = await scene.slash("tool", {"query": "", "note": " x "}, focused="query")
+        assert [(o["name"], o["value"]) for o in sent_options(record)] == [
+            ("query", ""),
+            ("note", "x"),
+        ]
 
 
 async def test_a_focused_integer_or_number_is_sent_as_the_string_typed() -> None:

@@ -17,6 +17,15 @@ string may be shorter than `min_length` but not longer than `max_length` (the cl
 typing there). A STRING without `max_length` takes at most 6000 characters (the largest
 `max_length`). A value of another type than the option's is the test's mistake: refused, even
 during an autocomplete. Reference "File Type Filtering" gives the groups `file_types` names.
+Typed text is sent trimmed: the client strips a slash command's input as it parses it (issue
+#4480, Discord's reply: "commands may 'strip it' ... due to parsing of user input", which is why
+a STRING option, unlike a modal's text input, cannot be only spaces). A STRING left empty or
+blank is therefore unfilled: a required one cannot be sent (#7278: not even with `min_length`
+0), an optional one is left out, and so is any during an autocomplete, which sends only the
+options "the user has already filled" besides the focused one (whose raw text, spaces and ""
+included, is sent as typed). Not documented, so chosen strict: the characters trimmed are
+JavaScript's `String.prototype.trim` ones, and `min_length`/`max_length` count the trimmed text.
+A choice's value is picked, not typed, and is sent as registered.
 A fake made with `validate_slash_options=False` (the fake's own unit tests) checks nothing.
 """
 
@@ -53,6 +62,17 @@ FILE_GROUPS = {
     "video": {".mp4", ".mov", ".qt", ".webm"},
     "audio": {".mp3", ".m4a", ".wav", ".ogg", ".opus", ".flac"},
 }
+# What the client trims from typed text: JavaScript's `String.prototype.trim` (WhiteSpace and
+# LineTerminator of ECMA-262: the Unicode Zs characters, tab, vertical tab, form feed, BOM,
+# line and paragraph separators, CR and LF).
+CLIENT_TRIMS = "".join(
+    [
+        "\t\n\v\f\r \xa0\u1680",
+        *map(chr, range(0x2000, 0x200B)),
+        "\u2028\u2029\u202f\u205f\u3000\ufeff",
+    ]
+)
+_BLANK = "the client trims typed text and sends no required option left empty"
 # What a test passes that is sent by id and resolved in the interaction's data.
 RESOLVED_KINDS = frozenset({"attachment", "user", "channel", "role"})
 # receiving-and-responding "Resolved Data Structure": what a partial channel there holds
@@ -116,8 +136,9 @@ class InvalidSlashCommand(ValueError):
 class Invocation:
     """A slash command as the client sends it: the registered command (None when the fake
     validates nothing), the scope it is registered in (a guild's id, None for global), the
-    group and subcommand with their types, and the options sent with their types (during an
-    autocomplete, without the filled ones the client's checks fail)."""
+    group and subcommand with their types, and the options sent with their types (typed text
+    trimmed, blank ones left out; during an autocomplete, also the filled ones the client's
+    checks fail)."""
 
     command: Json | None
     guild_id: str | None
@@ -170,11 +191,10 @@ def invocation(
     command, scope = found
     shown = " ".join(["/" + name, *subcommand])
     path, options = _walk(command, subcommand, shown)
-    problems, left_out = _option_problems(options, given, focused)
+    problems, values = _option_problems(options, given, focused)
     if problems:
         raise InvalidSlashCommand(f"{shown}: " + "; ".join(problems))
     declared = {o["name"]: int(o["type"]) for o in options}
-    values = {k: v for k, v in given.items() if k not in left_out}
     return Invocation(command, scope, path, {k: declared[k] for k in values}, values)
 
 
@@ -203,8 +223,9 @@ def _walk(
 
 def _option_problems(
     options: list[Json], given: Mapping[str, Any], focused: str | None
-) -> tuple[list[str], set[str]]:
-    """What the client refuses to send, and the filled options an autocomplete leaves out."""
+) -> tuple[list[str], dict[str, Any]]:
+    """What the client refuses to send, and the options it sends as it sends them (typed text
+    trimmed; without those left blank, and during an autocomplete those its checks fail)."""
     declared = {o["name"]: o for o in options}
     problems = [
         f"no option {k!r} (it has {sorted(declared) or 'none'})" for k in given if k not in declared
@@ -219,18 +240,24 @@ def _option_problems(
         problems.append(f"the focused option {focused!r} is not among the options given")
     elif focused in declared and not declared[focused].get("autocomplete"):
         problems.append(f"option {focused!r} has no autocomplete: Discord sends none for it")
-    left_out: set[str] = set()
+    sent: dict[str, Any] = {}
     for name, value in given.items():
         if name not in declared:
             continue
         option, typing = declared[name], name == focused
         wrong = _type_problem(option, value, focused=typing)
-        found = [wrong] if wrong else _value_problems(option, value, focused=typing)
-        if found and not wrong and focused is not None and not typing:
-            left_out.add(name)
-        else:
+        text = not wrong and not typing and int(option["type"]) == STRING
+        if text and not value.strip(CLIENT_TRIMS):
+            if focused is None and option.get("required"):
+                problems.append(f"required option {name!r} is empty: {_BLANK}")
+            continue  # left empty: not sent
+        as_sent = value.strip(CLIENT_TRIMS) if text and not option.get("choices") else value
+        found = [wrong] if wrong else _value_problems(option, as_sent, focused=typing)
+        if not found:
+            sent[name] = as_sent
+        elif wrong or focused is None or typing:
             problems += [f"option {name!r} {p}" for p in found]
-    return problems, left_out
+    return problems, sent
 
 
 def _type_problem(option: Json, value: Any, *, focused: bool) -> str | None:
