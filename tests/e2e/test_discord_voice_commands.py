@@ -55,7 +55,7 @@ async def test_voice_set_from_discord_is_the_voice_elevenlabs_speaks_with(
         )  # fmt: skip
         chosen = await slash_text(
             world, world.alice, "personality", "voice", "set",
-            personality="echo", provider="ElevenLabs", voice_id=RACHEL, stability=0.25,
+            personality="echo", provider="elevenlabs", voice_id=RACHEL, stability=0.25,
             speed=1.1, frequency="always",
         )  # fmt: skip
         shown = await slash_text(

@@ -179,14 +179,18 @@ async def test_a_retried_job_is_asked_where_it_was_asked_first(
 # ---- denylist ----
 
 
+# A guild and a channel as Discord names them (the denylist takes their ids only).
+DENIED_HERE = Location(guild_id="100000000000000101", channel_id="100000000000000102")
+
+
 @pytest.mark.parametrize(
     ("target", "target_id", "scope", "scope_id"),
     [
         (DenyTarget.USER, ALICE.platform_user_id, DenyScope.BOT, ""),
-        (DenyTarget.USER, ALICE.platform_user_id, DenyScope.GUILD, "guild-1"),
-        (DenyTarget.USER, ALICE.platform_user_id, DenyScope.CHANNEL, "channel-1"),
+        (DenyTarget.USER, ALICE.platform_user_id, DenyScope.GUILD, DENIED_HERE.guild_id),
+        (DenyTarget.USER, ALICE.platform_user_id, DenyScope.CHANNEL, DENIED_HERE.channel_id),
         (DenyTarget.USER, ALICE.platform_user_id, DenyScope.PERSONALITY, "lilith"),
-        (DenyTarget.GUILD, "guild-1", DenyScope.BOT, ""),
+        (DenyTarget.GUILD, DENIED_HERE.guild_id, DenyScope.BOT, ""),
     ],
 )
 async def test_denylist_entries_refuse_in_their_scope(
@@ -208,7 +212,7 @@ async def test_denylist_entries_refuse_in_their_scope(
     )
     await admin.add_deny(Principal(None), entry)
     with pytest.raises(PermissionDenied) as denied:
-        await run(gateway, key="a")
+        await run(gateway, key="a", location=DENIED_HERE)
     assert denied.value.reason == "DENYLISTED"
     # Elsewhere (another guild's channel) the entry does not apply, unless it is bot-wide.
     elsewhere = Location(guild_id="guild-2", channel_id="channel-9")
@@ -218,7 +222,7 @@ async def test_denylist_entries_refuse_in_their_scope(
     elif scope is not DenyScope.PERSONALITY:
         await run(gateway, key="b", location=elsewhere)
     # Operators are never filtered.
-    await run(gateway, key="c", actor=ROOT)
+    await run(gateway, key="c", actor=ROOT, location=DENIED_HERE)
 
 
 async def test_a_mute_is_refused_with_its_own_reason(

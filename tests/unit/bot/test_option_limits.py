@@ -39,9 +39,11 @@ LENGTHS = {
     "/llm-config create description": bot.LONGEST_CONFIG_DESCRIPTION,
     "/personality voice set voice_id": bot.LONGEST_VOICE_ID,
     "/personality voice set model": bot.LONGEST_MODEL,
-    "/admin deny add guild_id": bot.LONGEST_REFERENCE,
+    "/admin deny add guild_id": bot.LONGEST_DISCORD_ID,  # its digits: test_bad_input_options
+    "/admin deny add scope_id": bot.LONGEST_DISCORD_ID,
     "/admin deny add reason": bot.LONGEST_DENY_REASON,
     "/admin deny remove entry_id": bot.LONGEST_REFERENCE,
+    "/lorebook import name": bot.LONGEST_LOREBOOK_NAME,
     "/lorebook import replace": bot.LONGEST_REFERENCE,
     "/lorebook export lorebook": bot.LONGEST_REFERENCE,
     "/lorebook attach lorebook": bot.LONGEST_REFERENCE,
@@ -134,10 +136,10 @@ GATEWAY: dict[str, Callable[[Checks, str], Awaitable[object]]] = {
     "/llm-config create description": lambda g, v: g.create_llm_config(
         SUPERUSER, LlmConfig("", "n", "p", "m", description=v), global_=False
     ),
-    "/admin deny add guild_id": lambda g, v: g.add_deny(SUPERUSER, deny(target_id=v)),
     "/admin deny add reason": lambda g, v: g.add_deny(SUPERUSER, deny(reason=v)),
     "/admin deny remove entry_id": lambda g, v: g.remove_deny(SUPERUSER, v),
     "/lorebook delete lorebook": lambda g, v: g.delete_lorebook(SUPERUSER, v),
+    "/lorebook import name": lambda g, v: g.import_lorebook(SUPERUSER, b'{"entries": {}}', v, None),
     # the bot sends preferred_name as the persona's name too
     "/persona set preferred_name": lambda g, v: g.set_persona(
         SUPERUSER, "", Persona(name=v, preferred_name=v)

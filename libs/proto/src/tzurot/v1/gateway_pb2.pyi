@@ -1272,7 +1272,15 @@ class RemoveAliasRequest(_message.Message):
 
     ACTOR_FIELD_NUMBER: _builtins.int
     ALIAS_FIELD_NUMBER: _builtins.int
+    PERSONALITY_FIELD_NUMBER: _builtins.int
     alias: _builtins.str
+    personality: _builtins.str
+    """Optional: the personality the alias is removed from (its id, slug or name, as elsewhere;
+    the bot sends the id of the one it checked). Set, the alias is removed only if it is
+    still that personality's, else NOT_FOUND `ALIAS_NOT_FOUND` and nothing is removed (it
+    may have moved to another since the caller looked). Empty: from whichever personality
+    has it (as before the field was added).
+    """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
     def __init__(
@@ -1280,10 +1288,11 @@ class RemoveAliasRequest(_message.Message):
         *,
         actor: _common_pb2.Actor | None = ...,
         alias: _builtins.str = ...,
+        personality: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "alias", b"alias"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "alias", b"alias", "personality", b"personality"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

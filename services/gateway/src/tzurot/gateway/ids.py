@@ -13,3 +13,19 @@ def is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+MAX_SNOWFLAKE = 2**64 - 1
+
+
+def is_snowflake(value: str) -> bool:
+    """Whether `value` is written as Discord writes an id (a server's, a channel's, a
+    user's): ASCII decimal digits without a leading zero, not 0, within 64 bits (at most 20
+    digits). Ids are matched as text, so any other spelling would never match one."""
+    return (
+        0 < len(value) <= len(str(MAX_SNOWFLAKE))
+        and value.isascii()
+        and value.isdigit()
+        and value[0] != "0"
+        and int(value) <= MAX_SNOWFLAKE
+    )

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from tzurot.gateway.domain import ConfigSource
 from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, ResolvedSetting
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import InvalidArgument, quoted
 
 Frequency = Literal["always", "sometimes", "on_request"]
 FREQUENCIES: tuple[Frequency, ...] = ("always", "sometimes", "on_request")
@@ -32,6 +32,13 @@ SAMPLE_FORMATS = ("mp3", "wav", "ogg")
 MAX_SAMPLE_SECONDS = 600.0
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
 OPENAI = "openai"
+SPEECH_PROVIDERS = (ELEVENLABS, OPENAI, "kokoro", "openedai-speech")
+"""The providers a voice may name: ElevenLabs (its own API) and inference's built-in
+OpenAI-compatible speech providers (OpenAI's `/audio/speech`; Kokoro-FastAPI and
+openedai-speech, keyless). Any other name is refused when the voice is set, not at every
+answer it would speak: inference's other built-in providers speak no audio, and an
+operator's own speech server is reached by giving `kokoro` or `openedai-speech` its address
+(`TZUROT_PROVIDERS`)."""
 DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
 SPEECH_TEXT_LIMITS: dict[tuple[str, str], int] = {
     # ElevenLabs' models (elevenlabs.io/docs/overview/models): characters per request.
@@ -131,8 +138,13 @@ def _check_range(field: str, value: float | None, low: float, high: float) -> No
 
 def validate_voice(voice: Voice) -> Voice:
     """The voice as stored; InvalidArgument naming the field that is wrong."""
-    if not voice.provider.strip():
-        raise InvalidArgument("voice.provider", "name the voice's provider")
+    if voice.provider not in SPEECH_PROVIDERS:
+        accepted = ", ".join(SPEECH_PROVIDERS)
+        raise InvalidArgument(
+            "voice.provider",
+            f"a voice's provider is one of {accepted}"
+            + (f", not {quoted(voice.provider)}" if voice.provider else ""),
+        )
     if not voice.voice_id.strip() or len(voice.voice_id) > 200:
         raise InvalidArgument("voice.voice_id", "voice_id is required (at most 200 characters)")
     _check_voice_id(voice)

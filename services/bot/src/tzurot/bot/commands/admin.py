@@ -1,5 +1,8 @@
 """/admin deny add|remove|list: superusers manage the denylist from Discord (the gateway
-checks that the actor is a superuser; to anyone else it answers PERMISSION_DENIED)."""
+checks that the actor is a superuser; to anyone else it answers PERMISSION_DENIED).
+
+A guild or channel scope is named by its Discord id (`scope_id`, 20 digits at most: the
+gateway refuses anything else), a personality scope by the personality (`personality`)."""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from collections.abc import Mapping
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import actor, reply
+from tzurot.bot.commands.common import actor, reply, send
+from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.notifications import announce_command
-from tzurot.bot.commands.options import DenyReason, Reference
+from tzurot.bot.commands.options import DenyReason, DiscordId, PersonalityName, Reference
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -43,9 +47,28 @@ def entries_text(entries: list[gw.DenylistEntry]) -> str:
     return "\n".join(["**Denylist**", *(entry_line(e) for e in entries[:40])])
 
 
-def _scope_id(interaction: discord.Interaction, scope: str, given: str) -> str:
-    """The scope's id: given, else this guild or channel."""
-    if given or scope in {"bot", "personality"}:
+def scope_misfit(scope: str, scope_id: str, personality: str) -> str | None:
+    """Why the options given do not fit `scope` (nothing is added then), or None."""
+    if scope == "personality":
+        if scope_id:
+            return (
+                "with `scope: personality`, name the personality in `personality`; "
+                "`scope_id` is a server's or a channel's id."
+            )
+        if not personality.strip():
+            return "name the personality (the `personality` option)."
+    elif personality:
+        return f"`personality` goes with `scope: personality`, not `scope: {scope}`."
+    elif scope == "bot" and scope_id:
+        return "`scope_id` goes with `scope: guild` or `channel`; `scope: bot` is everywhere."
+    return None
+
+
+def _scope_id(interaction: discord.Interaction, scope: str, given: str, personality: str) -> str:
+    """The scope's id: the personality, or the id given, else this guild or channel."""
+    if scope == "personality":
+        return personality
+    if given or scope == "bot":
         return given
     if scope == "guild":
         return str(interaction.guild_id or "")
@@ -67,26 +90,31 @@ class DenyCommands(app_commands.Group):
         guild_id="A server's id, to deny the whole server (when no user is given)",
         mode="block (the default): refused, and may be told so; mute: ignored in silence",
         scope="Where: bot (everywhere, the default), guild, channel or personality",
-        scope_id="Guild or channel id (default: this one), or the personality's slug; "
-        "none for scope bot",
+        scope_id="With scope guild or channel: its id (default: this one)",
         reason="Why, shown in /admin deny list (optional)",
+        personality="With scope personality: which one",
     )
     async def add(  # noqa: PLR0917  # a slash command's options are its parameters
         self,
         interaction: discord.Interaction,
         user: discord.User | None = None,
-        guild_id: Reference = "",
+        guild_id: DiscordId = "",
         mode: str = "block",
         scope: str = "bot",
-        scope_id: str = "",
+        scope_id: DiscordId = "",
         reason: DenyReason = "",
+        personality: PersonalityName = "",
     ) -> None:
+        misfit = scope_misfit(scope, scope_id, personality)
+        if misfit is not None:
+            await send(interaction, f"Nothing added: {misfit}")
+            return
         target, target_id = ("user", str(user.id)) if user is not None else ("guild", guild_id)
         entry = gw.DenylistEntry(
             target=TARGETS[target],
             target_id=target_id,
             scope=SCOPES[scope],
-            scope_id=_scope_id(interaction, scope, scope_id),
+            scope_id=_scope_id(interaction, scope, scope_id, personality),
             mode=MODES[mode],
             reason=reason,
         )
@@ -98,6 +126,12 @@ class DenyCommands(app_commands.Group):
             ),
             lambda r: f"Added: {entry_line(r.entry)}",
         )
+
+    @add.autocomplete("personality")
+    async def _personalities(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        return await personality_choices(self.gateway, interaction, current)
 
     @app_commands.command(name="remove", description="Remove a denylist entry by its id")
     @app_commands.describe(entry_id="The entry's id, from /admin deny list")

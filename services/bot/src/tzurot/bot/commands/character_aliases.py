@@ -1,11 +1,13 @@
 """/character alias add|remove: a personality's global aliases, the other names everyone
 @mentions it by (its owner's or a superuser's to change; the gateway decides who may).
 
-A user's own names for personalities are `/alias` (aliases.py). RemoveAlias names only the
-alias, so `remove` first checks that the alias is the named personality's: an owner of two
-personalities never removes the other one's alias by a slip; and it removes one only from a
-personality named by its slug (`chosen.py`), so a name that means another personality than
-the one the owner has in mind removes nothing.
+A user's own names for personalities are `/alias` (aliases.py). `remove` first checks that
+the alias is the named personality's: an owner of two personalities never removes the other
+one's alias by a slip; and it removes one only from a personality named by its slug
+(`chosen.py`), so a name that means another personality than the one the owner has in mind
+removes nothing. Its RemoveAlias then names that personality by its id (`exact`): an alias
+moved to another personality in between is not removed from it (the gateway refuses,
+ALIAS_NOT_FOUND), nor from a personality deleted or made private in between (`gone_text`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from __future__ import annotations
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.chosen import CANNOT_UNDO, code_span, is_slug, unsure_text, with_slug
+from tzurot.bot.commands.chosen import (
+    CANNOT_UNDO,
+    code_span,
+    exact,
+    gone_text,
+    is_gone,
+    is_slug,
+    unsure_text,
+    with_slug,
+)
 from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import cached_values, owned_personality_choices
 from tzurot.bot.commands.options import AliasName, PersonalityName
@@ -23,6 +34,7 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 REMOVE = "/character alias remove"
+NOTHING = "Nothing removed"
 
 
 def alias_key(alias: str) -> str:
@@ -95,30 +107,29 @@ class CharacterAliasCommands(app_commands.Group):
                     gw.GetPersonalityRequest(actor=who, personality=personality)
                 )
             )
-            held = held_alias(found.personality, alias)
-            if held is None:
-                await send(interaction, not_held_text(found.personality, alias))
-                return
-            if not is_slug(personality, found.personality):
-                more = f" and {code_span(f'alias: {held}')}"
-                again = with_slug(REMOVE, found.personality, more)
-                await send(
-                    interaction,
-                    unsure_text(
-                        "Nothing removed", personality, found.personality, again, CANNOT_UNDO
-                    ),
-                )
-                return
-            await self.gateway.call(
-                self.gateway.stub.RemoveAlias(gw.RemoveAliasRequest(actor=who, alias=held))
-            )
         except TzurotError as err:
             await send(interaction, failure_text(err))
             return
-        await send(
-            interaction,
-            f"`@{held}` no longer means **{found.personality.display_name}**.",
-        )
+        target = found.personality
+        held = held_alias(target, alias)
+        if held is None:
+            await send(interaction, not_held_text(target, alias))
+            return
+        if not is_slug(personality, target):
+            again = with_slug(REMOVE, target, f" and {code_span(f'alias: {held}')}")
+            await send(interaction, unsure_text(NOTHING, personality, target, again, CANNOT_UNDO))
+            return
+        try:  # by its id: only while it is the checked one's (chosen.py)
+            await self.gateway.call(
+                self.gateway.stub.RemoveAlias(
+                    gw.RemoveAliasRequest(actor=who, alias=held, personality=exact(target))
+                )
+            )
+        except TzurotError as err:
+            gone = is_gone(err)
+            await send(interaction, gone_text(NOTHING, target) if gone else failure_text(err))
+            return
+        await send(interaction, f"`@{held}` no longer means **{target.display_name}**.")
 
     @add.autocomplete("personality")
     @remove.autocomplete("personality")

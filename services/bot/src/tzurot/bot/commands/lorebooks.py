@@ -27,7 +27,12 @@ from tzurot.bot.commands.lookups import (
     owned_personality_choices,
     personality_choices,
 )
-from tzurot.bot.commands.options import PersonalityName, Reference
+from tzurot.bot.commands.options import (
+    LONGEST_LOREBOOK_NAME,
+    LorebookName,
+    PersonalityName,
+    Reference,
+)
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -60,6 +65,12 @@ def imported_text(r: gw.ImportLorebookResponse, *, attached: bool, replaced: boo
     if not (attached or replaced):
         text += " Attach it with `/lorebook attach`."
     return with_warnings(text, r.warnings)
+
+
+def default_name(filename: str) -> str:
+    """A book's name when neither the file nor the user gives one: the file's name without its
+    extension, cut to what a name may have (the user gave no name to be refused)."""
+    return filename.rsplit(".", 1)[0][:LONGEST_LOREBOOK_NAME]
 
 
 def attached_text(book: common.Lorebook, scope: str, *, already: bool) -> str:
@@ -114,7 +125,7 @@ class LorebookCommands(app_commands.Group):
     @app_commands.choices(attach_to=_SCOPE_CHOICES)
     @app_commands.describe(
         file="The lorebook file: SillyTavern world info JSON, 12 MB at most",
-        name="Used when the file names none (default: the file's name)",
+        name="Used when the file names none (default: the file's name, its first 100 characters)",
         attach_to="Put it in play at once: for a personality, this channel, or global",
         personality="With attach_to personality: which one",
         replace="One of your lorebooks to update in place (its attachments stay)",
@@ -123,7 +134,7 @@ class LorebookCommands(app_commands.Group):
         self,
         interaction: discord.Interaction,
         file: discord.Attachment,
-        name: str = "",
+        name: LorebookName = "",
         attach_to: str = "",
         personality: PersonalityName = "",
         replace: Reference = "",
@@ -138,7 +149,7 @@ class LorebookCommands(app_commands.Group):
         request = gw.ImportLorebookRequest(
             actor=actor(interaction),
             document=document,
-            name=name or file.filename.rsplit(".", 1)[0],
+            name=name or default_name(file.filename),
             replace=replace,
             manage_channels=_may_manage_channel(interaction),
         )

@@ -21,7 +21,7 @@ LONGEST_PERSONALITY_NAME = 100
 spaces around it; also the most an autocomplete choice's value holds (what picking one sends)."""
 LONGEST_REFERENCE = 200
 """The gateway's `require(field, value)` without a limit of its own (admin/base.py): a
-lorebook by name or id, a denylist entry's id, a denied server's id."""
+lorebook by name or id, a denylist entry's id."""
 LONGEST_MEMORY_ID = 100
 """`require("memory_id", memory_id, 100)` (the gateway's `forget_memory`)."""
 LONGEST_MEMORY_QUERY = 2000
@@ -43,6 +43,15 @@ LONGEST_CONFIG_DESCRIPTION = 2000
 """`limit_text("config.description", c.description, 2000)` (`create_llm_config`)."""
 LONGEST_DENY_REASON = 500
 """`limit_text("entry.reason", entry.reason, 500)` (the gateway's `add_deny`)."""
+LONGEST_DISCORD_ID = 20
+"""A Discord id (a server's, a channel's) as the gateway's `is_snowflake` (ids.py) takes it:
+digits only, within 64 bits, so at most 20 of them."""
+LONGEST_LOREBOOK_NAME = 100
+"""The gateway's `MAX_LOREBOOK_NAME` (cards/lore_model.py): a lorebook's name, refused (not
+cut) when longer."""
+SPEECH_PROVIDERS = ("elevenlabs", "openai", "kokoro", "openedai-speech")
+"""The providers a voice may name: the gateway's `SPEECH_PROVIDERS` (voice.py), declared as
+the option's choices (Discord offers only these)."""
 WEAKEST_PRUNE_THRESHOLD = 0.01
 """The gateway's `prune_memories` takes a threshold "above 0 and at most 1"; Discord's
 `min_value` includes itself, so the least a user may give is a hundredth: 0 itself would
@@ -56,7 +65,10 @@ AliasName = app_commands.Range[str, 1, LONGEST_NAME]
 NewName = app_commands.Range[str, 1, LONGEST_NAME]
 """A name being given: a personality's display name, an LLM config's name."""
 Reference = app_commands.Range[str, 1, LONGEST_REFERENCE]
-"""A lorebook by name or id, a denylist entry's id, a server's id to deny."""
+"""A lorebook by name or id, a denylist entry's id."""
+DiscordId = app_commands.Range[str, 1, LONGEST_DISCORD_ID]
+"""A server's or a channel's id, as Discord writes it (its digits)."""
+LorebookName = app_commands.Range[str, 1, LONGEST_LOREBOOK_NAME]
 MemoryId = app_commands.Range[str, 1, LONGEST_MEMORY_ID]
 MemoryQuery = app_commands.Range[str, 1, LONGEST_MEMORY_QUERY]
 TimezoneName = app_commands.Range[str, 1, LONGEST_TIMEZONE]

@@ -20,7 +20,7 @@ from tzurot.bot.commands.chosen import (
 from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
-from tzurot.bot.commands.options import ModelName, PersonalityName, VoiceId
+from tzurot.bot.commands.options import SPEECH_PROVIDERS, ModelName, PersonalityName, VoiceId
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -205,9 +205,13 @@ class PersonalityVoiceCommands(app_commands.Group):
             )
 
         @self.voice.command(name="set", description="Owners: its voice (provider and voice id)")
+        @app_commands.choices(
+            provider=[app_commands.Choice(name=p, value=p) for p in SPEECH_PROVIDERS]
+        )
         @app_commands.describe(
             personality="A personality you own",
-            provider="elevenlabs, or an OpenAI-compatible speech provider (openai, kokoro)",
+            provider="elevenlabs, or an OpenAI-compatible speech provider: openai, kokoro, "
+            "openedai-speech",
             voice_id="ElevenLabs voice id, or the voice's name (alloy)",
             model="The provider's speech model, e.g. eleven_multilingual_v2 or tts-1 "
             "(default: its own)",
@@ -236,7 +240,7 @@ class PersonalityVoiceCommands(app_commands.Group):
             probability: app_commands.Range[float, 0.0, 1.0] = 0.5,
         ) -> None:
             voice = common.VoiceConfig(
-                provider=provider.strip().lower(),
+                provider=provider,
                 voice_id=voice_id.strip(),
                 model=model.strip(),
                 frequency=_FREQUENCIES[frequency],

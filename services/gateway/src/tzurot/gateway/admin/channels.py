@@ -9,9 +9,25 @@ from tzurot.gateway.admin.base import (
     managed_channel,
     require,
 )
-from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, Location
-from tzurot.gateway.ids import is_uuid
-from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
+from tzurot.gateway.domain import ChannelActivation, DenyEntry, DenyScope, DenyTarget, Location
+from tzurot.gateway.ids import is_snowflake, is_uuid
+from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
+
+DISCORD_ID_SCOPES = {DenyScope.GUILD: "server", DenyScope.CHANNEL: "channel"}
+"""The scopes named by a Discord id, and what that id is of."""
+
+
+def discord_id(field: str, value: str, of: str) -> str:
+    """`value` when it is a Discord id (`is_snowflake`); else INVALID_ARGUMENT saying what one
+    is. A denylist entry is matched by the id as text: stored otherwise, it would match
+    nothing, ever."""
+    if not is_snowflake(value):
+        raise InvalidArgument(
+            field,
+            f"{field} is a Discord {of} id: its digits only (at most 20, like "
+            f"123456789012345678, not 0), not {quoted(value)}",
+        )
+    return value
 
 
 class ChannelAdmin(AdminBase):
@@ -59,11 +75,15 @@ class ModerationAdmin(AdminBase):
     async def add_deny(self, who: Principal, entry: DenyEntry) -> DenyEntry:
         self._superuser(who)
         target_id = require("entry.target_id", entry.target_id)
+        if entry.target is DenyTarget.GUILD:
+            target_id = discord_id("entry.target_id", target_id, "server")
         scope_id = entry.scope_id.strip()
         if entry.scope is DenyScope.BOT:
             scope_id = ""
         elif not scope_id:
             raise InvalidArgument("entry.scope_id", f"a {entry.scope.value} entry names one")
+        elif entry.scope in DISCORD_ID_SCOPES:
+            scope_id = discord_id("entry.scope_id", scope_id, DISCORD_ID_SCOPES[entry.scope])
         elif entry.scope is DenyScope.PERSONALITY:
             scope_id = (await self._personality(scope_id, who, "entry.scope_id")).slug
         return await self._db.add_deny(

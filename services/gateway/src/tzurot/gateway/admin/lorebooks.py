@@ -19,7 +19,11 @@ from tzurot.gateway.admin.base import (
     require,
     require_manage_channels,
 )
-from tzurot.gateway.cards.lorebooks import export_document, read_lorebook_document
+from tzurot.gateway.cards.lorebooks import (
+    check_lorebook_name,
+    export_document,
+    read_lorebook_document,
+)
 from tzurot.gateway.document_work import run_document_work
 from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import Scope, StoredLorebook
@@ -40,10 +44,10 @@ class LorebookAdmin(AdminBase):
         manage_channels: bool = False,
     ) -> tuple[StoredLorebook, list[str]]:
         """The book stored, and what its importer is told of (uids renumbered, regex keys
-        dropped). Read on a worker thread, one document at a time in the process."""
-        book, warnings = await run_document_work(
-            read_lorebook_document, document, name=name.strip()
-        )
+        dropped). Read on a worker thread, one document at a time in the process; a `name`
+        too long is refused before."""
+        name = check_lorebook_name(name.strip())
+        book, warnings = await run_document_work(read_lorebook_document, document, name=name)
         target = (
             None
             if attach is None

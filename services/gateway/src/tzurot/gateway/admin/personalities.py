@@ -225,8 +225,19 @@ class PersonalityAdmin(SkillAdmin, DeletionAdmin):
         assert updated is not None
         return updated
 
-    async def remove_alias(self, who: Principal, alias: str) -> None:
+    async def remove_alias(self, who: Principal, alias: str, personality: str = "") -> None:
+        """Removes a global alias: from `personality` (an id, a slug or a name) only while it
+        is that one's, else NOT_FOUND and nothing removed (it moved since the caller looked);
+        without one, from whichever personality has it."""
         require("alias", alias, MAX_NAME)
+        if personality.strip():
+            target = await self._owned(personality, who)
+            if not await self._db.remove_alias(alias, target.id):
+                raise NotFound(
+                    f"{quoted(alias)} is not an alias of {target.display_name}; nothing removed",
+                    reason="ALIAS_NOT_FOUND",
+                )
+            return
         owner = await self._db.alias_owner(alias)
         if owner is None or not may_see(owner, who):
             raise NotFound(f"no alias {quoted(alias)}", reason="ALIAS_NOT_FOUND")

@@ -64,5 +64,5 @@ class PersonalityRpcs(AdminRpcs):
     async def RemoveAlias(
         self, request: gw.RemoveAliasRequest, context: Context
     ) -> gw.RemoveAliasResponse:
-        await self._admin.remove_alias(await self._who(request), request.alias)
+        await self._admin.remove_alias(await self._who(request), request.alias, request.personality)
         return gw.RemoveAliasResponse()

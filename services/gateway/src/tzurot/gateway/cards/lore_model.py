@@ -77,10 +77,15 @@ class LoreEntry(BaseModel):
     extensions: dict[str, Any] = Field(default_factory=dict)
 
 
+MAX_LOREBOOK_NAME = 100
+"""The most characters a lorebook's name has. A name given on import (`ImportLorebook.name`)
+over it is refused, never cut; a file's own title is cut to it (the file is someone else's)."""
+
+
 class Lorebook(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(default="Lorebook", min_length=1, max_length=100)
+    name: str = Field(default="Lorebook", min_length=1, max_length=MAX_LOREBOOK_NAME)
     description: str = ""
     scan_depth: int | None = Field(default=None, ge=0, le=1000)
     token_budget: int | None = Field(default=None, ge=0)

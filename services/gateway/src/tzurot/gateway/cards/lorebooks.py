@@ -39,6 +39,7 @@ from tzurot.gateway.cards.lore_checks import (
 from tzurot.gateway.cards.lore_model import (
     DEFAULT_DEPTH,
     MAX_ENTRIES,
+    MAX_LOREBOOK_NAME,
     OUTLET_POSITION,
     Logic,
     Lorebook,
@@ -59,6 +60,7 @@ __all__ = [
     "MAX_KEYS_PER_ENTRY",
     "MAX_LOREBOOK_BYTES",
     "MAX_LOREBOOK_DOCUMENT_BYTES",
+    "MAX_LOREBOOK_NAME",
     "MAX_REGEX_KEYS",
     "OUTLET_POSITION",
     "Logic",
@@ -91,7 +93,9 @@ MAX_LOREBOOK_DOCUMENT_BYTES = 12 * 1024 * 1024
 def read_lorebook_document(data: bytes, *, name: str = "") -> tuple[Lorebook, list[str]]:
     """A lorebook file (SillyTavern world info, `lorebook_v3`, a bare book, or a card's
     `character_book`) and what the importer is told of (uids renumbered); InvalidArgument
-    says what is wrong. CPU-bound on a large book: run it on a worker thread."""
+    says what is wrong. CPU-bound on a large book: run it on a worker thread. `name` (the
+    book's name when the file gives none) longer than `MAX_LOREBOOK_NAME` is refused."""
+    check_lorebook_name(name)
     if len(data) > MAX_LOREBOOK_DOCUMENT_BYTES:
         raise InvalidArgument(
             "document",
@@ -117,6 +121,13 @@ def read_lorebook_document(data: bytes, *, name: str = "") -> tuple[Lorebook, li
     return book, warnings
 
 
+def check_lorebook_name(name: str) -> str:
+    """`name`, given for a book; INVALID_ARGUMENT naming the limit when it is longer."""
+    if len(name) > MAX_LOREBOOK_NAME:
+        raise InvalidArgument("name", f"name is longer than {MAX_LOREBOOK_NAME} characters")
+    return name
+
+
 def parse_lorebook_document(data: bytes, *, name: str = "") -> Lorebook:
     """`read_lorebook_document`'s book alone."""
     return read_lorebook_document(data, name=name)[0]
@@ -136,7 +147,7 @@ def _read(document: dict[str, Any], name: str, warnings: list[str]) -> Lorebook:
     inner = document.get("data")
     titled = document.get("name") or (isinstance(inner, dict) and inner.get("name"))
     if name and not titled:
-        lore.name = name[:100]
+        lore.name = name  # never longer than MAX_LOREBOOK_NAME: checked on the way in
     return lore
 
 

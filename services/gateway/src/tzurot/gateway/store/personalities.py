@@ -577,14 +577,16 @@ class PersonalityWrites(AdminSqlBase):
             row = (await conn.execute(stmt)).one_or_none()
         return None if row is None else personality_from_row(row._mapping)
 
-    async def remove_alias(self, alias: str, personality_id: str) -> None:
+    async def remove_alias(self, alias: str, personality_id: str) -> bool:
         """Removes the personality's global alias `alias` (by key): only its own, whatever
-        another personality stored of the same key before keys were compared so."""
+        another personality stored of the same key before keys were compared so. False when
+        it had none such."""
         a = t.personality_aliases.c
         async with self._catalog_write() as conn:
-            await conn.execute(
+            removed = await conn.execute(
                 sa.delete(t.personality_aliases).where(
                     alias_key(a.alias) == same_key(normalize_alias(alias)),
                     a.personality_id == personality_id,
                 )
             )
+        return bool(removed.rowcount)
