@@ -1,8 +1,9 @@
 """The master key file as `tzurot keys` reads and rewrites it (a ring of `<version>:<key>`).
 
-Read without waiting: anything but a regular file (a FIFO, a socket, a device, a folder) is
-refused in one line before it is opened, and again after, from the open descriptor (a path
-swapped in between), which is opened non-blocking so a FIFO cannot make the command hang.
+Read without waiting (tzurot.runtime.regular_file, as keyvault reads it): anything but a
+regular file (a FIFO, a socket, a device, a folder) is refused in one line before it is
+opened, and again after, from the open descriptor (a path swapped in between), which is
+opened non-blocking so a FIFO cannot make the command hang.
 
 Rewritten atomically: a temporary file beside it, renamed over it, the folder synced so the
 new version outlives a crash (keyvault may seal keys with it at once). A key file that is a
@@ -20,24 +21,14 @@ import contextlib
 import os
 import re
 import secrets
-import stat
 from pathlib import Path
 
 from tzurot.runtime.errors import StartupError
+from tzurot.runtime.regular_file import not_a_regular_file, read_regular_file
 
 _VERSIONED = re.compile(r"\s*([1-9][0-9]{0,8})\s*:")
 
-# Read-only; a FIFO's open does not wait for a writer, a terminal does not become ours.
-_READ_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-
-_KINDS = {
-    stat.S_IFIFO: "a FIFO",
-    stat.S_IFSOCK: "a socket",
-    stat.S_IFDIR: "a folder",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFLNK: "a symlink loop",  # what a path resolves to when its links go round
-}
+_WHAT = "master key file"
 
 
 def new_key_line(version: int) -> str:
@@ -47,8 +38,7 @@ def new_key_line(version: int) -> str:
 
 def not_a_key_file(path: Path, mode: int) -> StartupError:
     """The one line for a key path that holds something other than a regular file."""
-    kind = _KINDS.get(stat.S_IFMT(mode), "not a regular file")
-    return StartupError(f"master key file {path} is {kind}, not a regular file")
+    return not_a_regular_file(_WHAT, path, mode)
 
 
 def newest_master_key_version(path: Path) -> int:
@@ -85,23 +75,9 @@ def add_master_key_version(path: Path) -> int:
 def _read(path: Path, file: Path, *, follow: bool) -> tuple[str, os.stat_result]:
     """The text of `file` (`path` resolved, or `path` itself) and its stat; never waits."""
     try:
-        found = os.stat(file, follow_symlinks=follow)
-        if not stat.S_ISREG(found.st_mode):  # not even opened: a device's open may act
-            raise not_a_key_file(path, found.st_mode)
-        fd = os.open(file, _READ_FLAGS | (0 if follow else os.O_NOFOLLOW))
+        data, info = read_regular_file(_WHAT, path, file=file, follow=follow)
     except OSError as exc:
         raise StartupError(f"cannot read master key file {path}: {exc.strerror}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):  # swapped since the stat
-            raise not_a_key_file(path, info.st_mode)
-        data = b""
-        while chunk := os.read(fd, 65536):
-            data += chunk
-    except OSError as exc:
-        raise StartupError(f"cannot read master key file {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
     try:
         return data.decode("utf-8"), info
     except UnicodeDecodeError:

@@ -15,6 +15,7 @@ import os
 import secrets
 import shlex
 import signal
+import stat
 import sys
 import threading
 import time
@@ -36,6 +37,7 @@ from tzurot.cli.supervise import CrashHistory, RestartPolicy
 from tzurot.cli.terminal_text import one_line
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import StartupError, TzurotError
+from tzurot.runtime.regular_file import dangling_symlink, not_a_regular_file
 from tzurot.runtime.tls import SERVICE_IDENTITIES, TlsFiles, generate_dev_pki, load_tls
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -96,11 +98,27 @@ def client_env(layout: MeshLayout) -> dict[str, str]:
 
 
 def ensure_master_key(path: Path) -> None:
-    """A development master key, made once and kept with the local data (mode 0600)."""
-    if path.exists():
+    """A development master key, made once and kept with the local data (mode 0600).
+
+    One already there must be a regular file (a symlink to one too): anything else (a FIFO
+    would make keyvault's start wait) is refused in one line, and so is a symlink to nothing
+    (a missing mount, more likely than a key to make: no key is made through it)."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise dangling_symlink("master key file", path) from None
+    except OSError as exc:  # a symlink loop, a file where a folder should be
+        raise StartupError(f"cannot read master key file {path}: {exc.strerror}") from None
+    else:
+        if not stat.S_ISREG(found.st_mode):
+            raise not_a_regular_file("master key file", path, found.st_mode)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise StartupError(f"cannot create master key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
 

@@ -1,5 +1,8 @@
 """Reads the master key ring from its configured text, failing in one line that never echoes it.
 
+The file (`TZUROT_MASTER_KEY_FILE`, a mounted Secret: a regular file behind symlinks) is
+read without waiting: a FIFO, a socket or a folder there stops keyvault at start in one line.
+
 Accepted forms:
 - one key, 32 bytes as base64 (standard or URL-safe alphabet) or 64 hex digits: version 1;
 - one line per version, `<version>:<base64-or-hex>`; blank lines and `#` comments are skipped.
@@ -16,6 +19,7 @@ from pydantic import SecretStr
 
 from tzurot.keyvault.crypto import KEY_BYTES, MasterKey, MasterKeyRing
 from tzurot.runtime.errors import StartupError
+from tzurot.runtime.regular_file import read_regular_file
 
 ENV_VALUE = "TZUROT_MASTER_KEY"
 ENV_FILE = "TZUROT_MASTER_KEY_FILE"
@@ -33,7 +37,9 @@ def read_master_key_text(value: SecretStr | None, file: Path | None) -> SecretSt
         raise StartupError(f"set only one of {ENV_VALUE} and {ENV_FILE}")
     if file is not None:
         try:
-            return SecretStr(file.read_text(encoding="utf-8"))
+            # Never waits: a FIFO (or a socket, a folder) there is refused, not read.
+            data, _ = read_regular_file("master key file", file)
+            return SecretStr(data.decode("utf-8"))
         except UnicodeDecodeError:
             raise StartupError(f"master key file {file} is not UTF-8 text") from None
         except OSError as exc:
