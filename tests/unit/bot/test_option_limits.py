@@ -37,6 +37,7 @@ LENGTHS = {
     "/llm-config create provider": bot.LONGEST_PROVIDER,
     "/llm-config create model": bot.LONGEST_MODEL,
     "/llm-config create description": bot.LONGEST_CONFIG_DESCRIPTION,
+    "/personality voice set provider": bot.LONGEST_PROVIDER,
     "/personality voice set voice_id": bot.LONGEST_VOICE_ID,
     "/personality voice set model": bot.LONGEST_MODEL,
     "/admin deny add guild_id": bot.LONGEST_DISCORD_ID,  # its digits: test_bad_input_options
@@ -172,9 +173,13 @@ async def test_the_gateway_takes_exactly_the_declared_length(where: str) -> None
 
 def test_the_gateway_takes_a_voice_id_and_model_as_long_as_declared() -> None:
     """A voice id is checked by pattern: at most 100 characters for an OpenAI-compatible
-    voice name, 64 for ElevenLabs."""
+    voice name, 64 for ElevenLabs. A provider by its length here (whether inference speaks
+    with it is asked after: tests/unit/gateway/test_voice_providers.py)."""
     longest = bot.LONGEST_VOICE_ID
     validate_voice(Voice("openai", "x" * longest, model="m" * bot.LONGEST_MODEL))
+    validate_voice(Voice("p" * bot.LONGEST_PROVIDER, "alloy"))
+    with pytest.raises(InvalidArgument, match=f"longer than {bot.LONGEST_PROVIDER} characters"):
+        validate_voice(Voice("p" * (bot.LONGEST_PROVIDER + 1), "alloy"))
     with pytest.raises(InvalidArgument, match=f"at most {longest} characters"):
         validate_voice(Voice("openai", "x" * (longest + 1)))
     with pytest.raises(InvalidArgument, match="at most 64 characters"):

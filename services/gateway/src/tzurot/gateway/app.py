@@ -166,12 +166,14 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             clock=clock,
         )
         features = _group_features(settings, gateway, keyvault, memory, store)
+        # Inference knows the operator's own providers: one cached list for keys and voices.
+        providers = InferenceProviders(inference)
         wallet = Wallet(
             users=gateway,
             checker=inference,
             keyvault=keyvault,
             key_uses=gateway.key_uses,
-            providers=InferenceProviders(inference),  # inference knows the operator's own
+            providers=providers,
         )
         admin = Admin(
             gateway=gateway,
@@ -184,6 +186,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
             speech=inference,
             voice_max_characters=settings.voice_max_characters,
             deletion_lease_seconds=settings.deletion_lease_seconds,
+            providers=providers,
         )
         admin.bot_owner_id = settings.bot_owner_id
         admin.superuser_ids = settings.superusers

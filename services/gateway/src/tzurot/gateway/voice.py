@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from tzurot.gateway.domain import ConfigSource
 from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, ResolvedSetting
-from tzurot.runtime.errors import InvalidArgument, quoted
+from tzurot.runtime.errors import InvalidArgument
 
 Frequency = Literal["always", "sometimes", "on_request"]
 FREQUENCIES: tuple[Frequency, ...] = ("always", "sometimes", "on_request")
@@ -32,13 +32,20 @@ SAMPLE_FORMATS = ("mp3", "wav", "ogg")
 MAX_SAMPLE_SECONDS = 600.0
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
 OPENAI = "openai"
-SPEECH_PROVIDERS = (ELEVENLABS, OPENAI, "kokoro", "openedai-speech")
-"""The providers a voice may name: ElevenLabs (its own API) and inference's built-in
-OpenAI-compatible speech providers (OpenAI's `/audio/speech`; Kokoro-FastAPI and
-openedai-speech, keyless). Any other name is refused when the voice is set, not at every
-answer it would speak: inference's other built-in providers speak no audio, and an
-operator's own speech server is reached by giving `kokoro` or `openedai-speech` its address
-(`TZUROT_PROVIDERS`)."""
+BUILT_IN_SPEECH_PROVIDERS = (ELEVENLABS, OPENAI, "kokoro", "openedai-speech")
+"""The providers inference speaks with out of the box: ElevenLabs (its own API), OpenAI's
+`/audio/speech`, and the keyless local servers Kokoro-FastAPI and openedai-speech. What a
+voice may name when inference cannot say which providers it has (`speech_providers` of the
+wallet's fallback list)."""
+NOT_SPEECH_PROVIDERS = frozenset(
+    {"brave", "openrouter", "anthropic", "gemini", "ollama", "vllm", "lmstudio"}
+)
+"""Names inference lists (ListProviders) that a voice may not name: Brave Search (the wallet's
+web search key, no registry provider) and inference's built-in chat providers, which serve
+answers, not `/audio/speech`. An operator's speech server goes under a name of its own in
+`TZUROT_PROVIDERS`, or gives `kokoro` or `openedai-speech` its address."""
+MAX_PROVIDER_CHARS = 64
+"""The longest provider name inference's registry takes (`TZUROT_PROVIDERS`' name rule)."""
 DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
 SPEECH_TEXT_LIMITS: dict[tuple[str, str], int] = {
     # ElevenLabs' models (elevenlabs.io/docs/overview/models): characters per request.
@@ -136,14 +143,35 @@ def _check_range(field: str, value: float | None, low: float, high: float) -> No
         raise InvalidArgument(f"voice.{field}", f"{field} must be from {low} to {high}")
 
 
-def validate_voice(voice: Voice) -> Voice:
-    """The voice as stored; InvalidArgument naming the field that is wrong."""
-    if voice.provider not in SPEECH_PROVIDERS:
-        accepted = ", ".join(SPEECH_PROVIDERS)
+def speech_providers(listed: Iterable[str]) -> tuple[str, ...]:
+    """The providers a voice may name, of those inference lists (ListProviders: its registry's
+    names, the operator's `TZUROT_PROVIDERS` among them, and `elevenlabs` when it speaks),
+    sorted. Inference does not say which of its registry's names speak: every one is taken but
+    those known to speak no audio (`NOT_SPEECH_PROVIDERS`), so an operator's own speech server
+    is taken by the name it was given; one that cannot speak fails when it is asked to."""
+    return tuple(sorted(set(listed) - NOT_SPEECH_PROVIDERS))
+
+
+def check_speech_provider(provider: str, listed: Iterable[str]) -> None:
+    """InvalidArgument naming the providers a voice may name (`speech_providers`) when
+    `provider` is not one of them. What was given is not quoted back: a key pasted into the
+    wrong option would be."""
+    accepted = speech_providers(listed)
+    if provider not in accepted:
         raise InvalidArgument(
-            "voice.provider",
-            f"a voice's provider is one of {accepted}"
-            + (f", not {quoted(voice.provider)}" if voice.provider else ""),
+            "voice.provider", f"a voice's provider is one of {', '.join(accepted)}"
+        )
+
+
+def validate_voice(voice: Voice) -> Voice:
+    """The voice as stored; InvalidArgument naming the field that is wrong. Its provider is
+    checked for form only (named, not too long): whether inference speaks with it is
+    `check_speech_provider`'s question, asked where inference's list is at hand."""
+    if not voice.provider.strip():
+        raise InvalidArgument("voice.provider", "name the voice's provider")
+    if len(voice.provider) > MAX_PROVIDER_CHARS:
+        raise InvalidArgument(
+            "voice.provider", f"voice.provider is longer than {MAX_PROVIDER_CHARS} characters"
         )
     if not voice.voice_id.strip() or len(voice.voice_id) > 200:
         raise InvalidArgument("voice.voice_id", "voice_id is required (at most 200 characters)")

@@ -29,7 +29,9 @@ LONGEST_MEMORY_QUERY = 2000
 LONGEST_TIMEZONE = 64
 """`require("timezone", tz, 64)` (the gateway's `set_timezone`)."""
 LONGEST_PROVIDER = 64
-"""`require("config.provider", c.provider, 64)` (the gateway's `create_llm_config`)."""
+"""`require("config.provider", c.provider, 64)` (the gateway's `create_llm_config`) and a
+voice's provider (`MAX_PROVIDER_CHARS`, the gateway's `validate_voice`): the longest name
+inference's registry takes."""
 LONGEST_MODEL = 200
 """`require("config.model", c.model, 200)` (`create_llm_config`) and a voice's model
 ("model is longer than 200 characters", the gateway's `validate_voice`)."""
@@ -49,9 +51,6 @@ digits only, within 64 bits, so at most 20 of them."""
 LONGEST_LOREBOOK_NAME = 100
 """The gateway's `MAX_LOREBOOK_NAME` (cards/lore_model.py): a lorebook's name, refused (not
 cut) when longer."""
-SPEECH_PROVIDERS = ("elevenlabs", "openai", "kokoro", "openedai-speech")
-"""The providers a voice may name: the gateway's `SPEECH_PROVIDERS` (voice.py), declared as
-the option's choices (Discord offers only these)."""
 WEAKEST_PRUNE_THRESHOLD = 0.01
 """The gateway's `prune_memories` takes a threshold "above 0 and at most 1"; Discord's
 `min_value` includes itself, so the least a user may give is a hundredth: 0 itself would

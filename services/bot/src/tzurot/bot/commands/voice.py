@@ -1,5 +1,9 @@
 """Voice: `/voice enable|disable|reset|limit`, the "Speak" message menu, and `/personality
-voice …` and `/personality voice-sample …` for owners (a voice, samples, cloning)."""
+voice …` and `/personality voice-sample …` for owners (a voice, samples, cloning).
+
+A voice's provider is typed, its built-in ones suggested as you type (`SPEECH_PROVIDERS`):
+the gateway takes any inference speaks with, a speech server the operator added among them,
+and refuses another naming those it takes."""
 
 from __future__ import annotations
 
@@ -17,10 +21,10 @@ from tzurot.bot.commands.chosen import (
     named,
     with_slug,
 )
-from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
+from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
-from tzurot.bot.commands.options import SPEECH_PROVIDERS, ModelName, PersonalityName, VoiceId
+from tzurot.bot.commands.options import ModelName, PersonalityName, ProviderName, VoiceId
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.bot.messages import MessageFlow
@@ -31,6 +35,10 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 MAX_SAMPLE_BYTES = 10 * 1024 * 1024
+SPEECH_PROVIDERS = ("elevenlabs", "openai", "kokoro", "openedai-speech")
+"""The providers inference speaks with out of the box (the gateway's
+`BUILT_IN_SPEECH_PROVIDERS`), suggested for a voice's provider; the gateway knows the
+operator's own as well."""
 _CHOICE_TEXT = {
     gw.VOICE_CHOICE_ENABLE: "on: personalities with a voice speak every answer to you",
     gw.VOICE_CHOICE_DISABLE: "off: you get text only",
@@ -205,13 +213,10 @@ class PersonalityVoiceCommands(app_commands.Group):
             )
 
         @self.voice.command(name="set", description="Owners: its voice (provider and voice id)")
-        @app_commands.choices(
-            provider=[app_commands.Choice(name=p, value=p) for p in SPEECH_PROVIDERS]
-        )
         @app_commands.describe(
             personality="A personality you own",
-            provider="elevenlabs, or an OpenAI-compatible speech provider: openai, kokoro, "
-            "openedai-speech",
+            provider="elevenlabs, openai, kokoro, openedai-speech, or a speech server the "
+            "operator added",
             voice_id="ElevenLabs voice id, or the voice's name (alloy)",
             model="The provider's speech model, e.g. eleven_multilingual_v2 or tts-1 "
             "(default: its own)",
@@ -229,7 +234,7 @@ class PersonalityVoiceCommands(app_commands.Group):
         async def set_voice(  # noqa: PLR0917  # one option per voice setting
             interaction: discord.Interaction,
             personality: PersonalityName,
-            provider: str,
+            provider: ProviderName,
             voice_id: VoiceId,
             model: ModelName = "",
             stability: app_commands.Range[float, 0.0, 1.0] | None = None,
@@ -240,7 +245,7 @@ class PersonalityVoiceCommands(app_commands.Group):
             probability: app_commands.Range[float, 0.0, 1.0] = 0.5,
         ) -> None:
             voice = common.VoiceConfig(
-                provider=provider,
+                provider=provider.strip().lower(),  # provider names are lowercase
                 voice_id=voice_id.strip(),
                 model=model.strip(),
                 frequency=_FREQUENCIES[frequency],
@@ -314,6 +319,7 @@ class PersonalityVoiceCommands(app_commands.Group):
         show.autocomplete("personality")(self._personalities)
         # By slug: these act only on a personality named by its slug (chosen.py).
         set_voice.autocomplete("personality")(self._owned_slugs)
+        set_voice.autocomplete("provider")(_speech_providers)
         remove_voice.autocomplete("personality")(self._owned_slugs)
         clone.autocomplete("personality")(self._owned_slugs)
 
@@ -422,3 +428,11 @@ class PersonalityVoiceCommands(app_commands.Group):
         upload.autocomplete("personality")(self._personalities)
         list_samples.autocomplete("personality")(self._personalities)
         remove.autocomplete("personality")(self._owned_slugs)  # by slug (chosen.py)
+
+
+async def _speech_providers(
+    interaction: discord.Interaction, current: str
+) -> list[app_commands.Choice[str]]:
+    """The built-in speech providers matching what was typed (as /wallet suggests its own);
+    any other name may still be typed."""
+    return choices(list(SPEECH_PROVIDERS), current)

@@ -17,6 +17,7 @@ from tzurot.gateway.ports import (
 )
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
+from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, ProviderNames
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 MAX_NAME = 80
@@ -122,7 +123,11 @@ class AdminBase:
         voice_max_characters: int = 2000,
         deletion_lease_seconds: float = 120.0,
         marked_clones_wait_seconds: float = MARKED_CLONES_WAIT_SECONDS,
+        providers: ProviderNames | None = None,
     ) -> None:
+        # The providers inference lists (the wallet's cached `InferenceProviders`); a voice
+        # names one of them (voice.py `check_speech_provider`).
+        self._providers = providers if providers is not None else FixedProviders(KNOWN_PROVIDERS)
         # How long a sweep of lost clones waits for an ElevenLabs account's list (lost_clones.py).
         self._marked_clones_wait = marked_clones_wait_seconds
         # How long a deletion's request (then a sweep) holds it (deletions.py).

@@ -45,6 +45,7 @@ from tzurot.gateway.voice import (
     Voice,
     VoiceSample,
     character_limit,
+    check_speech_provider,
     cut_for_speech,
     spoken_limit,
     user_chose,
@@ -80,12 +81,16 @@ class VoiceAdmin(AdminBase):
     async def set_personality_voice(
         self, who: Principal, name: str, voice: Voice | None
     ) -> Voice | None:
-        """Sets (or, with None, removes) the voice; owner or superuser."""
+        """Sets (or, with None, removes) the voice; owner or superuser. Its provider is one
+        inference speaks with (its ListProviders, cached; the built-in ones when it cannot
+        say, as for the wallet)."""
         target = await self._owned(name, who)
         if voice is None:
             await self._voices.delete_voice(target.id)
             return None
-        await self._voices.put_voice(target.id, validate_voice(voice))
+        validate_voice(voice)
+        check_speech_provider(voice.provider, await self._providers.names())
+        await self._voices.put_voice(target.id, voice)
         return await self._voices.voice(target.id)
 
     async def personality_voice(self, who: Principal, name: str) -> Voice | None:
