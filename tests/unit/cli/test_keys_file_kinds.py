@@ -82,16 +82,22 @@ async def test_rotate_refuses_a_fifo_before_it_asks_keyvault(tmp_path: Path) -> 
     assert stat.S_ISFIFO(os.lstat(key_file).st_mode)
 
 
-def looks_regular(monkeypatch: Any, path: Path) -> None:
+def looks_regular(monkeypatch: Any, path: Path) -> list[Path]:
     """`path` looks like a regular file to the first look (os.stat), as it did before it was
-    swapped for a FIFO."""
+    swapped for a FIFO, by whatever spelling it is looked at (the command looks at the file
+    `path` resolves to); the looks faked, for the test to check there was one."""
     real_stat = os.stat
     regular = real_stat(path.with_name("regular"))
+    faked: list[Path] = []
 
     def stat_(file: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-        return regular if Path(file) == path else real_stat(file, *args, **kwargs)
+        if os.path.realpath(file) != os.path.realpath(path):
+            return real_stat(file, *args, **kwargs)
+        faked.append(Path(file))
+        return regular
 
     monkeypatch.setattr(os, "stat", stat_)
+    return faked
 
 
 def within_seconds(call: Callable[[], object], fifo_path: Path, seconds: float) -> BaseException:
@@ -116,17 +122,23 @@ def within_seconds(call: Callable[[], object], fifo_path: Path, seconds: float) 
     return raised[0]
 
 
+@pytest.mark.parametrize("folder", ["real", "symlinked"])
 @pytest.mark.parametrize("read", [add_master_key_version, newest_master_key_version])
 def test_a_fifo_swapped_in_after_the_look_is_refused_without_waiting(
-    tmp_path: Path, monkeypatch: Any, read: Callable[[Path], int]
+    tmp_path: Path, monkeypatch: Any, read: Callable[[Path], int], folder: str
 ) -> None:
-    (tmp_path / "regular").write_text("1:" + "A" * 43 + "=\n")
-    key_file = tmp_path / "master.key"
+    """Also through a symlinked folder (a temporary folder under a symlinked /tmp): the
+    swap is still met after the look, not before it."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "symlinked").symlink_to("real")
+    (tmp_path / "real" / "regular").write_text("1:" + "A" * 43 + "=\n")
+    key_file = tmp_path / folder / "master.key"
     os.mkfifo(key_file)
-    looks_regular(monkeypatch, key_file)
+    faked = looks_regular(monkeypatch, key_file)
 
     raised = within_seconds(lambda: read(key_file), key_file, 5)
 
+    assert faked, "the first look was not faked: the test met the FIFO before the open"
     assert isinstance(raised, StartupError)
     assert str(raised) == f"master key file {key_file} is a FIFO, not a regular file"
     assert stat.S_ISFIFO(os.lstat(key_file).st_mode)

@@ -4,20 +4,25 @@ A dotfile set-up or a mounted secret reaches the key file through a link; keyvau
 the file the link names. The rewrite used to rename its temporary file over the link itself:
 the link became a regular file of its own, and the file keyvault reads never got the version.
 Now the temporary file is made beside the file the link names and renamed over that file: the
-link stays and reads the new ring, the file keeps its mode (it may be shared on purpose), and
-one that cannot be written there says where it points. Any rewrite keeps the file's owner
-and group where it may (root rewriting a user's key file), and syncs the folder after the
-rename (the new version outlives a crash).
+link stays and reads the new ring, a file shared with its group (0640) stays so (its mode,
+test_keys_file_modes.py), and one that cannot be written there says where it points. Any
+rewrite keeps the file's owner and group where it may (root rewriting a user's key file), and
+syncs the folder after the rename (the new version outlives a crash). A folder sync that fails
+for another reason than a file system that cannot sync a folder (EIO) is one line, exit 2,
+saying the version is in the file but may not survive a crash: it used to be ignored, and
+the version reported added as if it were durable.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 
 from tests.unit.cli.keys_rotate_helpers import (
     bound_tzurot,
@@ -26,6 +31,7 @@ from tests.unit.cli.keys_rotate_helpers import (
     tzurot,
     versions,
 )
+from tzurot.cli.__main__ import keys_add_version
 from tzurot.cli.keys import add_master_key_version, lock_file_of, rotation_lock
 
 
@@ -108,3 +114,43 @@ def test_the_folder_is_synced_after_the_rename(tmp_path: Path, monkeypatch: Any)
     add_master_key_version(key_file)
 
     assert synced == [["1", "2"]]  # once, after the new ring was in place
+
+
+def fail_folder_sync(monkeypatch: Any, error: int) -> None:
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(error, os.strerror(error))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+@pytest.mark.parametrize("error", [errno.EINVAL, errno.EOPNOTSUPP])
+def test_a_file_system_that_cannot_sync_a_folder_is_left_to_itself(
+    tmp_path: Path, monkeypatch: Any, error: int
+) -> None:
+    key_file = key_file_in(tmp_path)
+    fail_folder_sync(monkeypatch, error)
+
+    assert add_master_key_version(key_file) == 2
+    assert versions(key_file) == ["1", "2"]
+
+
+def test_a_folder_sync_that_fails_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = key_file_in(tmp_path)
+    fail_folder_sync(monkeypatch, errno.EIO)
+
+    with pytest.raises(typer.Exit) as exit_:
+        keys_add_version(master_key_file=key_file)
+
+    assert exit_.value.exit_code == 2
+    assert capsys.readouterr() == (
+        "",
+        f"tzurot: master key version 2 was added to {key_file} but may not survive a crash: "
+        f"cannot sync its folder {os.path.realpath(tmp_path)}: Input/output error\n",
+    )
+    assert versions(key_file) == ["1", "2"]  # written: the line says so

@@ -114,8 +114,8 @@ def test_a_lock_left_by_a_killed_process_is_taken_by_the_next_run(tmp_path: Path
             holder.wait(30)
     assert holder.returncode == -signal.SIGKILL
     assert lock_file_of(key_file).exists()  # left in place
-    with rotation_lock(key_file) as unlocked:
-        assert unlocked is None
+    with rotation_lock(key_file) as locked:
+        assert locked == Path(os.path.realpath(key_file))  # the file to write
 
 
 async def test_a_rewrap_alone_takes_no_lock_and_runs_beside_a_rotation(tmp_path: Path) -> None:

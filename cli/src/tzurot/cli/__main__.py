@@ -454,8 +454,8 @@ def keys_add_version(
     from tzurot.runtime.errors import StartupError
 
     try:
-        with rotation_lock(master_key_file):  # not while a rotation adds or rewraps
-            version = add_master_key_version(master_key_file)
+        with rotation_lock(master_key_file) as locked:  # not while a rotation adds or rewraps
+            version = add_master_key_version(master_key_file, locked=locked)
     except StartupError as exc:
         print(f"tzurot: {exc}", file=sys.stderr)
         raise typer.Exit(2) from None

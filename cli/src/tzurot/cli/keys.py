@@ -12,15 +12,20 @@ finished by `tzurot keys rotate --no-add-version`. The key file itself is read a
 by tzurot.cli.keys_file.
 
 One writer at a time: `rotation_lock` holds an exclusive flock on `<key file>.lock` beside
-the file the key path resolves to (two paths to one file share it) for a whole `keys rotate`
-that adds a version and for `keys add-version`, so two runs cannot both add a version (each
-rewriting the file from what it read, through the same temporary file) nor add one between
-another run's check of keyvault's version and its rewrap. `--no-add-version` takes no lock:
-it neither reads nor writes the key file (only the `cli` certificate), and keyvault's
-rewraps may run side by side (`FOR UPDATE SKIP LOCKED`), so a lock there would only guard a
-local file that has nothing to do with the keyvault asked (a production one, say). A lock
-file we may only read (on a mount made read-only since, or made readable to others by hand)
-still serves.
+the file the key path resolves to (every path to it through symlinks shares it; a file with
+other hard links is refused when written) for a whole `keys rotate` that adds a version and
+for `keys add-version`, so two runs cannot both add a version (each rewriting the file from
+what it read, through the same temporary file) nor add one between another run's check of
+keyvault's version and its rewrap. It yields the file it resolved and locked, which is the
+file written (a link re-pointed meanwhile is refused, not followed). A lock file made by root
+(`sudo tzurot keys add-version` on a user's key) is given the key file's owner, so the
+owner's later runs may use it.
+
+`--no-add-version` takes no lock: it neither reads nor writes the key file (only the `cli`
+certificate), and keyvault's rewraps may run side by side (`FOR UPDATE SKIP LOCKED`), so a
+lock there would only guard a local file that has nothing to do with the keyvault asked (a
+production one, say). A lock file we may only read (on a mount made read-only since, or made
+readable to others by hand) still serves.
 """
 
 from __future__ import annotations
@@ -75,37 +80,42 @@ _NOT_WRITABLE = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
 @contextlib.contextmanager
-def rotation_lock(key_file: Path) -> Iterator[None]:
+def rotation_lock(key_file: Path) -> Iterator[Path | None]:
     """Holds the key file's rotation lock (an exclusive flock on `lock_file_of(key_file)`,
-    left in place) while the block adds a version; raises RotationRunning at once, without
-    waiting, when another process holds it, and StartupError (one line) when the lock cannot
-    be used or the key path holds no regular file (a FIFO: refused before anything waits).
+    left in place) while the block adds a version, and yields the file `key_file` resolved to
+    (for `add_master_key_version(key_file, locked=...)`); raises RotationRunning at once,
+    without waiting, when another process holds it, and StartupError (one line) when the lock
+    cannot be used or the key path holds no regular file (a FIFO: refused before anything
+    waits).
 
     A key file that does not exist (nor its folder: a keyvault elsewhere) has nothing to
-    guard: no lock is made, and the command says what it says of a missing key file."""
-    lock = lock_file_of(key_file)
-    if not _is_key_file(key_file):
-        yield
+    guard: no lock is made, None is yielded, and the command says what it says of a missing
+    key file."""
+    resolved = Path(os.path.realpath(key_file))
+    lock = resolved.with_name(f"{resolved.name}.lock")
+    key = _key_file(key_file)
+    if key is None:
+        yield None
         return
     try:
         fd = _opened(lock)
     except OSError as exc:
         why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
         raise StartupError(f"cannot open the rotation lock {lock}: {why}") from None
-    with _held(fd, key_file, lock):
-        yield
+    with _held(fd, key_file, lock, key):
+        yield resolved
 
 
-def _is_key_file(key_file: Path) -> bool:
-    """Whether a regular file is there (through symlinks); raises for anything else there.
-    False when there is nothing, or it cannot be looked at: reading it says why."""
+def _key_file(key_file: Path) -> os.stat_result | None:
+    """The stat of the regular file there (through symlinks); raises for anything else
+    there. None when there is nothing, or it cannot be looked at: reading it says why."""
     try:
         found = os.stat(key_file)
     except OSError:
-        return False
+        return None
     if not stat.S_ISREG(found.st_mode):
         raise not_a_key_file(key_file, found.st_mode)
-    return True
+    return found
 
 
 def _opened(lock: Path) -> int:
@@ -122,14 +132,15 @@ def _opened(lock: Path) -> int:
 
 
 @contextlib.contextmanager
-def _held(fd: int, key_file: Path, lock: Path) -> Iterator[None]:
+def _held(fd: int, key_file: Path, lock: Path, key: os.stat_result) -> Iterator[None]:
     """The flock on the open lock file `fd`, held until the block ends (it goes with the
-    descriptor, closed here)."""
+    descriptor, closed here); the lock file given the owner of `key` (the key file's stat)."""
     try:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise StartupError(f"cannot use the rotation lock {lock}: not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _owned_like(fd, key)
         except BlockingIOError:
             raise RotationRunning(
                 f"another master key rotation is running on {key_file} (it holds {lock}); "
@@ -140,6 +151,28 @@ def _held(fd: int, key_file: Path, lock: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+# fchown refused: not root (EPERM), an id this user namespace does not map (EINVAL), or a
+# lock opened read-only on a read-only mount (EROFS).
+_CHOWN_REFUSED = frozenset({errno.EPERM, errno.EINVAL, errno.EROFS})
+
+
+def _owned_like(fd: int, key: os.stat_result) -> None:
+    """The lock file `fd`, when ours and not the key file's owner's, given the key file's
+    owner and group where we may (root: a sudo run on a user's key), so the owner's later
+    runs may open it (0600). Only an empty file with no other name: a hard link planted
+    there to another file is never handed over."""
+    info = os.fstat(fd)
+    if info.st_uid != os.geteuid() or (info.st_uid, info.st_gid) == (key.st_uid, key.st_gid):
+        return
+    if info.st_nlink != 1 or info.st_size != 0:
+        return
+    try:
+        os.fchown(fd, key.st_uid, key.st_gid)
+    except OSError as exc:
+        if exc.errno not in _CHOWN_REFUSED:
+            raise
 
 
 @dataclass(frozen=True)

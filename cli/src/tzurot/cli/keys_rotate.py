@@ -21,8 +21,10 @@ async def rotate_master_key(
 ) -> int:
     """The rotation, start to end, with the lock held throughout when it adds a version (a
     second run raises RotationRunning before it asks keyvault anything); `--no-add-version`
-    neither reads nor writes `key_file` and takes no lock. Returns the exit code."""
-    with rotation_lock(key_file) if add_version else contextlib.nullcontext():
+    neither reads nor writes `key_file` and takes no lock. The version goes only to the file
+    the lock resolved `key_file` to (re-linked while keyvault answered: refused). Returns the
+    exit code."""
+    with rotation_lock(key_file) if add_version else contextlib.nullcontext() as locked:
         added = None
         if add_version:
             status = await rewrap_status(keyvault_addr, certs)  # reachable, and we may rotate
@@ -36,7 +38,7 @@ async def rotate_master_key(
                     file=sys.stderr,
                 )
                 return 2
-            added = add_master_key_version(key_file)
+            added = add_master_key_version(key_file, locked=locked)  # the file locked
             print(f"Added master key version {added} to {key_file}")
         try:
             last = await _rewrapped(keyvault_addr, certs, batch_size)

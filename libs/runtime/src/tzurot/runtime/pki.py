@@ -16,9 +16,11 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ExtensionNotFound
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tzurot.runtime.errors import StartupError
+from tzurot.runtime.regular_file import read_regular_file
 from tzurot.runtime.tls import spiffe_id
 
 _CA_NAME = "Tzurot development CA"
@@ -54,10 +56,10 @@ def generate_dev_pki(
 def _ensure_ca(ca_dir: Path, days: int) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     cert_path, key_path = ca_dir / "ca.crt", ca_dir / "ca.key"
     if cert_path.exists() and key_path.exists():
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(_read(key_path, "dev CA key"), password=None)
         if not isinstance(key, ec.EllipticCurvePrivateKey):
             raise StartupError(f"dev CA key is not an EC key: {key_path}")
-        return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
+        return x509.load_pem_x509_certificate(_read(cert_path, "dev CA certificate")), key
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, _CA_NAME)])
     now = dt.datetime.now(dt.UTC)
@@ -110,15 +112,18 @@ def _subject_alt_names(identity: str, hosts: Sequence[str]) -> list[x509.General
 def _leaf_is_current(
     folder: Path, ca_cert: x509.Certificate, names: list[x509.GeneralName]
 ) -> bool:
+    """Whether the certificate folder may be kept; one holding anything but regular files
+    (a FIFO: refused without waiting) is not, and is made anew."""
     try:
-        cert = x509.load_pem_x509_certificate((folder / "tls.crt").read_bytes())
-        serialization.load_pem_private_key((folder / "tls.key").read_bytes(), password=None)
-        if (folder / "ca.crt").read_bytes() != ca_cert.public_bytes(serialization.Encoding.PEM):
+        cert = x509.load_pem_x509_certificate(_read(folder / "tls.crt", "TLS certificate"))
+        serialization.load_pem_private_key(_read(folder / "tls.key", "TLS key"), password=None)
+        ca_pem = _read(folder / "ca.crt", "TLS CA certificate")
+        if ca_pem != ca_cert.public_bytes(serialization.Encoding.PEM):
             return False
         cert.verify_directly_issued_by(ca_cert)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (OSError, ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
-        return False
+    except (OSError, StartupError, ValueError, TypeError, InvalidSignature, ExtensionNotFound):
+        return False  # StartupError: not a regular file there (a FIFO), made anew
     expires = cert.not_valid_after_utc
     return set(san) == set(names) and expires - dt.datetime.now(dt.UTC) > _RENEW_BEFORE
 
@@ -170,6 +175,12 @@ def _issue_leaf(
         .sign(ca_key, hashes.SHA256())
     )
     return cert, key
+
+
+def _read(path: Path, what: str) -> bytes:
+    """A file kept from an earlier run, read without waiting: anything but a regular file
+    there (a FIFO would wait for a writer forever) is a one-line StartupError."""
+    return read_regular_file(what, path)[0]
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -1,4 +1,4 @@
-"""A small private file (a key) read without ever waiting: only a regular file is opened.
+"""A small file (a key, a certificate) read without ever waiting: only a regular file is opened.
 
 A FIFO at the path would make a plain read wait for a writer forever (a service hung at
 start, a command that never returns), a device's open may act, a socket's fails with an odd

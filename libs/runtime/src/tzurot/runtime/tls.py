@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 
 from tzurot.runtime.errors import StartupError
+from tzurot.runtime.regular_file import read_regular_file
 
 SPIFFE_TRUST_DOMAIN = "tzurot.local"
 SERVICE_IDENTITIES = ("gateway", "inference", "memory", "keyvault", "bot", "cli", "edge")
@@ -72,8 +73,10 @@ def _encrypted() -> str:
 
 
 def _read(path: Path, what: str) -> bytes:
+    """The file's bytes; a FIFO there (and anything but a regular file) is refused in one
+    line instead of waiting for a writer forever: every service reads these at start."""
     try:
-        return path.read_bytes()
+        return read_regular_file(what, path)[0]
     except FileNotFoundError:
         raise StartupError(f"{what} not found: {path} (run `tzurot certs`)") from None
     except OSError as exc:
