@@ -127,12 +127,19 @@ async def test_an_alias_moved_after_the_check_stays_with_the_one_it_moved_to(
 
 
 async def test_a_personality_deleted_after_the_check_loses_nothing_else(world: World) -> None:
+    """Quill goes, and with it its alias, which Ink takes up at once: the removal meant for
+    Quill leaves Ink's aliases, that one and its own, as they were."""
     tag = uuid.uuid4().hex[:6]
-    quill, _ = await two_of_alices(world, tag)
+    quill, ink = await two_of_alices(world, tag)
+    alice, scribe, pen = member_actor(world.alice), f"scribe {tag}", f"pen {tag}"
+    await world.cli.AddAlias(gw.AddAliasRequest(actor=alice, personality=ink.slug, alias=pen))
 
     async def deleted() -> None:
         await world.cli.DeletePersonality(
-            gw.DeletePersonalityRequest(actor=member_actor(world.alice), personality=quill.slug)
+            gw.DeletePersonalityRequest(actor=alice, personality=quill.slug)
+        )
+        await world.cli.AddAlias(
+            gw.AddAliasRequest(actor=alice, personality=ink.slug, alias=scribe)
         )
 
     async with (
@@ -143,9 +150,16 @@ async def test_a_personality_deleted_after_the_check_loses_nothing_else(world: W
         hop.race = deleted
         refused = await slash(
             world, world.alice, "character", "alias", "remove",
-            personality=quill.slug, alias=f"scribe {tag}",
+            personality=quill.slug, alias=scribe,
         )  # fmt: skip
+        (removal,) = hop.removals
+        kept = await aliases_of(world, ink.slug)
+    with pytest.raises(grpc.aio.AioRpcError) as gone:
+        await world.cli.GetPersonality(gw.GetPersonalityRequest(actor=alice, personality=quill.id))
+    assert sorted(kept) == sorted([pen, scribe])  # Ink lost neither
+    assert (removal.alias, removal.personality) == (scribe, quill.id)
     assert refused == (
         f"Nothing removed: **Quill {tag}** (`{quill.slug}`) is no longer there for you "
         "(deleted or made private just now)."
     )
+    assert gone.value.code() is grpc.StatusCode.NOT_FOUND

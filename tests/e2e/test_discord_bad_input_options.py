@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from tzurot.bot.commands.options import LONGEST_DISCORD_ID, LONGEST_LOREBOOK_NAME, LONGEST_PROVIDER
 from tzurot.db.engine import create_engine
+from tzurot.runtime.errors import InvalidArgument, from_rpc_error
 from tzurot.testing.discord_e2e import World, member_actor, running_bot, slash_text
 from tzurot.testing.fake_discord import InvalidSlashCommand
 from tzurot.v1 import common_pb2 as common
@@ -81,11 +82,13 @@ async def test_a_deny_scope_is_a_discord_id_or_a_personality(world: World) -> No
             world, user=world.bob, scope="personality", personality="Lilith"
         )
         stored = await denylist(world)
-    assert not_an_id == (
-        "entry.scope_id is a Discord channel id: its digits only (at most 20, like "
-        "123456789012345678, not 0), not 'general'"
+    assert not_an_id == (  # the option typed in, not the request's field (review)
+        "Nothing added (`scope_id`): 'general' is not a Discord channel id: one is digits "
+        "only, at most 20 and not starting with 0 (like 123456789012345678)"
     )
-    assert not_a_server.startswith("entry.target_id is a Discord server id: its digits only")
+    assert not_a_server.startswith(
+        "Nothing added (`guild_id`): 'my-server' is not a Discord server id: one is digits only"
+    )
     assert misfit.startswith("Nothing added: with `scope: personality`, name the personality in")
     assert f"block user `{world.bob['id']}` in channel `{A_CHANNEL}`" in channel
     assert f"block user `{world.bob['id']}` in personality `lilith`" in personality
@@ -105,7 +108,13 @@ async def test_a_deny_of_a_malformed_id_is_refused_over_grpc_too(world: World) -
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await world.cli.AddDenylistEntry(gw.AddDenylistEntryRequest(entry=entry))
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert "entry.scope_id is a Discord server id" in (refused.value.details() or "")
+    assert refused.value.details() == (
+        "'0' is not a Discord server id: one is digits only, at most 20 and not starting "
+        "with 0 (like 123456789012345678)"
+    )
+    said = from_rpc_error(refused.value)
+    assert isinstance(said, InvalidArgument)
+    assert said.field == "entry.scope_id"  # the request's field, for API clients (BadRequest)
     assert await denylist(world) == []
 
 

@@ -6,6 +6,8 @@ Postgres, through the admin use-case the servicer calls."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tzurot.gateway.admin import Admin, Principal
@@ -17,6 +19,7 @@ from tzurot.runtime.errors import NotFound, PermissionDenied
 from .alias_rules_support import draft
 from .conftest import ALICE
 from .test_alias_rules_visibility import BOB
+from .test_policy import ROOT
 
 pytestmark = pytest.mark.component
 
@@ -82,3 +85,45 @@ async def test_without_a_personality_the_alias_goes_from_whichever_has_it(
     assert await aliases(store, quill) == ()
     with pytest.raises(NotFound):
         await admin.remove_alias(alice, "scribe")
+
+
+async def test_the_operator_and_a_superuser_remove_by_id_from_anyones_personality(
+    admin: Admin,
+    store: GatewayStore,
+    people: tuple[Principal, Principal],
+) -> None:
+    """Neither owns Alice's private Quill; both find it (`operator=True`, a superuser sees
+    every personality) and may change it."""
+    alice, _ = people
+    root = Principal(await store.upsert_user(ROOT, superuser=True))
+    quill = await admin.create_personality(alice, draft("Quill", slug="quill", public=False))
+    for alias in ("scribe", "pen"):
+        await admin.add_alias(alice, quill.slug, alias)
+    await admin.remove_alias(Principal(None), "scribe", quill.id)
+    assert await aliases(store, quill) == ("pen",)
+    await admin.remove_alias(root, "pen", quill.id)
+    assert await aliases(store, quill) == ()
+
+
+async def test_of_two_removals_at_once_one_removes_and_the_other_is_told_none_is_left(
+    admin: Admin, store: GatewayStore, people: tuple[Principal, Principal]
+) -> None:
+    """Two clicks of the same confirmation (two bots, or a retry): the alias goes once; the
+    other is ALIAS_NOT_FOUND, not a success for nothing and not an error of ours."""
+    alice, _ = people
+    quill = await admin.create_personality(alice, draft("Quill", slug="quill"))
+    ink = await admin.create_personality(alice, draft("Ink", slug="ink"))
+    await admin.add_alias(alice, quill.slug, "scribe")
+    await admin.add_alias(alice, ink.slug, "pen")
+    outcomes = await asyncio.gather(
+        admin.remove_alias(alice, "scribe", quill.id),
+        admin.remove_alias(alice, "scribe", quill.id),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert outcomes.count(None) == 1
+    assert len(refused) == 1
+    assert isinstance(refused[0], NotFound)
+    assert refused[0].reason == "ALIAS_NOT_FOUND"
+    assert await aliases(store, quill) == ()
+    assert await aliases(store, ink) == ("pen",)  # nobody else's alias went with it

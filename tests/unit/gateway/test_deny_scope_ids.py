@@ -87,10 +87,12 @@ async def test_a_malformed_guild_or_channel_scope_is_refused_and_never_stored(
     with pytest.raises(InvalidArgument) as refused:
         await Checks().add_deny(OPERATOR, entry(scope, bad))
     assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.value.field == "entry.scope_id"
+    assert refused.value.field == "entry.scope_id"  # for API clients (BadRequest)
     message = str(refused.value)
-    assert f"a Discord {of} id" in message
-    assert "digits only (at most 20" in message
+    assert f" is not a Discord {of} id: one is digits only, at most 20 and not starting with 0" in (
+        message
+    )
+    assert "entry." not in message  # what was typed is told of, not a field nobody typed in
     assert len(message) < 300  # a 6000-character value is not echoed whole
 
 
@@ -102,9 +104,13 @@ async def test_a_discord_id_scope_goes_on_to_be_stored(scope: DenyScope, good: s
 
 
 async def test_a_denied_server_is_a_discord_id_too() -> None:
-    with pytest.raises(InvalidArgument, match="a Discord server id") as refused:
+    with pytest.raises(InvalidArgument) as refused:
         await Checks().add_deny(OPERATOR, entry(DenyScope.BOT, "", DenyTarget.GUILD, "my-guild"))
     assert refused.value.field == "entry.target_id"
+    assert str(refused.value) == (
+        "'my-guild' is not a Discord server id: one is digits only, at most 20 and not "
+        "starting with 0 (like 123456789012345678)"
+    )
     with pytest.raises(Stored, match="add_deny"):
         await Checks().add_deny(OPERATOR, entry(DenyScope.BOT, "", DenyTarget.GUILD, LARGEST))
 

@@ -1,6 +1,8 @@
 """A lorebook's name given on import is refused when over the limit, with the limit in the
 message, never cut (review: `/lorebook import name` lost its end without a word). The file's
-own title, someone else's text, is still cut to it."""
+own title, someone else's text, is still cut to it. A name is checked only where it is used, a
+file without a title of its own (review: a titled file was refused for a name it would never
+use, as the bot sends one with every file)."""
 
 from __future__ import annotations
 
@@ -47,6 +49,27 @@ def test_a_files_own_long_title_is_still_cut() -> None:
     assert book.name == "T" * MAX_LOREBOOK_NAME
 
 
+TITLED_WORLD_INFO = json.dumps({"name": "Haunts", "entries": {"0": ENTRY}}).encode()
+TITLED_BOOK = json.dumps({"spec": "lorebook_v3", "data": {"name": "Haunts", "entries": [
+    {"keys": ["bridge"], "content": "The bridge is old.", "enabled": True,
+     "insertion_order": 100},
+]}}).encode()  # fmt: skip
+CARD = json.dumps({"spec": "chara_card_v2", "spec_version": "2.0", "data": {
+    "name": "Haunts", "description": "", "personality": "", "scenario": "", "first_mes": "",
+    "mes_example": "", "character_book": {"entries": [
+        {"keys": ["bridge"], "content": "The bridge is old.", "enabled": True,
+         "insertion_order": 100},
+    ]},
+}}).encode()  # fmt: skip
+
+
+@pytest.mark.parametrize("document", [TITLED_WORLD_INFO, TITLED_BOOK, CARD])
+def test_a_long_name_a_titled_file_does_not_use_is_not_refused(document: bytes) -> None:
+    book, _ = read_lorebook_document(document, name=LONGEST + "!")
+    assert book.name != LONGEST + "!"
+    assert len(book.name) <= MAX_LOREBOOK_NAME
+
+
 class Stored(Exception):
     pass
 
@@ -80,3 +103,9 @@ async def test_import_refuses_a_long_name_before_storing_and_stores_one_as_long_
         await Checks().import_lorebook(ALICE, UNTITLED_WORLD_INFO, f"  {LONGEST}  ", None)
     book = stored.value.args[1]
     assert book.name == LONGEST  # spaces around it aside
+
+
+async def test_import_of_a_titled_file_stores_it_whatever_name_came_with_it() -> None:
+    with pytest.raises(Stored, match="create_lorebook") as stored:
+        await Checks().import_lorebook(ALICE, TITLED_WORLD_INFO, "N" * 500, None)
+    assert stored.value.args[1].name == "Haunts"

@@ -1276,10 +1276,13 @@ class RemoveAliasRequest(_message.Message):
     alias: _builtins.str
     personality: _builtins.str
     """Optional: the personality the alias is removed from (its id, slug or name, as elsewhere;
-    the bot sends the id of the one it checked). Set, the alias is removed only if it is
-    still that personality's, else NOT_FOUND `ALIAS_NOT_FOUND` and nothing is removed (it
-    may have moved to another since the caller looked). Empty: from whichever personality
-    has it (as before the field was added).
+    the bot sends the id of the one it checked). Set, it is looked up first: NOT_FOUND
+    `PERSONALITY_NOT_FOUND` when there is none the actor may see (absent, deleted, or
+    someone else's private one: all answer alike), PERMISSION_DENIED `NOT_OWNER` when the
+    actor neither owns it nor is a superuser. Then the alias is removed only if it is still
+    that personality's, else NOT_FOUND `ALIAS_NOT_FOUND` and nothing is removed (it may have
+    moved to another since the caller looked). Empty: from whichever personality has it (as
+    before the field was added).
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -3463,10 +3466,20 @@ class DenylistEntry(_message.Message):
     id: _builtins.str
     target: Global___DenyTarget.ValueType
     target_id: _builtins.str
-    """A Discord user id or guild id."""
+    """DENY_TARGET_USER: the user's platform id (a Discord user id, or another platform's, as
+    `cli:<name>`). DENY_TARGET_GUILD: a Discord guild id, written as Discord writes one
+    (ASCII digits only, at most 20, no leading zero, within 64 bits); AddDenylistEntry
+    refuses anything else with INVALID_ARGUMENT (BadRequest field `entry.target_id`).
+    """
     scope: Global___DenyScope.ValueType
     scope_id: _builtins.str
-    """The guild id, channel id or personality slug; empty for DENY_SCOPE_BOT."""
+    """DENY_SCOPE_GUILD: a Discord guild id; DENY_SCOPE_CHANNEL: a Discord channel id, or a
+    thread's (a channel's entry applies in its threads too, a thread's in that thread
+    alone); either written as Discord writes an id (as a guild target is), else
+    INVALID_ARGUMENT (BadRequest field `entry.scope_id`). DENY_SCOPE_PERSONALITY: the
+    personality's slug (on input its id, slug or name; the slug is stored). Empty for
+    DENY_SCOPE_BOT (ignored on input).
+    """
     mode: Global___DenyMode.ValueType
     reason: _builtins.str
     @_builtins.property
@@ -3747,7 +3760,11 @@ class ImportLorebookRequest(_message.Message):
     MANAGE_CHANNELS_FIELD_NUMBER: _builtins.int
     document: _builtins.bytes
     name: _builtins.str
-    """Used when the document names none (a SillyTavern file's name is its file name)."""
+    """The book's name when the document has no title of its own (a SillyTavern file's name is
+    its file name): then over 100 characters is refused with INVALID_ARGUMENT (BadRequest
+    field `name`), never cut. A titled document, or a card's book, neither uses nor checks
+    it. Surrounding whitespace is dropped.
+    """
     replace: _builtins.str
     """Optional: the id or name of one of the actor's lorebooks to replace in place (its
     entries and settings; its attachments and id stay): how owners edit a lorebook.

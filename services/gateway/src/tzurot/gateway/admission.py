@@ -131,6 +131,7 @@ class Admission(GatewayState):
             guild_id=where.guild_id,
             channel_id=where.channel_id,
             personality_slug=personality.slug,
+            thread_id=where.thread_id,
         )
         check_deny_modes(user, [e.mode for e in entries])
 

@@ -2,7 +2,9 @@
 checks that the actor is a superuser; to anyone else it answers PERMISSION_DENIED).
 
 A guild or channel scope is named by its Discord id (`scope_id`, 20 digits at most: the
-gateway refuses anything else), a personality scope by the personality (`personality`)."""
+gateway refuses anything else), a personality scope by the personality (`personality`). A
+channel scope run in a thread with no `scope_id` is that thread alone (the gateway matches a
+channel entry by a thread's id as well as its channel's), and the reply says so."""
 
 from __future__ import annotations
 
@@ -11,11 +13,12 @@ from collections.abc import Mapping
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import actor, reply, send
+from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.notifications import announce_command
 from tzurot.bot.commands.options import DenyReason, DiscordId, PersonalityName, Reference
 from tzurot.bot.gateway_client import GatewayClient
+from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import gateway_pb2 as gw
 
 TARGETS = {"user": gw.DENY_TARGET_USER, "guild": gw.DENY_TARGET_GUILD}
@@ -26,6 +29,9 @@ SCOPES = {
     "personality": gw.DENY_SCOPE_PERSONALITY,
 }
 MODES = {"block": gw.DENY_MODE_BLOCK, "mute": gw.DENY_MODE_MUTE}
+OPTIONS_OF_FIELDS = {"entry.target_id": "guild_id", "entry.scope_id": "scope_id"}
+"""The `/admin deny add` option a refused request field came from (a user target is Discord's
+own, never refused; a personality scope's field is the `personality` option's)."""
 
 
 def _name(table: Mapping[str, int], value: int) -> str:
@@ -75,6 +81,29 @@ def _scope_id(interaction: discord.Interaction, scope: str, given: str, personal
     return str(interaction.channel_id or "")
 
 
+def thread_note(channel: object) -> str:
+    """What a channel scope taken from `channel` (no `scope_id` given) covers, when `channel`
+    is a thread or a forum post: that thread alone, not its channel."""
+    if not isinstance(channel, discord.Thread):
+        return ""
+    return (
+        "\nThat is this thread alone; to deny in all of its channel, give "
+        f"`scope_id: {channel.parent_id}`."
+    )
+
+
+def refusal_text(err: TzurotError, scope: str) -> str:
+    """The gateway's refusal of an entry, naming the option the refused value was typed in
+    (the gateway names the request's field, which no Discord user sees)."""
+    if not isinstance(err, InvalidArgument):
+        return failure_text(err)
+    option = OPTIONS_OF_FIELDS.get(err.field)
+    if option == "scope_id" and scope == "personality":
+        option = "personality"
+    named = f" (`{option}`)" if option else ""
+    return f"Nothing added{named}: {failure_text(err)}"
+
+
 class DenyCommands(app_commands.Group):
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="deny", description="Block or mute users and servers")
@@ -90,7 +119,7 @@ class DenyCommands(app_commands.Group):
         guild_id="A server's id, to deny the whole server (when no user is given)",
         mode="block (the default): refused, and may be told so; mute: ignored in silence",
         scope="Where: bot (everywhere, the default), guild, channel or personality",
-        scope_id="With scope guild or channel: its id (default: this one)",
+        scope_id="With scope guild or channel: its id (default: this server, channel or thread)",
         reason="Why, shown in /admin deny list (optional)",
         personality="With scope personality: which one",
     )
@@ -118,14 +147,18 @@ class DenyCommands(app_commands.Group):
             mode=MODES[mode],
             reason=reason,
         )
-        await reply(
-            interaction,
-            self.gateway,
-            lambda: self.gateway.stub.AddDenylistEntry(
-                gw.AddDenylistEntryRequest(actor=actor(interaction), entry=entry)
-            ),
-            lambda r: f"Added: {entry_line(r.entry)}",
-        )
+        note = thread_note(interaction.channel) if scope == "channel" and not scope_id else ""
+        await defer(interaction)
+        try:
+            added = await self.gateway.call(
+                self.gateway.stub.AddDenylistEntry(
+                    gw.AddDenylistEntryRequest(actor=actor(interaction), entry=entry)
+                )
+            )
+            text = f"Added: {entry_line(added.entry)}{note}"
+        except TzurotError as err:
+            text = refusal_text(err, scope)
+        await send(interaction, text)
 
     @add.autocomplete("personality")
     async def _personalities(

@@ -20,12 +20,13 @@ DISCORD_ID_SCOPES = {DenyScope.GUILD: "server", DenyScope.CHANNEL: "channel"}
 def discord_id(field: str, value: str, of: str) -> str:
     """`value` when it is a Discord id (`is_snowflake`); else INVALID_ARGUMENT saying what one
     is. A denylist entry is matched by the id as text: stored otherwise, it would match
-    nothing, ever."""
+    nothing, ever. The message speaks of the value, not of `field` (the BadRequest's): a
+    Discord user typed it in an option of another name (the bot names that)."""
     if not is_snowflake(value):
         raise InvalidArgument(
             field,
-            f"{field} is a Discord {of} id: its digits only (at most 20, like "
-            f"123456789012345678, not 0), not {quoted(value)}",
+            f"{quoted(value)} is not a Discord {of} id: one is digits only, at most 20 and "
+            "not starting with 0 (like 123456789012345678)",
         )
     return value
 

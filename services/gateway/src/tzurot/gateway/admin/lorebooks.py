@@ -19,11 +19,7 @@ from tzurot.gateway.admin.base import (
     require,
     require_manage_channels,
 )
-from tzurot.gateway.cards.lorebooks import (
-    check_lorebook_name,
-    export_document,
-    read_lorebook_document,
-)
+from tzurot.gateway.cards.lorebooks import export_document, read_lorebook_document
 from tzurot.gateway.document_work import run_document_work
 from tzurot.gateway.ids import is_uuid
 from tzurot.gateway.lore import Scope, StoredLorebook
@@ -44,10 +40,11 @@ class LorebookAdmin(AdminBase):
         manage_channels: bool = False,
     ) -> tuple[StoredLorebook, list[str]]:
         """The book stored, and what its importer is told of (uids renumbered, regex keys
-        dropped). Read on a worker thread, one document at a time in the process; a `name`
-        too long is refused before."""
-        name = check_lorebook_name(name.strip())
-        book, warnings = await run_document_work(read_lorebook_document, document, name=name)
+        dropped). Read on a worker thread, one document at a time in the process; `name`, used
+        when the file has no title, is refused there when too long."""
+        book, warnings = await run_document_work(
+            read_lorebook_document, document, name=name.strip()
+        )
         target = (
             None
             if attach is None

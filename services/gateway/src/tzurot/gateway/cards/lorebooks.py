@@ -93,9 +93,9 @@ MAX_LOREBOOK_DOCUMENT_BYTES = 12 * 1024 * 1024
 def read_lorebook_document(data: bytes, *, name: str = "") -> tuple[Lorebook, list[str]]:
     """A lorebook file (SillyTavern world info, `lorebook_v3`, a bare book, or a card's
     `character_book`) and what the importer is told of (uids renumbered); InvalidArgument
-    says what is wrong. CPU-bound on a large book: run it on a worker thread. `name` (the
-    book's name when the file gives none) longer than `MAX_LOREBOOK_NAME` is refused."""
-    check_lorebook_name(name)
+    says what is wrong. CPU-bound on a large book: run it on a worker thread. `name` is the
+    book's name when the file gives none: then, longer than `MAX_LOREBOOK_NAME`, it is
+    refused; a file with its own title (or a card's book) never uses it, nor checks it."""
     if len(data) > MAX_LOREBOOK_DOCUMENT_BYTES:
         raise InvalidArgument(
             "document",
@@ -107,6 +107,8 @@ def read_lorebook_document(data: bytes, *, name: str = "") -> tuple[Lorebook, li
     )
     if not isinstance(document, dict):
         raise InvalidArgument("document", "a lorebook is a JSON object", reason="BAD_LOREBOOK")
+    if name and _takes_given_name(document):
+        check_lorebook_name(name)
     warnings: list[str] = []
     try:
         book = _read(document, name, warnings)
@@ -133,10 +135,24 @@ def parse_lorebook_document(data: bytes, *, name: str = "") -> Lorebook:
     return read_lorebook_document(data, name=name)[0]
 
 
+_CARD_SPECS = ("chara_card_v2", "chara_card_v3")
+
+
+def _takes_given_name(document: dict[str, Any]) -> bool:
+    """Whether the book read from `document` is named by the name given on import: world
+    info or a bare book without a title of its own (a card's book is named by its card)."""
+    if isinstance(document.get("entries"), dict):
+        return not document.get("name")
+    if document.get("spec") in _CARD_SPECS:
+        return False
+    inner = document.get("data")
+    return not (document.get("name") or (isinstance(inner, dict) and inner.get("name")))
+
+
 def _read(document: dict[str, Any], name: str, warnings: list[str]) -> Lorebook:
     if isinstance(document.get("entries"), dict):
         return from_world_info(document, name=name, warnings=warnings)
-    if document.get("spec") in ("chara_card_v2", "chara_card_v3"):
+    if document.get("spec") in _CARD_SPECS:
         book = parse_card(document).data.character_book
         if book is None:
             raise InvalidArgument(
@@ -144,9 +160,7 @@ def _read(document: dict[str, Any], name: str, warnings: list[str]) -> Lorebook:
             )
         return from_card_book(book, warnings)
     lore = from_card_book(parse_book(document), warnings)
-    inner = document.get("data")
-    titled = document.get("name") or (isinstance(inner, dict) and inner.get("name"))
-    if name and not titled:
+    if name and _takes_given_name(document):
         lore.name = name  # never longer than MAX_LOREBOOK_NAME: checked on the way in
     return lore
 

@@ -137,15 +137,23 @@ class ModerationQueries(AdminSqlBase):
         return [deny_from_row(row._mapping) for row in rows]
 
     async def matching_deny(
-        self, *, user_id: str, guild_id: str, channel_id: str, personality_slug: str
+        self,
+        *,
+        user_id: str,
+        guild_id: str,
+        channel_id: str,
+        personality_slug: str,
+        thread_id: str = "",
     ) -> list[DenyEntry]:
-        """Entries that apply to this user (or their guild) here and toward this personality."""
+        """Entries that apply to this user (or their guild) here and toward this personality.
+        A channel entry names a channel (its threads too) or one thread (`thread_id`)."""
         d = t.denylist.c
         scopes = [sa.and_(d.scope == DenyScope.BOT.value)]
         if guild_id:
             scopes.append(sa.and_(d.scope == DenyScope.GUILD.value, d.scope_id == guild_id))
-        if channel_id:
-            scopes.append(sa.and_(d.scope == DenyScope.CHANNEL.value, d.scope_id == channel_id))
+        for place in (channel_id, thread_id):
+            if place:
+                scopes.append(sa.and_(d.scope == DenyScope.CHANNEL.value, d.scope_id == place))
         scopes.append(
             sa.and_(d.scope == DenyScope.PERSONALITY.value, d.scope_id == personality_slug)
         )

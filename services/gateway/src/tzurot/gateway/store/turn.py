@@ -44,7 +44,8 @@ from tzurot.gateway.voice_store import voice_from_mapping
 # $1 platform user id, $2 display name, $3 superuser, $4 personality id, $5 personality slug,
 # $6 guild id, $7 channel id (the parent channel), $8 conversation id (thread or channel),
 # $9 idempotency key, $10 note the message, $11 its round id ('' outside one), $12 thread id,
-# $13 nsfw channel, $14 now (the gateway's clock).
+# $13 nsfw channel, $14 now (the gateway's clock). A channel deny names a channel (and so
+# its threads) or one thread: matched against both $7 and $12.
 _TURN_CONTEXT = direct.Statement(
     """
 WITH changed AS (
@@ -79,6 +80,7 @@ SELECT u.*,
         AND (d.scope = 'bot'
              OR ($6::text <> '' AND d.scope = 'guild' AND d.scope_id = $6::text)
              OR ($7::text <> '' AND d.scope = 'channel' AND d.scope_id = $7::text)
+             OR ($12::text <> '' AND d.scope = 'channel' AND d.scope_id = $12::text)
              OR (d.scope = 'personality' AND d.scope_id = $5::text))) AS deny_modes,
     EXISTS (SELECT 1 FROM core.jobs j WHERE j.idempotency_key = $9::text) AS job_exists,
     (SELECT json_agg(json_build_array(c.level, c.id)) FROM (
