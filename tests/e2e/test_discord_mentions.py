@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tzurot.testing.discord_e2e import World, running_bot
+from tzurot.testing.discord_e2e import World, running_bot, settled
 
 pytestmark = pytest.mark.e2e
 
@@ -54,12 +54,20 @@ async def test_a_mention_after_a_letter_that_lowers_to_two_is_taken_out_whole(
     assert "Lilith" not in str(asked)
 
 
-@pytest.mark.parametrize("said", ["_waves at @Lilith_", "see main.py/@Lilith"])
+@pytest.mark.parametrize(
+    ("said", "kept"),
+    [
+        ("_waves at @Lilith_", "_waves at_"),
+        ("**_@Lilith_** what now?", "what now?"),
+        ("see main.py/@Lilith", "see main.py/"),
+    ],
+)
 async def test_a_mention_in_emphasis_or_after_a_files_name_reaches_its_personality(
-    world: World, said: str
+    world: World, said: str, kept: str
 ) -> None:
     """Discord's italics close right after the name, and "main.py/" is a file's name, not a
-    link's host: the message addresses Lilith, who answers it without her mention."""
+    link's host: the message addresses Lilith, who answers it without her mention nor the
+    marks that held only it."""
     await world.set_key(world.alice)
     async with running_bot(world):
         message = await world.discord.say(world.general, world.alice, said)
@@ -70,3 +78,16 @@ async def test_a_mention_in_emphasis_or_after_a_files_name_reaches_its_personali
         if m["role"] == "user"
     ]
     assert "Lilith" not in str(asked)
+    assert str(asked).endswith(kept), asked
+    assert not {"_ ", "__", "**"} & {str(asked)[i : i + 2] for i in range(len(str(asked)))}
+
+
+async def test_a_handle_ending_in_an_underscore_addresses_nobody(world: World) -> None:
+    """Nothing opened emphasis before "@lilith_": it is someone's handle, not Lilith."""
+    await world.set_key(world.alice)
+    async with running_bot(world) as bot:
+        asked = len(world.provider.chat_requests())
+        await world.discord.say(world.general, world.alice, "follow @lilith_ on insta")
+        await settled(world, bot)
+    assert len(world.provider.chat_requests()) == asked
+    assert world.discord.webhook_messages(world.general) == []

@@ -44,3 +44,37 @@ def test_a_mention_found_in_folded_text_is_taken_out_where_it_was_written() -> N
     content = "Grüße aus der Straße, @Lilith! wie geht's?"
     found = [Addressed(LILITH, "@Lilith", content.index("@"))]
     assert strip_mentions(content, found) == "Grüße aus der Straße, ! wie geht's?"
+
+
+def test_emphasis_left_empty_around_a_mention_is_taken_out_with_it() -> None:
+    """The gateway's mention ends before Discord's closing '_' (`_waves at @Sage_`): a pair
+    of markers that held only the mention goes with it, and one left holding text keeps no
+    space before its closer, so the model reads no stray markers."""
+    cases = {
+        "_waves at @Sage_": "_waves at_",
+        "__@Sage__": "",
+        "___@Sage___ hi": "hi",
+        "_@Sage_, what do you think?": "what do you think?",
+        "**_@Sage_** hello": "hello",
+        "||__@Sage__|| psst": "psst",
+        "_@Sage waves_": "_waves_",
+        "hi __@Sage__ and _@Lilith_!": "hi and !",
+    }
+    for content, model_reads in cases.items():
+        found = [
+            Addressed(SAGE, content[at : at + 5], at) for at in [content.find("@Sage")] if at != -1
+        ]
+        if "@Lilith" in content:
+            found.append(Addressed(LILITH, "@Lilith", content.index("@Lilith")))
+        assert strip_mentions(content, found) == model_reads, content
+
+
+def test_markers_around_more_than_the_mention_stay() -> None:
+    """Only a pair that held nothing but the mention goes: "_" then text is italics the
+    writer meant, and unpaired markers are text."""
+    content = "look @Sage*here*"  # italics opening after the mention
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 5)]) == "look *here*"
+    content = "*hi* @Sage *bye*"
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 5)]) == "*hi* *bye*"
+    content = "a_b @Sage c_d"
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 4)]) == "a_b c_d"

@@ -14,6 +14,7 @@ from typing import Any, SupportsIndex
 import pytest
 
 from tzurot.bot.addressing import may_mention
+from tzurot.gateway.domain import Personality
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.speakers import Member, named_in
 from tzurot.runtime.mention_starts import code_spans
@@ -102,6 +103,10 @@ def test_the_count_tells_quadratic_work() -> None:
         "www.x.co@S",
         "```py   \n```@S",
         "```c#\n\n\n",
+        "_a_b @S_",  # italics failing and opening again at every run
+        "\\__@S_",  # escaped '_'s
+        "<:a_b:1>_@S_ ",  # custom emoji, blanked
+        "___@S__",
     ],
 )
 def test_finding_mentions_stays_linear(unit: str) -> None:
@@ -128,7 +133,18 @@ def test_the_bots_check_stays_linear(unit: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "unit", ["youtube.com/@sage", "ada@sage.org ", "`sage` ", "sage ", "_sage_ ", "main.py/sage "]
+    "unit",
+    [
+        "youtube.com/@sage",
+        "ada@sage.org ",
+        "`sage` ",
+        "sage ",
+        "_sage_ ",
+        "main.py/sage ",
+        "__sage__ ",
+        "sage_ ",
+        "_a_b sage_ ",
+    ],
 )
 def test_naming_speakers_stays_linear(unit: str) -> None:
     members = [Member("s", ("Sage", "sage"), 0.0), Member("l", ("Lilith",), 0.0)]
@@ -158,3 +174,19 @@ def test_many_backticks_stay_linear(unit: str) -> None:
     assert growth(code_spans, unit) < LINEAR
     runs = " ".join("`" * n for n in range(1, 90)) + " @Sage"
     assert find_mentions(runs, NAMES, 5)[0][1] == "@Sage"
+
+
+def test_a_run_of_underscores_is_read_once_whatever_the_names_ending_in_it() -> None:
+    """Personalities "s_", "s__", ... each end somewhere in one long run of '_' after "@s":
+    whether that run closes Discord's emphasis is read once, not once per name. What a
+    longer run adds to the work does not grow with the number of names."""
+    one = [personality("s1", "s_")]
+    many = [personality(f"s{i}", "s" + "_" * i) for i in range(1, 41)]
+
+    def added(names: list[Personality]) -> int:
+        def read(text: str) -> object:
+            return find_mentions(text, names, 5)
+
+        return work(read, "@s" + "_" * 4000 + "x") - work(read, "@s" + "_" * 50 + "x")
+
+    assert added(many) < 2 * added(one)

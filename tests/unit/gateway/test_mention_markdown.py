@@ -1,7 +1,9 @@
 """A mention in Discord's formatting, and what reading one never depends on: emphasis
-closing right after a name ("_waves at @Sage_") ends it unless a personality is named with
-it; whether an '@' starts a mention never depends on the rest of the message; the bot's
-cheap check (may_mention) never says no where the gateway finds a mention."""
+closing right after a name ("_waves at @Sage_") ends it where a '_' run before it opened that
+emphasis (the longest name written still wins), and a '_' nothing opened is part of what was
+written ("@sage_"); Discord's ping of everybody mentions nobody; whether an '@' starts a
+mention never depends on the rest of the message; the bot's cheap check (may_mention) never
+says no where the gateway finds a mention."""
 
 from __future__ import annotations
 
@@ -29,7 +31,59 @@ def found(content: str, *people: Personality) -> list[tuple[str, str]]:
 def test_emphasis_closing_after_a_name_is_no_part_of_it() -> None:
     assert found("_waves at @Sage_") == [("sage", "@Sage")]
     assert found("__@Sage__ and __@Lilith__") == [("sage", "@Sage"), ("lilith", "@Lilith")]
-    assert found("_hi @Sage_. @lil_!") == [("sage", "@Sage"), ("lilith", "@lil")]
+    assert found("_hi @Sage_. @lil_!") == [("sage", "@Sage")]  # nothing opened "@lil_"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "follow @sage_ on insta",
+        "my handle is @sage__",
+        "ping @Sage_ lol",
+        "__init__@Sage__",  # "__init__" is underlined: nothing is open after it
+        "`_x` and @Sage_",  # code opens nothing
+        "https://x.com/a_b @Sage_",  # nor does a link
+        "\\_waves at @Sage_",  # an escaped '_' opens nothing
+        "_a_b @Sage__",  # italics open at "_b", and two '_' close none
+    ],
+)
+def test_underscores_nothing_opened_are_part_of_what_was_written(content: str) -> None:
+    """Discord shows "@Sage_" as written where no '_' run before it opens its emphasis: a
+    handle ("sage_"), not Sage."""
+    assert found(content) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "__@Sage__hi",  # underline closes before anything but '_'
+        "__@Sage__です",
+        "_@Sage_です",  # italics close before anything but an ASCII letter or digit
+        "_@Sage_é",
+        "snake_case and @Sage_",  # Discord's italics: "case and @Sage"
+        "\\\\_@Sage_",  # an escaped backslash, then italics
+        "_a __b__ @Sage_",
+        "__a _b_ @Sage__",
+    ],
+)
+def test_emphasis_closes_as_discord_closes_it(content: str) -> None:
+    assert found(content) == [("sage", "@Sage")]
+
+
+WREN = personality("sage-wren", "Sage Wren")
+
+
+def test_inside_emphasis_the_longest_name_written_wins() -> None:
+    """The same ranking as anywhere else: names before global aliases, then the longest."""
+    other = personality("other", "Other", "sage")  # a global alias "sage"
+    assert found("_waves at @Sage Wren_", WREN, other) == [("sage-wren", "@Sage Wren")]
+    assert found("_waves at @Sage Wren_", WREN, SAGE) == [("sage-wren", "@Sage Wren")]
+    assert found("__@Sage Wren__", SAGE, WREN) == [("sage-wren", "@Sage Wren")]
+    the, oracle = personality("the", "The"), personality("oracle", "The Oracle")
+    assert found("_asks @the oracle_", the, oracle) == [("oracle", "@the oracle")]
+    moth, luna = personality("moth", "Luna Moth"), personality("luna", "Luna")
+    assert found("_hugs @Luna Moth_", moth, luna) == [("moth", "@Luna Moth")]
+    assert found("__@Luna Moth__", moth, luna) == [("moth", "@Luna Moth")]
 
 
 def test_an_underscore_before_a_word_still_carries_the_name_on() -> None:
@@ -45,8 +99,13 @@ def test_a_personality_named_with_the_underscore_keeps_its_mention() -> None:
     underscored = personality("sage-underscore", "sage_")
     for people in ([SAGE, underscored], [underscored, SAGE]):
         assert found("hi @sage_", *people) == [("sage-underscore", "@sage_")]
-        assert found("hi @sage__", *people) == [("sage-underscore", "@sage_")]
         assert found("@Sage, hi", *people) == [("sage", "@Sage")]
+        # "sage__" is neither: nothing opened emphasis for its '_'s to close.
+        assert found("hi @sage__", *people) == []
+        # Underlined "@sage": the closing "__" mirrors the opening one, no name takes half.
+        assert found("__@sage__", *people) == [("sage", "@sage")]
+        # Underlined "@sage_": the underline closes at the last two '_'.
+        assert found("__@sage___", *people) == [("sage-underscore", "@sage_")]
     bot = personality("sage-bot", "sage_bot")
     assert found("_ask @sage_bot_", SAGE, bot) == [("sage-bot", "@sage_bot")]
     assert found("_ask @sage_bot_x", SAGE, bot) == []
@@ -58,9 +117,19 @@ def test_a_name_in_emphasis_names_a_group_speaker() -> None:
     strange = Member("x", ("_x_",), 0.0)
     assert [m.personality_id for m in named_in("_waves at Sage_", [sage, bot])] == ["s"]
     assert [m.personality_id for m in named_in("__Sage__ hi", [sage, bot])] == ["s"]
-    assert [m.personality_id for m in named_in("ask _sage_bot_", [sage, bot])] == ["b"]
+    assert [m.personality_id for m in named_in("ask __sage_bot__", [sage, bot])] == ["b"]
+    # Discord shows "ask _sage" and "bot" in italics: the '_' before "bot" opens them.
+    assert named_in("ask _sage_bot_", [sage, bot]) == []
     assert [m.personality_id for m in named_in("hi _x_", [strange])] == ["x"]
     assert named_in("sage_bot", [sage]) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["dm sage_ on twitter", "self._sage = 1", "my handle is sage__", "__init__ sage__"],
+)
+def test_underscores_nothing_pairs_with_name_no_group_speaker(text: str) -> None:
+    assert named_in(text, [Member("s", ("Sage",), 0.0)]) == []
 
 
 ELSEWHERE = [
@@ -88,14 +157,35 @@ def test_an_at_signs_reading_never_depends_on_the_rest_of_the_message(content: s
 PIECES = [
     "@Sage", "@sage_", "@lil", "_", "__", "*", "~~", "||", "`", "```", "```py  \n", "\n",
     " ", "/", ":", ".", "www.", "https://", "x.com", "main.py", "ada", "@", "\\", "<@1>",
-    "@everyone", "@here", "é", "ねえ", "-", "a", "S",
+    "@everyone", "@here", "é", "ねえ", "-", "a", "S", "'s friend", " comes", "Everyone",
 ]  # fmt: skip
 """What random messages are made of: formatting, links, code, addresses, pings."""
+
+PINGED = [
+    personality("friend", "everyone's friend"),
+    personality("trouble", "Here Comes Trouble"),
+    personality("everyone", "Everyone"),
+    personality("here", "Here"),
+]
+"""Personalities named as Discord's pings of everybody begin."""
+
+
+def test_discords_ping_of_everybody_mentions_no_personality() -> None:
+    """Discord pings everybody at a lowercase "@everyone" or "@here" (a whole word), so no
+    name is read after one, as the bot's check reads it; capitalized, it is a mention."""
+    for content in ["@everyone's friend hi", "@here comes trouble", "@everyone", "(@here)"]:
+        assert found(content, *PINGED) == [], content
+        assert not may_mention(content), content
+    assert found("@Everyone's Friend hi", *PINGED) == [("friend", "@Everyone's Friend")]
+    assert found("@Here Comes Trouble!", *PINGED) == [("trouble", "@Here Comes Trouble")]
+    assert found("@Everyone", *PINGED) == [("everyone", "@Everyone")]
+    assert found("@heres", *PINGED) == []  # no personality is named "heres"
+    assert may_mention("@heres")
 
 
 def test_the_bots_check_never_says_no_where_the_gateway_finds_a_mention() -> None:
     rng = random.Random(262)
-    people = [SAGE, LILITH, personality("s", "S"), personality("a", "a")]
+    people = [SAGE, LILITH, personality("s", "S"), personality("a", "a"), *PINGED]
     for _ in range(4000):
         content = "".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 12)))
         if find_mentions(content, people, 5):

@@ -57,6 +57,10 @@ MENTIONS_SAGE = [
     "run.sh/@Sage",
     "index.html/@Sage",
     "notes.txt/@Sage",
+    "Program.fs/@Sage",  # two-letter extensions no country has
+    "init.el/@Sage",
+    "main.jl/@Sage",
+    "Form1.vb/@Sage",
     "Mr.Smith/@Sage",
     "X.COM/@Sage",
     "Sage.js/@Sage",

@@ -3,9 +3,17 @@ spans the gateway's mentions, its group speakers and the bot's notice all read."
 
 from __future__ import annotations
 
+from importlib import resources
+
 import pytest
 
-from tzurot.runtime.mention_starts import code_spans, email_spans, link_spans, prose
+from tzurot.runtime.mention_starts import (
+    _FILE_TYPES,
+    code_spans,
+    email_spans,
+    link_spans,
+    prose,
+)
 
 
 def spans_text(text: str, spans: list[tuple[int, int]]) -> list[str]:
@@ -90,6 +98,12 @@ def test_code_is_paired_as_discord_pairs_it(text: str, code: list[str]) -> None:
         ("app.ts/@Sage", []),
         ("notes.txt/@Sage", []),
         ("jquery.min.js/@Sage", []),
+        ("Program.fs/@Sage", []),  # no country has these two letters: files
+        ("init.el/@Sage", []),
+        ("main.jl/@Sage", []),
+        ("Form1.vb/@Sage", []),
+        ("Main.hx/@Sage", []),
+        ("dialog.ui/@Sage", []),
         ("esm.sh/@preact/signals", []),  # the price: such a site needs its scheme or www.
         ("https://esm.sh/@preact/signals", ["https://esm.sh/@preact/signals"]),
         ("www.notes.md/@Sage", ["www.notes.md/@Sage"]),
@@ -121,3 +135,25 @@ def test_prose_blanks_addresses_links_and_code_keeping_offsets() -> None:
     assert prose(text) == "hi Sage, " + " " * 12 + " " + " " * 19 + " " + " " * 6 + " ok"
     assert len(prose(text)) == len(text)
     assert prose("plain text") == "plain text"
+
+
+def _top_level_domains() -> set[str]:
+    """IANA's list of top-level domains, as hypothesis (a test dependency) ships it."""
+    listing = resources.files("hypothesis.vendor") / "tlds-alpha-by-domain.txt"
+    lines = listing.read_text(encoding="utf-8").splitlines()
+    return {line.strip().lower() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def test_the_file_types_that_are_top_level_domains_are_the_ones_documented() -> None:
+    """A host ending in a file type's extension is read as a file's name: only these few
+    sites need their scheme or "www." (the module docstring names them)."""
+    assert _FILE_TYPES & _top_level_domains() == {"py", "md", "sh", "rs", "java", "zip", "mov"}
+
+
+def test_common_two_letter_extensions_no_country_has_are_file_types() -> None:
+    """Any two letters are a country's code, assigned or not, except a file type's: the common
+    two-letter extensions of unassigned codes are listed."""
+    common = {"cs", "el", "ex", "fs", "go", "gz", "hh", "hs", "hx", "jl", "js", "kt", "ll"}
+    common |= {"pp", "rb", "rc", "ts", "ui", "vb", "xz"}
+    assert not common & _top_level_domains()
+    assert common <= _FILE_TYPES

@@ -1,6 +1,11 @@
 """Where an '@' starts no personality's mention, and where a name is no word of a message: in
-an e-mail address, a link or Discord's code. One copy for the gateway (its mentions and its
-group speakers) and the bot (its gateway-away notice), so both read a message alike.
+an e-mail address, a link or Discord's code, and at Discord's ping of everybody. One copy for
+the gateway (its mentions and its group speakers) and the bot (its gateway-away notice), so
+both read a message alike.
+
+- Ping of everybody: "@everyone" or "@here" as Discord pings them, lowercase and a whole word
+  ("@everyone's friend"), starts no mention, so a personality named "everyone's friend" is
+  mentioned as "@Everyone's Friend" (capitalized, Discord pings nobody).
 
 - E-mail address: an ASCII local part right before the '@' (its last character one of
   A-Z a-z 0-9 . _ % + -) and a dotted domain right after it: "ada@sage.org", not "ねえ@Sage"
@@ -21,12 +26,14 @@ group speakers) and the bot (its gateway-away notice), so both read a message al
     "lol.jk/@Sage" too;
   - or more ("youtube.com");
   - but not a common file type's extension (`_FILE_TYPES`): "main.py/@Sage",
-    "notes.md/@Sage", "src/lib.rs/@Sage", "index.html/@Sage" and "Node.js/@Sage" name a file
-    before a mention. The price: a site on a top-level domain that is also such an
-    extension (.py Paraguay, .md Moldova, .sh Saint Helena, .rs Serbia, .java, .zip, .mov)
-    is a link only with its scheme or "www.": "esm.sh/@preact/signals" is not one,
-    "https://esm.sh/@preact" and "www.notes.md/@Sage" are. In a chat a file's name before
-    "/@Sage" is likelier than such a site written without its scheme.
+    "notes.md/@Sage", "src/lib.rs/@Sage", "index.html/@Sage", "Node.js/@Sage" and
+    "Program.fs/@Sage" (the two-letter extensions of common source files no country has:
+    fs, el, jl, vb, hx, ui, rc, ll, hh, pp) name a file before a mention. The price: a
+    site on a top-level domain that is also such an extension (.py Paraguay, .md Moldova,
+    .sh Saint Helena, .rs Serbia, .java, .zip, .mov) is a link only with its scheme or
+    "www.": "esm.sh/@preact/signals" is not one, "https://esm.sh/@preact" and
+    "www.notes.md/@Sage" are. In a chat a file's name before "/@Sage" is likelier than such
+    a site written without its scheme.
   So "youtube.com/@sage", "**youtube.com/@sage**", "||youtube.com/@sage||",
   "link:youtube.com/@sage", "見てyoutube.com/@sage", "example.com:8080/@sage",
   "localhost:8080/@sage", "127.0.0.1/@sage" and "mailto:me@sage" are links, while
@@ -55,6 +62,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 
 _EMAIL_LOCAL_TEXT = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 """The characters of an e-mail address's local part (ASCII)."""
@@ -81,6 +89,7 @@ _FILE_TYPES = frozenset(
     for extensions in (
         "py js ts jsx tsx mjs cjs rs go rb cs kt kts java cpp hpp cxx hxx swift lua php",
         "sh bash zsh sql dart scala hs ex exs erl clj vue svelte",  # source code
+        "fs el jl vb hx ui rc ll hh pp",  # source code: two letters no country has
         "md txt rst tex json yaml yml toml xml csv tsv ini cfg conf env log lock",  # text
         "html htm css scss sass less ipynb pdf doc docx rtf odt xls xlsx ppt pptx",  # documents
         "png jpg jpeg gif webp svg ico bmp wav ogg flac webm mkv avi mov",  # images, media
@@ -89,12 +98,32 @@ _FILE_TYPES = frozenset(
     for extension in extensions.split()
 )
 """The extensions of common file types: a host ending in one is a file's name ("main.py/").
-Of them .py, .md, .sh, .rs (countries), .java, .zip and .mov are top-level domains too."""
+Of them .py, .md, .sh, .rs (countries), .java, .zip and .mov are top-level domains too (IANA's
+list: tests/unit/runtime/test_mention_starts_rules.py)."""
+
+_EVERYBODY = ("everyone", "here")
+"""Discord's pings of everybody, as it reads them: lowercase only."""
 
 _BACKTICKS = re.compile(r"`+")
 _LANGUAGE = re.compile(r"[A-Za-z0-9_+\-.#]+\n")
 """A code block's language and the newline right after it ("```py", "```c#"), as the
 desktop client reads it: "```py   " names none (its code is "py   ")."""
+
+
+def pings_everybody(text: str, at: int) -> bool:
+    """Whether the '@' at `at` is Discord's ping of everybody: "@everyone" or "@here",
+    lowercase, a whole word ("@everyone's", not "@heres" nor "@Here")."""
+    for word in _EVERYBODY:
+        if text.startswith(word, at + 1):
+            after = at + 1 + len(word)
+            return after == len(text) or not _continues_word(text[after])
+    return False
+
+
+def _continues_word(char: str) -> bool:
+    """As the gateway tells where a name ends (tzurot.gateway.personalities.continues_word):
+    a letter, a combining mark, a digit, '_' or '-'."""
+    return char in "_-" or unicodedata.category(char)[0] in "LMN"
 
 
 def in_email(text: str, at: int) -> bool:
@@ -279,10 +308,11 @@ _NO_SPANS = _Spans([])
 
 
 class MentionStarts:
-    """Which '@'s of one message may start a mention. Only what the message may hold is
-    looked for: links where it has a '/', ':' or "www.", code where it has a '`'. A link is
-    looked for only in the runs of URL characters holding an '@' asked about, each run once;
-    the code spans are found once, when first asked."""
+    """Which '@'s of one message may start a mention: not an e-mail address's, a link's, one
+    in code nor Discord's ping of everybody. Only what the message may hold is looked for:
+    links where it has a '/', ':' or "www.", code where it has a '`'. A link is looked for
+    only in the runs of URL characters holding an '@' asked about, each run once; the code
+    spans are found once, when first asked."""
 
     __slots__ = ("_code", "_runs", "_text")
 
@@ -293,7 +323,7 @@ class MentionStarts:
 
     def may_start(self, at: int) -> bool:
         """Whether the '@' at `at` (in the text as given) may start a mention."""
-        if in_email(self._text, at):
+        if in_email(self._text, at) or pings_everybody(self._text, at):
             return False
         if self._runs is not None and 0 <= self._runs.link(at)[0] < at:
             return False

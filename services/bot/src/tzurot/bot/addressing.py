@@ -10,7 +10,6 @@ it shows a message somewhere else, addressing nobody (`is_forward`).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,10 +20,8 @@ from tzurot.v1 import common_pb2 as common
 
 _DISCORD_MENTION = re.compile(r"<@[!&]?\d+>")
 """How Discord writes a mention of a user (`<@id>`, `<@!id>`) or a role (`<@&id>`)."""
-_EVERYBODY = ("everyone", "here")
-"""Discord's pings of everybody, as it reads them: lowercase only."""
-_LONGEST_PING = len("everyone") + 1
-"""What `may_mention` reads after an '@': the longest ping and the character after it."""
+_MARKS = "_*~|"
+"""Discord's formatting marks: italics, underline, bold, strikethrough, spoiler."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +42,51 @@ class PostedAs:
 
 
 def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
-    """The content without the mention texts (so the model reads "hi", not "@Lilith hi")."""
+    """The content without the mention texts (so the model reads "hi", not "@Lilith hi"),
+    nor Discord's formatting marks that held only a mention ("**_@Sage_** hi" is "hi");
+    where the formatting holds more, no space is left inside it ("_waves at @Sage_" is
+    "_waves at_", "_@Sage waves_" is "_waves_")."""
     out, cursor = [], 0
     for item in sorted(addressed, key=lambda a: a.offset):
-        out.append(content[cursor : item.offset])
-        cursor = item.offset + len(item.matched_text)
+        start, end = _unwrapped(content, item.offset, item.offset + len(item.matched_text), cursor)
+        out.append(content[cursor:start])
+        cursor = end
     out.append(content[cursor:])
     text = re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
     return text.lstrip(",:;").strip()
+
+
+def _unwrapped(content: str, start: int, end: int, floor: int) -> tuple[int, int]:
+    """The mention at content[start:end] with the pairs of marks around it that held only it
+    (the same run of one mark on each side), and the spaces between it and the marks that
+    open or close formatting holding more (no letter or digit on their far side); nothing
+    before `floor`. Each character is looked at a bounded number of times."""
+    while start > floor and (mark := content[start - 1]) in _MARKS:
+        before = start - 1
+        while before > floor and content[before - 1] == mark:
+            before -= 1
+        after = end
+        while after < len(content) and content[after] == mark:
+            after += 1
+        if after - end != start - before:
+            break
+        start, end = before, after
+    if end < len(content) and (mark := content[end]) in _MARKS:
+        after = end
+        while after < len(content) and content[after] == mark:
+            after += 1
+        if after == len(content) or not content[after].isalnum():
+            while start > floor and content[start - 1] in " \t":
+                start -= 1
+            return start, end
+    if start > floor and (mark := content[start - 1]) in _MARKS:
+        before = start - 1
+        while before > 0 and content[before - 1] == mark:
+            before -= 1
+        if before == 0 or not content[before - 1].isalnum():
+            while end < len(content) and content[end] in " \t":
+                end += 1
+    return start, end
 
 
 def reply_addressee(posted: PostedAs, now: common.Personality | None) -> common.Personality | None:
@@ -80,11 +114,11 @@ def may_mention(content: str) -> bool:
     """Whether `content` has an '@' that may start a personality's mention, told without the
     names: where the gateway starts reading a name (tzurot.gateway.mentions), a word may
     follow the '@' (not a space, nor the end). Not an '@' of Discord's own mentions (a user
-    `<@id>`, `<@!id>`, a role `<@&id>`), of `@everyone` or `@here` as Discord pings them
-    (lowercase, a whole word: "@Everyone's Friend" may be a personality), nor one the
-    gateway reads no name after: in an e-mail address (ada@example.com), a link
-    (https://mastodon.social/@sage, youtube.com/@sage) or Discord's code (`@Sage hi`), by
-    the rules the gateway uses (tzurot.runtime.mention_starts, one copy for both). Any
+    `<@id>`, `<@!id>`, a role `<@&id>`), nor one the gateway reads no name after: in an
+    e-mail address (ada@example.com), a link (https://mastodon.social/@sage,
+    youtube.com/@sage), Discord's code (`@Sage hi`) or its ping of everybody (`@everyone`,
+    `@here`: lowercase, a whole word; "@Everyone's Friend" may be a personality), by the
+    rules the gateway uses (tzurot.runtime.mention_starts, one copy for both). Any
     other '@' counts, right after a word or not ("ねえ@Lilith", "__@Lilith__" in Discord's
     underline). Only for the gateway-away notice: a message is told the gateway is
     restarting only when it may have meant a personality, never for a human pinging
@@ -93,26 +127,7 @@ def may_mention(content: str) -> bool:
     starts = MentionStarts(text)
     start = text.find("@")
     while start != -1:
-        rest = text[start + 1 : start + 1 + _LONGEST_PING]
-        if (
-            rest[:1].strip()
-            and not any(_is_word(rest, word) for word in _EVERYBODY)
-            and starts.may_start(start)
-        ):
+        if text[start + 1 : start + 2].strip() and starts.may_start(start):
             return True
         start = text.find("@", start + 1)
     return False
-
-
-def _is_word(text: str, word: str) -> bool:
-    """Whether `text` begins with `word` exactly (Discord pings only the lowercase words), as
-    a whole word."""
-    return text.startswith(word) and not (
-        len(text) > len(word) and _continues_word(text[len(word)])
-    )
-
-
-def _continues_word(char: str) -> bool:
-    """As the gateway tells where a name ends (tzurot.gateway.personalities.continues_word):
-    a letter, a combining mark, a digit, '_' or '-'."""
-    return char in "_-" or unicodedata.category(char)[0] in "LMN"

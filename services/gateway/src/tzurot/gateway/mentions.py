@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.emphasis import Emphasis
 from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias, same_key
 from tzurot.runtime.folding import fold
 from tzurot.runtime.mention_starts import MentionStarts
@@ -43,14 +44,15 @@ def find_mentions(
 
     A name matches case-insensitively, whitespace-collapsed, and only where a word ends after
     it (not before a letter, combining mark, digit, '_' or '-'): "@lil!", "@lil," and
-    "@lil's" mention `lil`, "@lily" and "@lil-y" do not. Where no name matches so, one
-    followed by '_'s that end the word matches too, as Discord's italics or underline close
-    there ("_waves at @Sage_", "__@Sage__"; not "@Sage_bot"): a personality named with the
-    '_' ("sage_") keeps "@sage_". A personality is reported once, at its first mention. An
-    '@' in an e-mail address (ada@sage.org), a link (https://mastodon.social/@sage,
-    youtube.com/@sage) or Discord's code (`@Sage hi`) starts none
-    (tzurot.runtime.mention_starts, which says what each is); any other does, after a word
-    too ("ねえ@Sage", "main.py/@Sage").
+    "@lil's" mention `lil`, "@lily" and "@lil-y" do not; or where the '_'s after it close
+    Discord's italics or underline that a '_' run before it opened (tzurot.gateway.emphasis):
+    "_waves at @Sage_", "__@Sage__hi" and "_@Sage_です" mention Sage, "ping @Sage_ lol",
+    "@Sage_bot" and "__init__@Sage__" do not. A personality is reported once, at its first
+    mention. An '@' in an e-mail address (ada@sage.org), a link
+    (https://mastodon.social/@sage, youtube.com/@sage), Discord's code (`@Sage hi`) or its
+    ping of everybody ("@everyone's friend") starts none (tzurot.runtime.mention_starts,
+    which says what each is); any other does, after a word too ("ねえ@Sage",
+    "main.py/@Sage").
     `personal` are the speaker's own aliases (normalized alias, personality): the same name
     means their personality, not anyone else's.
 
@@ -62,7 +64,10 @@ def find_mentions(
        words or punctuation ("sage please", "sage's", from before the gateway refused them:
        store/name_rules.py) never takes "@Sage please help" from Sage, and an alias
        matching a name of the same text never takes it either.
-    2. Then the longest, so "@the oracle" beats "@the" among names (and among aliases).
+    2. Then the longest, so "@the oracle" beats "@the" among names (and among aliases), in
+       emphasis too ("_asks @the oracle_"); "@sage_" is a personality named "sage_" before
+       Sage, but "__@sage__" is Sage underlined (a name ends where its closing markers
+       begin, never inside them).
     3. Then, at equal length: the speaker's own alias, a slug, a display name as written, a
        display name by its key, a global alias (as `find_personality` ranks them); then the
        oldest personality, then the smallest id. So the result never depends on the order
@@ -89,12 +94,19 @@ def find_mentions(
     folded = fold(content, str.lower)  # names are lower-cased (normalize_alias, _names)
     lowered = same_key(folded.text)  # as the names are (`same_key`), offsets kept
     starts: MentionStarts | None = None  # made at the first '@' a name follows
+    emphasis: Emphasis | None = None  # made at the first name a '_' follows
+
+    def closes(end: int) -> bool:
+        nonlocal emphasis
+        emphasis = emphasis or Emphasis(content)
+        return emphasis.closes_at(folded.original(end))
+
     found: list[tuple[Personality, str, int]] = []
     seen: set[str] = set()
     index = lowered.find("@")
     while index != -1 and len(found) < limit:
         end = index + 1
-        matched = _first_name(lowered, index + 1, candidates, folded.aligned)
+        matched = _first_name(lowered, index + 1, candidates, folded.aligned, closes)
         if matched is not None:
             start = folded.original(index)
             starts = starts or MentionStarts(content)
@@ -113,34 +125,20 @@ def _first_name(
     start: int,
     candidates: Sequence[tuple[str, Personality]],
     aligned: Callable[[int], bool],
+    closes: Callable[[int], bool],
 ) -> tuple[int, Personality] | None:
     """The end of the first of `candidates` (ranked) written at `start` and ending where a
-    word does, with its personality; else the first ending where Discord's emphasis closes
-    after it ("_waves at @Sage_": no personality is named "Sage_"). Each run of '_' after a
-    name is read once, whatever the number of names."""
-    closing: tuple[int, Personality] | None = None
-    closes: dict[int, bool] = {}
+    word does or where Discord's emphasis closes (`closes`: the markers are read once per
+    message, whatever the number of names), with its personality."""
     for name, personality in candidates:
         end = _match(text, start, name)
         if end is None or not aligned(end):
             continue
         if end == len(text) or not continues_word(text[end]):
             return end, personality
-        if closing is None and text[end] == "_":
-            if end not in closes:
-                closes[end] = _closes_emphasis(text, end)
-            if closes[end]:
-                closing = end, personality
-    return closing
-
-
-def _closes_emphasis(text: str, pos: int) -> bool:
-    """Whether the run of '_' at `pos` closes Discord's italics or underline: the word ends
-    after it ("@Sage_", "@Sage__,"), unlike "@Sage_bot"."""
-    end = pos
-    while end < len(text) and text[end] == "_":
-        end += 1
-    return end == len(text) or not continues_word(text[end])
+        if text[end] == "_" and closes(end):
+            return end, personality
+    return None
 
 
 def _match(text: str, start: int, name: str) -> int | None:

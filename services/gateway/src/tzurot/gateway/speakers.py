@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tzurot.runtime.mention_starts import prose
+from tzurot.gateway.emphasis import Emphasis
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -66,23 +66,35 @@ def _find(tokens: Sequence[str], phrase: Sequence[str]) -> int | None:
     return None
 
 
+def _words_at(text: str) -> tuple[list[str], list[int]]:
+    """The words of `text` (as `words` gives them) and where each begins."""
+    found = list(_WORD.finditer(text))
+    return [w[0].casefold() for w in found], [w.start() for w in found]
+
+
 def named_in(text: str, members: Sequence[Member]) -> list[Member]:
     """Members named in `text`, in order of appearance: a whole name (display name, slug or
     alias, as whole words: "the night queen", not "the") or the display name's first word
     ("Sage" for "Sage Wren"), case-insensitive; none inside an e-mail address, a link or
-    Discord's code (`prose`). The '_'s at a word's edges are Discord's emphasis ("_Sage_",
-    "__Sage__"), unless a member's name has that word with them."""
-    names = [[words(name) for name in member.names if name] for member in members]
-    written = {word for phrases in names for phrase in phrases for word in phrase}
-    tokens = [
-        token if token in written else token.strip("_") or token for token in words(prose(text))
-    ]
+    Discord's code (`prose`). A name is read in the text as written ("_x_" names a member
+    named so) and as Discord shows it, without the '_'s of its italics or underline
+    (tzurot.gateway.emphasis): "_waves at Sage_" and "__Sage__" name Sage, "sage_" and
+    "self._sage", where nothing pairs with the '_', do not."""
+    emphasis = Emphasis(text)
+    readings = [_words_at(emphasis.read)]
+    if (shown := emphasis.shown()) is not emphasis.read:
+        readings.append(_words_at(shown))
     found: list[tuple[int, int, Member]] = []
     for index, member in enumerate(members):
-        phrases = names[index]
+        phrases = [words(name) for name in member.names if name]
         if phrases and phrases[0]:
             phrases.append(phrases[0][:1])
-        places = [p for p in (_find(tokens, phrase) for phrase in phrases) if p is not None]
+        places = [
+            starts[place]
+            for tokens, starts in readings
+            for phrase in phrases
+            if (place := _find(tokens, phrase)) is not None
+        ]
         if places:
             found.append((min(places), index, member))
     return [member for _, _, member in sorted(found, key=lambda f: (f[0], f[1]))]
