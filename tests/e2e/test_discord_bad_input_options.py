@@ -147,7 +147,13 @@ async def test_a_voice_provider_is_one_the_system_speaks_with(world: World) -> N
             world, world.alice, "personality", "voice", "set",
             personality="echo", provider="kokoro", voice_id="af_bella",
         )  # fmt: skip
-    assert refused_in_words == [f"a voice's provider is one of {ACCEPTED}"] * 2
+    unknown = f"unknown provider; of the providers inference lists, a voice may name {ACCEPTED}"
+    assert refused_in_words == [
+        unknown,
+        "'openrouter' is a chat provider, not a speech provider; a speech server is given "
+        "kokoro's or openedai-speech's address, or a name of its own, in the operator's "
+        "TZUROT_PROVIDERS",
+    ]
     assert chosen.startswith("**Echo** (`echo`) speaks with kokoro voice `af_bella`"), chosen
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await world.cli.SetPersonalityVoice(
@@ -157,7 +163,7 @@ async def test_a_voice_provider_is_one_the_system_speaks_with(world: World) -> N
             )
         )
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
-    assert refused.value.details() == f"a voice's provider is one of {ACCEPTED}"
+    assert refused.value.details() == unknown
     kept = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="echo"))
     assert kept.voice.provider == "kokoro"
 

@@ -1,18 +1,23 @@
 """A voice with a speech server the operator added (`TZUROT_PROVIDERS`, README "Voice"),
-through the fake Discord, the real bot and the whole mesh: `/personality voice set` takes the
-name (the gateway asks inference which providers there are), and the answers are spoken by
-that server (its `/audio/speech`, with the user's key for it); a name inference does not
-speak with is refused in words naming those it does, and nothing is stored. The bot suggests
-the built-in speech providers as the name is typed, and lets any be typed."""
+through the fake Discord, the real bot and the whole mesh, set up as the Kubernetes manifests
+ship it (`TZUROT_LOOPBACK_PROVIDERS=false`): `/personality voice set` takes the name (the
+gateway asks inference which providers there are), and the answers are spoken by that server
+(its `/audio/speech`, with the user's key for it); a name inference does not list is refused in
+words naming those it does, and a local speech server the operator has not given an address
+(`kokoro`) is refused as inference refuses it, FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
+saying what the operator must set (README, review 277); nothing is stored by either. The bot
+suggests the built-in speech providers as the name is typed, and lets any be typed."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from tzurot.cli.localdb import create_database
+from tzurot.runtime.errors import PROVIDER_NOT_CONFIGURED, from_rpc_error
 from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, member_actor, running_bot
 from tzurot.testing.discord_e2e import slash_text as slash
 from tzurot.testing.fake_provider import FakeProvider
@@ -23,9 +28,17 @@ from .voice_posts import voice_messages
 
 pytestmark = pytest.mark.e2e
 
-TAKEN = "elevenlabs, kokoro, my-tts, openai, openedai-speech"
-"""What inference lists that speaks: its built-in speech providers, ElevenLabs and the
-operator's own."""
+REFUSED = (
+    "unknown provider; of the providers inference lists, a voice may name elevenlabs, openai, "
+    "or one the operator added: my-tts (that speaks only if its server serves speech)"
+)
+"""What inference lists that a voice may name, in a pod: ElevenLabs and OpenAI (the local
+speech servers have no address), then the operator's own."""
+NOT_SET_UP = (
+    "provider 'kokoro' is not set up on this server: its default address is inference's own "
+    "loopback, where nothing runs in this deployment; the operator must give it its server's "
+    "address (TZUROT_PROVIDERS)"
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +56,7 @@ async def operator_mesh(
         database,
         tmp_path_factory.mktemp("voice-provider"),
         providers={"my-tts": speech_server.base_url},  # the operator's TZUROT_PROVIDERS
+        inference={"loopback_providers": False},  # as in a pod (the manifests' configmap)
     ) as world:
         yield world
 
@@ -76,6 +90,10 @@ async def test_an_operator_speech_server_is_set_from_discord_and_speaks(
             world, world.alice, "personality", "voice", "set",
             personality="echo", provider="mistral", voice_id="af_bella",
         )  # fmt: skip
+        not_set_up = await slash(
+            world, world.alice, "personality", "voice", "set",
+            personality="echo", provider="kokoro", voice_id="af_bella",
+        )  # fmt: skip
         unset = await slash(world, world.alice, "personality", "voice", "show", personality="echo")
         chosen = await slash(
             world, world.alice, "personality", "voice", "set",
@@ -87,9 +105,21 @@ async def test_an_operator_speech_server_is_set_from_discord_and_speaks(
         job = await world.delivered(f"{said.id}:echo")
         await world.discord.wait_until(lambda: voice_messages(world, world.general))
     assert [c["value"] for c in offered.choices()] == ["openai", "openedai-speech"]
-    assert refused == f"a voice's provider is one of {TAKEN}"
-    assert unset == "Echo has no voice."  # nothing stored by the refusal
+    assert refused == REFUSED
+    assert not_set_up == NOT_SET_UP  # the operator's to set, not an unknown name (review 277)
+    assert unset == "Echo has no voice."  # nothing stored by either refusal
     (request,) = speech_server.speech_requests()
     assert (request.body["voice"], request.body["speed"]) == ("af_bella", 1.5)
     assert request.body["input"] == job.content
     assert world.provider.speech_requests() == []  # not OpenAI's, nor any other's
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # an API client is told the same
+        await world.cli.SetPersonalityVoice(
+            gw.SetPersonalityVoiceRequest(
+                personality="echo",
+                voice=common.VoiceConfig(provider="kokoro", voice_id="af_bella"),
+            )
+        )
+    assert caught.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    assert from_rpc_error(caught.value).reason == PROVIDER_NOT_CONFIGURED
+    kept = await world.cli.GetPersonalityVoice(gw.GetPersonalityVoiceRequest(personality="echo"))
+    assert kept.voice.provider == "my-tts"

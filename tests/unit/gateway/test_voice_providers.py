@@ -4,10 +4,14 @@ then a fixed list refused the speech servers an operator adds with `TZUROT_PROVI
 
 Inference is the authority (its ListProviders, asked through the wallet's cached
 `InferenceProviders`): any name it lists is taken but those known to speak no audio (Brave,
-its built-in chat providers), anything else refused with INVALID_ARGUMENT naming what is taken;
-when inference cannot answer, its built-in speech providers stand in, as the wallet's built-in
-list does. The cheap checks (no name, too long) come first and ask inference nothing. The bot
-suggests the built-in ones and lets any be typed (tests/unit/bot/test_bad_input_options.py).
+its built-in chat providers, refused saying so), anything else refused with INVALID_ARGUMENT
+naming what is taken. In a pod (`TZUROT_LOOPBACK_PROVIDERS=false`) a local speech server the
+operator has not given an address is FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED, as inference
+says it (review 277). When inference cannot answer, only ElevenLabs and OpenAI (always listed)
+are taken and any other name is UNAVAILABLE, to try again: it may be the operator's own, or an
+unconfigured local one. The cheap checks (no name, too long) come first and ask inference
+nothing. The bot suggests the built-in ones and lets any be typed
+(tests/unit/bot/test_bad_input_options.py).
 """
 
 from __future__ import annotations
@@ -19,15 +23,23 @@ import grpc
 import pytest
 
 import tzurot.gateway.voice as rules
+from tzurot.gateway import wallet
 from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.admin.voice import VoiceAdmin
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.voice import Voice, validate_voice
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.gateway.wallet import KNOWN_PROVIDERS, InferenceProviders
-from tzurot.inference.providers import DEFAULT_PROVIDERS, LOCAL_PROVIDERS
+from tzurot.inference.providers import DEFAULT_PROVIDERS, LOCAL_PROVIDERS, ProviderRegistry
 from tzurot.inference.speech_types import ELEVENLABS
-from tzurot.runtime.errors import InvalidArgument, TzurotError, Unavailable
+from tzurot.inference.wallet_keys import wallet_providers
+from tzurot.runtime.errors import (
+    PROVIDER_NOT_CONFIGURED,
+    FailedPrecondition,
+    InvalidArgument,
+    TzurotError,
+    Unavailable,
+)
 
 OPERATOR = Principal(user=None)
 OPERATORS_OWN = "my-tts"
@@ -35,7 +47,22 @@ OPERATORS_OWN = "my-tts"
 LISTED = frozenset({*DEFAULT_PROVIDERS, OPERATORS_OWN, ELEVENLABS, "brave"})
 """What inference's ListProviders answers with voice served and Brave as the search backend."""
 TAKEN = "elevenlabs, kokoro, my-tts, openai, openedai-speech"
-BUILT_IN = "elevenlabs, kokoro, openai, openedai-speech"
+REFUSED = (
+    "unknown provider; of the providers inference lists, a voice may name elevenlabs, kokoro, "
+    "openai, openedai-speech, or one the operator added: my-tts (that speaks only if its server "
+    "serves speech)"
+)
+"""An unknown name's refusal: the built-in speech providers, then the operator's own, which
+inference cannot say speak (review 277: the refusal called every listed name a voice's)."""
+SPEECH_SERVER = "http://tts.lan:8880/v1"
+
+
+def listed_in_a_pod(operators: dict[str, str]) -> frozenset[str]:
+    """What inference's ListProviders answers in the shipped Kubernetes setup
+    (`TZUROT_LOOPBACK_PROVIDERS=false`), the operator's `TZUROT_PROVIDERS` being `operators`:
+    its real registry and `wallet_providers`, voice served."""
+    registry = ProviderRegistry(operators, loopback_defaults=False)
+    return frozenset(wallet_providers(registry.names, voice=True, brave=False))
 
 
 class Inference:
@@ -93,27 +120,133 @@ async def test_each_speaking_provider_inference_lists_is_taken(provider: str) ->
     assert voice.provider == provider
 
 
-@pytest.mark.parametrize(
-    "provider",
-    ["elevenlab", "ElevenLabs", "mistral", "brave", "openrouter", "anthropic", "ollama", "vllm"],
-)
-async def test_any_other_is_refused_naming_those_inference_speaks_with(provider: str) -> None:
-    inference = Inference(LISTED)
+@pytest.mark.parametrize("provider", ["elevenlab", "ElevenLabs", "mistral"])
+async def test_any_other_is_refused_naming_what_inference_lists(provider: str) -> None:
+    admin = VoiceSetting(Inference(LISTED))
     with pytest.raises(InvalidArgument) as refused:
-        await set_voice(inference, provider)
+        await admin.set_personality_voice(OPERATOR, "echo", Voice(provider, "alloy"))
     assert refused.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert (refused.value.field, refused.value.reason) == ("voice.provider", "UNKNOWN_PROVIDER")
+    assert str(refused.value) == REFUSED  # never what was given
+    assert admin.voices.stored == {}
+
+
+@pytest.mark.parametrize(
+    ("provider", "what"),
+    [("brave", "web search"), *((p, "a chat provider") for p in ("openrouter", "ollama", "vllm"))],
+)
+async def test_a_chat_provider_is_refused_saying_so_even_pointed_at_a_speech_server(
+    provider: str, what: str
+) -> None:
+    """ListProviders gives names only: `vllm` the operator pointed at a speech server lists as
+    any `vllm` does, so the refusal says where a speech server goes instead (review 277)."""
+    pointed = LISTED | {provider}  # `TZUROT_PROVIDERS={"vllm": <a speech server>}`: no change
+    admin = VoiceSetting(Inference(pointed))
+    with pytest.raises(InvalidArgument) as refused:
+        await admin.set_personality_voice(OPERATOR, "echo", Voice(provider, "alloy"))
     assert refused.value.field == "voice.provider"
-    assert str(refused.value) == f"a voice's provider is one of {TAKEN}"  # never what was given
+    assert str(refused.value) == (
+        f"{provider!r} is {what}, not a speech provider; a speech server is given kokoro's or "
+        "openedai-speech's address, or a name of its own, in the operator's TZUROT_PROVIDERS"
+    )
+    assert admin.voices.stored == {}
 
 
-async def test_without_inferences_answer_the_built_in_speech_providers_stand_in() -> None:
-    """As the wallet does: the built-in list for that call, inference asked again next time."""
-    away = Inference(Unavailable("inference is restarting"))
-    voice = await set_voice(away, "kokoro")
+@pytest.mark.parametrize("provider", ["kokoro", "openedai-speech"])
+async def test_in_a_pod_a_local_speech_server_without_an_address_is_the_operators_to_set(
+    provider: str,
+) -> None:
+    """The shipped Kubernetes setup: inference lists neither local speech server until the
+    operator gives it an address, and the voice is refused as inference refuses it (the README's
+    FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED, saying what to set), not as an unknown name."""
+    admin = VoiceSetting(Inference(listed_in_a_pod({OPERATORS_OWN: SPEECH_SERVER})))
+    with pytest.raises(FailedPrecondition) as refused:
+        await admin.set_personality_voice(OPERATOR, "echo", Voice(provider, "af_bella"))
+    assert refused.value.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert (refused.value.reason, refused.value.metadata) == (
+        PROVIDER_NOT_CONFIGURED,
+        {"provider": provider},
+    )
+    assert str(refused.value) == (
+        f"provider {provider!r} is not set up on this server: its default address is "
+        "inference's own loopback, where nothing runs in this deployment; the operator must "
+        "give it its server's address (TZUROT_PROVIDERS)"
+    )
+    with pytest.raises(FailedPrecondition) as inference_says:  # inference's own words
+        ProviderRegistry({}, loopback_defaults=False).get(provider)
+    assert inference_says.value.reason == PROVIDER_NOT_CONFIGURED
+    assert str(inference_says.value).startswith(f"provider {provider!r} is not set up on this")
+    assert str(inference_says.value).endswith(str(refused.value).rsplit(";", 1)[1])
+    assert admin.voices.stored == {}
+
+
+async def test_in_a_pod_a_local_speech_server_given_an_address_is_taken() -> None:
+    operators = {"kokoro": SPEECH_SERVER, OPERATORS_OWN: SPEECH_SERVER}
+    voice = await set_voice(Inference(listed_in_a_pod(operators)), "kokoro")
     assert voice is not None
-    with pytest.raises(InvalidArgument, match=f"one of {BUILT_IN}$"):
-        await set_voice(away, OPERATORS_OWN)
-    assert away.asked == 2
+    assert voice.provider == "kokoro"
+    with pytest.raises(InvalidArgument) as refused:
+        await set_voice(Inference(listed_in_a_pod(operators)), "elevenlab")
+    assert str(refused.value) == (
+        "unknown provider; of the providers inference lists, a voice may name elevenlabs, "
+        "kokoro, openai, or one the operator added: my-tts (that speaks only if its server "
+        "serves speech)"
+    )
+
+
+async def test_an_operators_chat_back_end_is_taken_but_not_called_a_speech_provider() -> None:
+    """The limit (no proto field says which providers speak): `deepseek` is taken, and the
+    refusal names it apart from the speech providers, as one that may not speak."""
+    listed = LISTED | {"deepseek"}
+    voice = await set_voice(Inference(listed), "deepseek")
+    assert voice is not None
+    with pytest.raises(InvalidArgument) as refused:
+        await set_voice(Inference(listed), "elevenlab")
+    assert str(refused.value).endswith(
+        "a voice may name elevenlabs, kokoro, openai, openedai-speech, or one the operator "
+        "added: deepseek, my-tts (that speaks only if its server serves speech)"
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Unavailable("inference is restarting"),
+        TzurotError("not yet", reason="NOT_IMPLEMENTED", code=grpc.StatusCode.UNIMPLEMENTED),
+    ],
+    ids=["down", "older-inference"],
+)
+async def test_without_inferences_answer_only_what_it_always_lists_is_taken(
+    failure: TzurotError,
+) -> None:
+    """Review 277: the built-in stand-in list made the operator's own name a lasting
+    INVALID_ARGUMENT, and let an unconfigured `kokoro` (a pod) be stored. Now any name but
+    ElevenLabs and OpenAI is UNAVAILABLE, to try again; inference is asked again next time."""
+    away = Inference(failure)
+    admin = VoiceSetting(away)
+    for provider in (OPERATORS_OWN, "kokoro", "openedai-speech", "elevenlab"):
+        with pytest.raises(Unavailable) as later:
+            await admin.set_personality_voice(OPERATOR, "echo", Voice(provider, "alloy"))
+        assert str(later.value) == wallet.NO_PROVIDER_LIST
+    assert admin.voices.stored == {}
+    with pytest.raises(InvalidArgument, match=r"^'vllm' is a chat provider"):  # refused anyway
+        await admin.set_personality_voice(OPERATOR, "echo", Voice("vllm", "alloy"))
+    for provider in (ELEVENLABS, "openai"):
+        voice = await admin.set_personality_voice(OPERATOR, "echo", Voice(provider, "alloy"))
+        assert voice is not None
+        assert voice.provider == provider
+    assert away.asked == 7  # the stand-in is never kept
+    away.listed = LISTED  # inference is back
+    assert (await set_voice(away, OPERATORS_OWN) or Voice("", "")).provider == OPERATORS_OWN
+
+
+async def test_the_lookup_says_whether_inference_answered() -> None:
+    lookup = InferenceProviders(Inference(Unavailable("inference is restarting")))
+    assert await lookup.listed() == (KNOWN_PROVIDERS, False)
+    assert await lookup.names() == KNOWN_PROVIDERS
+    lookup = InferenceProviders(Inference(LISTED))
+    assert await lookup.listed() == (LISTED, True)
+    assert await wallet.FixedProviders(KNOWN_PROVIDERS).listed() == (KNOWN_PROVIDERS, True)
 
 
 async def test_inferences_list_is_asked_once_a_minute_not_at_every_voice() -> None:
@@ -156,8 +289,14 @@ def test_the_built_in_speech_providers_are_inferences_and_its_fallback_list() ->
     built-in list leaves once the names that do not speak are taken out."""
     assert rules.BUILT_IN_SPEECH_PROVIDERS[0] == ELEVENLABS
     assert set(rules.BUILT_IN_SPEECH_PROVIDERS[1:]) <= set(DEFAULT_PROVIDERS)
-    assert {"kokoro", "openedai-speech"} <= LOCAL_PROVIDERS
+    assert set(rules.LOCAL_SPEECH_PROVIDERS) == LOCAL_PROVIDERS & {*rules.BUILT_IN_SPEECH_PROVIDERS}
     assert rules.speech_providers(KNOWN_PROVIDERS) == tuple(sorted(rules.BUILT_IN_SPEECH_PROVIDERS))
+    assert listed_in_a_pod({}) >= {ELEVENLABS, "openai"}  # what is taken without inference
+
+
+def test_the_voices_words_for_an_absent_inference_and_an_unknown_name_are_the_wallets() -> None:
+    assert rules.NO_PROVIDER_LIST == wallet.NO_PROVIDER_LIST
+    assert rules.UNKNOWN_PROVIDER == wallet.UNKNOWN_PROVIDER
 
 
 def test_the_names_that_do_not_speak_are_brave_and_the_built_in_chat_providers() -> None:

@@ -21,7 +21,12 @@ from typing import Any, Literal
 
 from tzurot.gateway.domain import ConfigSource
 from tzurot.gateway.settings import VOICE_MAX_CHARACTERS, VOICE_MODE, ResolvedSetting
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import (
+    PROVIDER_NOT_CONFIGURED,
+    FailedPrecondition,
+    InvalidArgument,
+    Unavailable,
+)
 
 Frequency = Literal["always", "sometimes", "on_request"]
 FREQUENCIES: tuple[Frequency, ...] = ("always", "sometimes", "on_request")
@@ -32,18 +37,29 @@ SAMPLE_FORMATS = ("mp3", "wav", "ogg")
 MAX_SAMPLE_SECONDS = 600.0
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s")
 OPENAI = "openai"
-BUILT_IN_SPEECH_PROVIDERS = (ELEVENLABS, OPENAI, "kokoro", "openedai-speech")
+LOCAL_SPEECH_PROVIDERS = ("kokoro", "openedai-speech")
+"""Inference's built-in keyless speech servers (Kokoro-FastAPI, openedai-speech). Their
+default address is inference's own loopback: where nothing serves there (a pod,
+`TZUROT_LOOPBACK_PROVIDERS=false`) inference lists them only once the operator gives them an
+address, and a voice naming one before is FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED."""
+BUILT_IN_SPEECH_PROVIDERS = (ELEVENLABS, OPENAI, *LOCAL_SPEECH_PROVIDERS)
 """The providers inference speaks with out of the box: ElevenLabs (its own API), OpenAI's
-`/audio/speech`, and the keyless local servers Kokoro-FastAPI and openedai-speech. What a
-voice may name when inference cannot say which providers it has (`speech_providers` of the
-wallet's fallback list)."""
+`/audio/speech`, and the local speech servers. ElevenLabs and OpenAI it always lists: they
+are what a voice may name while inference cannot say which providers it has."""
 NOT_SPEECH_PROVIDERS = frozenset(
     {"brave", "openrouter", "anthropic", "gemini", "ollama", "vllm", "lmstudio"}
 )
 """Names inference lists (ListProviders) that a voice may not name: Brave Search (the wallet's
 web search key, no registry provider) and inference's built-in chat providers, which serve
-answers, not `/audio/speech`. An operator's speech server goes under a name of its own in
-`TZUROT_PROVIDERS`, or gives `kokoro` or `openedai-speech` its address."""
+answers, not `/audio/speech`. ListProviders gives names only, so one the operator pointed at
+a speech server (`TZUROT_PROVIDERS={"vllm": …}`) looks the same and is refused too: a speech
+server goes under a name of its own in `TZUROT_PROVIDERS`, or gives `kokoro` or
+`openedai-speech` its address (a voice stored on such a name before keeps speaking)."""
+NO_PROVIDER_LIST = "inference cannot say which providers it has right now; try again in a minute"
+"""UNAVAILABLE while inference cannot answer: the wallet's words (`wallet.NO_PROVIDER_LIST`),
+not imported from it, as wallet.py imports ports.py, which imports this module."""
+UNKNOWN_PROVIDER = "UNKNOWN_PROVIDER"
+"""The reason of a name inference does not list, as the wallet's (`wallet.UNKNOWN_PROVIDER`)."""
 MAX_PROVIDER_CHARS = 64
 """The longest provider name inference's registry takes (`TZUROT_PROVIDERS`' name rule)."""
 DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
@@ -146,21 +162,70 @@ def _check_range(field: str, value: float | None, low: float, high: float) -> No
 def speech_providers(listed: Iterable[str]) -> tuple[str, ...]:
     """The providers a voice may name, of those inference lists (ListProviders: its registry's
     names, the operator's `TZUROT_PROVIDERS` among them, and `elevenlabs` when it speaks),
-    sorted. Inference does not say which of its registry's names speak: every one is taken but
-    those known to speak no audio (`NOT_SPEECH_PROVIDERS`), so an operator's own speech server
-    is taken by the name it was given; one that cannot speak fails when it is asked to."""
+    sorted: every one but those known to speak no audio (`NOT_SPEECH_PROVIDERS`).
+
+    The limit: ListProviders does not say which names speak, so an operator's own speech
+    server is taken by the name it was given, and so is a chat back end the operator added
+    (`deepseek`), whose voice then fails at every answer it is asked to speak. Telling them
+    apart needs inference to say it (a `speech_providers` field of ListProvidersResponse,
+    filled from the built-in speech names and an operator's list)."""
     return tuple(sorted(set(listed) - NOT_SPEECH_PROVIDERS))
 
 
-def check_speech_provider(provider: str, listed: Iterable[str]) -> None:
-    """InvalidArgument naming the providers a voice may name (`speech_providers`) when
-    `provider` is not one of them. What was given is not quoted back: a key pasted into the
-    wrong option would be."""
+def check_speech_provider(provider: str, listed: Iterable[str], *, answered: bool = True) -> None:
+    """Refuses a voice's provider inference would not speak with, where `listed` is what
+    inference lists (`answered`) or the built-in stand-in while it cannot answer:
+
+    - a chat provider or Brave (`NOT_SPEECH_PROVIDERS`): INVALID_ARGUMENT saying so;
+    - a local speech server inference does not list (in a pod, no address given yet):
+      FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED telling the operator what to set, as
+      inference itself says when asked for it;
+    - while inference cannot answer, any but ElevenLabs and OpenAI (always listed): UNAVAILABLE,
+      try again; the name may be the operator's own, or an unconfigured local one;
+    - any other name inference does not list: INVALID_ARGUMENT naming those it lists.
+
+    Only a known name is quoted back: a key pasted into the wrong option would be."""
+    if provider in NOT_SPEECH_PROVIDERS:
+        raise InvalidArgument("voice.provider", _not_speech(provider))
+    if not answered:
+        if provider not in (ELEVENLABS, OPENAI):
+            raise Unavailable(NO_PROVIDER_LIST)
+        return
     accepted = speech_providers(listed)
-    if provider not in accepted:
-        raise InvalidArgument(
-            "voice.provider", f"a voice's provider is one of {', '.join(accepted)}"
+    if provider in accepted:
+        return
+    if provider in LOCAL_SPEECH_PROVIDERS:
+        raise FailedPrecondition(
+            f"provider {provider!r} is not set up on this server: its default address is "
+            "inference's own loopback, where nothing runs in this deployment; the operator "
+            "must give it its server's address (TZUROT_PROVIDERS)",
+            reason=PROVIDER_NOT_CONFIGURED,
+            metadata={"provider": provider},
         )
+    raise InvalidArgument("voice.provider", _not_listed(accepted), reason=UNKNOWN_PROVIDER)
+
+
+def _not_speech(provider: str) -> str:
+    what = "web search" if provider == "brave" else "a chat provider"
+    return (
+        f"{provider!r} is {what}, not a speech provider; a speech server is given kokoro's or "
+        "openedai-speech's address, or a name of its own, in the operator's TZUROT_PROVIDERS"
+    )
+
+
+def _not_listed(accepted: tuple[str, ...]) -> str:
+    """The unknown name's refusal: the built-in speech providers inference lists, then the
+    names the operator added, which speak only if their server does (`speech_providers`)."""
+    built_in = [name for name in accepted if name in BUILT_IN_SPEECH_PROVIDERS]
+    added = [name for name in accepted if name not in BUILT_IN_SPEECH_PROVIDERS]
+    said = "unknown provider; of the providers inference lists, a voice may name "
+    said += ", ".join(built_in)
+    if added:
+        said += (
+            f", or one the operator added: {', '.join(added)} "
+            "(that speaks only if its server serves speech)"
+        )
+    return said
 
 
 def validate_voice(voice: Voice) -> Voice:

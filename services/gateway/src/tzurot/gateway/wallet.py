@@ -44,7 +44,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import structlog
 from pydantic import SecretStr
@@ -60,6 +60,7 @@ from tzurot.runtime.errors import (
     PermissionDenied,
     ResourceExhausted,
     TzurotError,
+    Unavailable,
 )
 
 log = structlog.get_logger(__name__)
@@ -94,12 +95,27 @@ has the operator's `TZUROT_PROVIDERS` too); this one stands in when inference ca
 
 PROVIDERS_TTL_SECONDS = 60.0
 """How long a process trusts inference's list of providers before asking again."""
+NO_PROVIDER_LIST = "inference cannot say which providers it has right now; try again in a minute"
+"""UNAVAILABLE for a name outside the built-in stand-in list while inference cannot answer:
+it may be the operator's own, so it is not called unknown."""
+
+
+class Listed(NamedTuple):
+    """The providers known now, and whether inference said so (`answered`) or the built-in
+    list stands in while it cannot: a name outside that list may then be the operator's."""
+
+    names: frozenset[str]
+    answered: bool
 
 
 @runtime_checkable
 class ProviderNames(Protocol):
     async def names(self) -> frozenset[str]:
         """The providers a key may be stored for, now."""
+        ...
+
+    async def listed(self) -> Listed:
+        """The same, with whether inference answered."""
         ...
 
 
@@ -118,6 +134,9 @@ class FixedProviders:
     async def names(self) -> frozenset[str]:
         return self._names
 
+    async def listed(self) -> Listed:
+        return Listed(self._names, answered=True)
+
 
 class InferenceProviders:
     """The providers a key may be stored for, as inference lists them (ListProviders), asked
@@ -129,8 +148,9 @@ class InferenceProviders:
     without ListProviders), the built-in list `fallback` (`KNOWN_PROVIDERS`) stands in for
     that call and is not kept: set, test and remove of the built-in providers keep working
     (set still needs inference to check the key; remove needs no inference at all), an
-    operator's own provider is refused until inference answers again (but test and remove of
-    one the user already holds a key for still work)."""
+    operator's own provider is UNAVAILABLE ("try again") until inference answers again, not
+    unknown (but test and remove of one the user already holds a key for still work);
+    `listed` says which of the two a list is."""
 
     def __init__(
         self,
@@ -149,11 +169,14 @@ class InferenceProviders:
         self._asking = asyncio.Lock()
 
     async def names(self) -> frozenset[str]:
+        return (await self.listed()).names
+
+    async def listed(self) -> Listed:
         if self._known is not None and self._clock() < self._until:
-            return self._known
+            return Listed(self._known, answered=True)
         async with self._asking:  # one question at a time; those waiting take its answer
             if self._known is not None and self._clock() < self._until:
-                return self._known
+                return Listed(self._known, answered=True)
             try:
                 known = await self._inference.list_providers()
             except TzurotError as exc:
@@ -163,9 +186,9 @@ class InferenceProviders:
                     reason=exc.reason,
                     using="built-in providers",
                 )
-                return self._fallback
+                return Listed(self._fallback, answered=False)
             self._known, self._until = known, self._clock() + self._ttl
-            return known
+            return Listed(known, answered=True)
 
 
 class Users(Protocol):
@@ -231,9 +254,9 @@ class Wallet:
         a check (the provider has none that is free, or `skip_validation`) says so
         (`StoredKey.unchecked`), for the user to be told."""
         _check_provider(provider)
-        known = await self._providers.names()
-        if provider not in known:
-            raise _unknown(known)
+        listed = await self._providers.listed()
+        if provider not in listed.names:
+            raise _unknown(listed)
         _check_api_key(api_key)
         user = await self._users.user(actor)
         restriction: KeyRestriction | None = None
@@ -274,9 +297,9 @@ class Wallet:
     async def remove(self, actor: Actor, provider: str) -> None:
         _check_provider(provider)
         user = await self._users.user(actor)
-        known = await self._providers.names()
-        if provider not in known and provider not in await self._stored(user.id):
-            raise _unknown(known)  # keyvault never hears of it (nor audits it)
+        listed = await self._providers.listed()
+        if provider not in listed.names and provider not in await self._stored(user.id):
+            raise _unknown(listed)  # keyvault never hears of it (nor audits it)
         if not await self._keyvault.delete_key(user.id, provider):
             raise NotFound(f"no {provider} key stored for you", reason="NO_API_KEY")
         log.info("wallet.key_removed", user_id=user.id, provider=provider)
@@ -289,9 +312,9 @@ class Wallet:
         _check_provider(provider)
         user = await self._users.user(actor)
         if provider not in await self._stored(user.id):
-            known = await self._providers.names()
-            if provider not in known:
-                raise _unknown(known)
+            listed = await self._providers.listed()
+            if provider not in listed.names:
+                raise _unknown(listed)
             raise NotFound(
                 f"no {provider} key stored for you; add one with /wallet set {provider}",
                 reason="NO_API_KEY",
@@ -337,12 +360,15 @@ class Wallet:
         return frozenset(key.provider for key in await self._keyvault.list_keys(user_id))
 
 
-def _unknown(known: frozenset[str]) -> InvalidArgument:
+def _unknown(listed: Listed) -> TzurotError:
     """The refusal of a provider outside the known ones: it never quotes what was given,
-    which is often the key itself, pasted into the wrong field."""
+    which is often the key itself, pasted into the wrong field. UNAVAILABLE while inference
+    cannot say (`NO_PROVIDER_LIST`): the name may be the operator's own."""
+    if not listed.answered:
+        return Unavailable(NO_PROVIDER_LIST)
     return InvalidArgument(
         "provider",
-        f"unknown provider; known: {', '.join(sorted(known))}",
+        f"unknown provider; known: {', '.join(sorted(listed.names))}",
         reason=UNKNOWN_PROVIDER,
     )
 
