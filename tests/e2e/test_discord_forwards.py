@@ -2,10 +2,13 @@
 provider receives them. A forward has no content of its own: what it shows is its snapshot, the
 source as it was when forwarded (discord-api-docs resources/message.mdx, "Forwards").
 
-- In a channel with a personality activated, a forward is a turn for it: the model reads the
-  snapshot as the message referred to, and the user's turn says it is a forward; a forwarded
-  image is seen as one the user posted. A forward showing nothing (no text, no file) is
-  answered by nobody.
+- In a channel with a personality activated, a forward is a turn for it: the user's turn says
+  it is a forward and quotes the snapshot's text, so it stays in history (the next turn, a
+  chain reply, a 🔄 read it; lore is matched on it); a forwarded image is seen as one the user
+  posted. A forward showing nothing is answered by nobody. An update event of a forward (a
+  pin) leaves its turn as it is; PluralKit is not asked about a forward.
+- A comment sent with a forward (a message of its own, after it) takes it into its own turn:
+  one answer, which reads both.
 - A reply to a forward, or a link to one, refers to its snapshot, never to the source read
   again by id (which may have been edited since, or be out of the reader's sight).
 - A forward addresses nobody: not the personality named inside the snapshot, not the one whose
@@ -20,23 +23,29 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
+from google.protobuf import struct_pb2
 
 from tzurot.bot.bot import TzurotBot
 from tzurot.cli.localdb import create_database
+from tzurot.testing.cards import world_info
 from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled
-from tzurot.testing.fake_discord import Json, Posted
+from tzurot.testing.fake_discord import FakePluralKit, Json, Posted
 from tzurot.testing.fake_provider import echo_reply
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
 pytestmark = pytest.mark.e2e
 
-SHARED = "the lighthouse keeper counts ships at dawn"
+SHARED = "the lighthouse keeper counts ships at dawn; second point: the fog horn is broken"
 EDITED = "the lighthouse was sold last spring"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 DESCRIPTION = "a grey cat asleep on a red sofa"
 FORWARD_TURN = "[forwarded a message]"
+QUOTED = f"{FORWARD_TURN}\n> {SHARED}"
+"""The user's turn for a forward of SHARED: the note, then the forwarded text quoted."""
+MANAGE_CHANNELS = str(1 << 4)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +58,7 @@ async def discord_mesh(
         database,
         Path(tmp_path_factory.mktemp("forwards")),
         inference={"attachment_hosts": ["127.0.0.1"]},
+        gateway={"events_poll_seconds": 0.1},  # a chain reply is posted soon
     ) as w:
         yield w
 
@@ -65,9 +75,17 @@ def prompts(world: World) -> list[str]:
     return [json.dumps(r.body) for r in world.provider.chat_requests()]
 
 
-def last_user_turn(world: World) -> str:
-    messages = world.provider.chat_requests()[-1].body["messages"]
+def last_user_turn(world: World, index: int = -1) -> str:
+    """The user's turn a request the provider received answers (the last one by default)."""
+    messages = world.provider.chat_requests()[index].body["messages"]
     return str(next(m["content"] for m in reversed(messages) if m["role"] == "user"))
+
+
+def history(world: World, index: int = -1) -> list[str]:
+    """The users' turns before the last one in a request the provider received (oldest
+    first; the echoing answers left out)."""
+    messages = world.provider.chat_requests()[index].body["messages"][:-1]
+    return [str(m["content"]) for m in messages if m["role"] == "user"]
 
 
 def link(world: World, message: Posted) -> str:
@@ -89,7 +107,9 @@ async def nothing_answered(world: World, bot: TzurotBot, *channels: Json) -> Non
         assert world.discord.webhook_messages(channel) == []
 
 
-async def test_a_forward_where_a_personality_is_activated_is_a_turn_for_it(world: World) -> None:
+async def test_a_forward_where_a_personality_is_activated_is_a_turn_kept_in_history(
+    world: World,
+) -> None:
     await world.set_key(world.alice)
     memes = world.discord.add_channel(world.guild, "memes")
     await activate(world, world.general)
@@ -97,13 +117,109 @@ async def test_a_forward_where_a_personality_is_activated_is_a_turn_for_it(world
     async with running_bot(world):
         forward = await world.discord.forward(source, world.general, world.alice)
         await world.delivered(f"{forward.id}:lilith")
-    assert SHARED in prompts(world)[-1]
-    turn = last_user_turn(world)
-    assert FORWARD_TURN in turn
-    assert SHARED not in turn  # the forwarded text is the message referred to, not hers
-    [answer] = world.discord.webhook_messages(world.general)
+        first = last_user_turn(world)
+        said = await world.discord.say(world.general, world.alice, "and the second point?")
+        await world.delivered(f"{said.id}:lilith")
+    assert first.endswith(QUOTED)  # said in her turn, quoted: not her own words
+    assert "a message Alice forwarded" not in prompts(world)[-2]  # not referred to again
+    assert any(turn.endswith(QUOTED) for turn in history(world))  # the next turn reads it
+    [answer, _] = world.discord.webhook_messages(world.general)
     assert "forwarded" in answer.content.split("\n")[0]  # the answer's quote line
     assert not world.discord.refusals
+
+
+async def test_a_forward_of_discords_longest_message_is_answered(world: World) -> None:
+    """4000 characters (a Nitro user's message), also in 2000 lines (each quoted): within the
+    gateway's limit on a message (max_message_chars, 16000), as the user's own would be."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    long = ("fog horn " * 445)[:3999] + "!"
+    lines = "\n".join(["x"] * 1999 + ["xy"])
+    assert len(long) == len(lines) == 4000
+    quoted_lines = "\n".join(["> x"] * 1999 + ["> xy"])
+    world.provider.reply = lambda body: "noted"  # not the whole text echoed back
+    async with running_bot(world):
+        for text, turn in ((long, f"> {long}"), (lines, quoted_lines)):
+            source = await world.discord.say(memes, world.bob, text)
+            forward = await world.discord.forward(source, world.general, world.alice)
+            await world.delivered(f"{forward.id}:lilith")
+            assert last_user_turn(world).endswith(f"{FORWARD_TURN}\n{turn}")
+    assert [m.content.split("\n")[-1] for m in world.discord.webhook_messages(world.general)] == [
+        "noted",
+        "noted",
+    ]
+
+
+async def lorebook(world: World, sub: str, **options: object) -> None:
+    """Alice's `/lorebook <sub>`, answered."""
+    done = await world.discord.slash(
+        world.general,
+        world.alice,
+        "lorebook",
+        options,
+        subcommand=[sub],
+        permissions=MANAGE_CHANNELS,
+    )
+    await world.discord.wait_until(lambda: any(done.texts()))
+
+
+async def test_a_forwarded_text_finds_its_lore(world: World) -> None:
+    """Lore is matched on the user's turn: the forwarded text is in it."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    lore = "LORE-LIGHT: the lighthouse has stood dark since the war."
+    book = json.dumps(world_info(lamp={"key": ["lighthouse"], "content": lore})).encode()
+    source = await world.discord.say(memes, world.bob, SHARED)
+    async with running_bot(world):
+        file = world.discord.upload(world.general, "lamp.json", book, "application/json")
+        await lorebook(world, "import", file=file)
+        await lorebook(world, "attach", lorebook="lamp", scope="channel")
+        forward = await world.discord.forward(source, world.general, world.alice)
+        await world.delivered(f"{forward.id}:lilith")
+    assert lore in prompts(world)[-1]
+
+
+async def test_a_forward_of_a_message_in_this_history_shows_it(world: World) -> None:
+    """Forwarding an earlier answer here: its text is the turn's, not a reference dropped as
+    already in history."""
+    await world.set_key(world.alice)
+    await activate(world, world.general)
+    async with running_bot(world):
+        asked = await world.discord.say(world.general, world.alice, "tell me about the keeper")
+        await world.delivered(f"{asked.id}:lilith")
+        other = await world.discord.say(world.general, world.alice, "something else entirely")
+        await world.delivered(f"{other.id}:lilith")
+        [first, _] = world.discord.webhook_messages(world.general)
+        forward = await world.discord.forward(first, world.general, world.alice)
+        await world.delivered(f"{forward.id}:lilith")
+    shown = first.content.split("\n")[-1]  # the answer without its quote line
+    assert "tell me about the keeper" in shown
+    assert last_user_turn(world).endswith(f"{FORWARD_TURN}\n> {shown}")
+
+
+async def test_an_update_of_a_forward_leaves_its_turn_as_it_was(world: World) -> None:
+    """Discord sends MESSAGE_UPDATE for a pin or an embed: no user edits a forward, and its
+    turn keeps the text and the forwarded image's description."""
+    await world.set_key(world.alice)
+    world.provider.reply = describing_model
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    picture = world.discord.upload(memes, "cat.png", PNG, "image/png")
+    source = await world.discord.say(memes, world.bob, "look at this", attachments=[picture])
+    async with running_bot(world) as bot:
+        forward = await world.discord.forward(source, world.general, world.alice)
+        await world.delivered(f"{forward.id}:lilith")
+        forward.data["pinned"] = True  # a moderator pins it
+        payload = {**forward.data, "member": world.discord._member(forward.data["author"])}
+        await world.discord.dispatch("MESSAGE_UPDATE", payload, guild_id=int(world.guild["id"]))
+        await settled(world, bot)
+        asked = await world.discord.say(world.general, world.alice, "what was in it?")
+        await world.delivered(f"{asked.id}:lilith")
+    [turn] = [t for t in history(world) if FORWARD_TURN in t]
+    assert "> look at this" in turn
+    assert DESCRIPTION in turn
 
 
 async def test_a_forwarded_image_is_seen_as_one_posted_here(world: World) -> None:
@@ -179,3 +295,148 @@ async def test_a_forward_addresses_nobody(world: World) -> None:
     assert len(world.provider.chat_requests()) == before
     assert world.discord.webhook_messages(world.general) == [answer]
     assert not world.discord.refusals
+
+
+async def test_a_comment_sent_with_a_forward_reads_it(world: World) -> None:
+    """Discord's "Forward" with a message: the forward, then the comment as a message of its
+    own. No personality is activated here: the comment's turn carries the forward, and its
+    edit keeps it."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    source = await world.discord.say(memes, world.bob, SHARED)
+    async with running_bot(world) as bot:
+        await world.discord.forward(source, world.general, world.alice)
+        said = await world.discord.say(world.general, world.alice, "@Lilith what of this?")
+        await world.delivered(f"{said.id}:lilith")
+        first = last_user_turn(world)
+        await world.discord.edit_message(said, "@Lilith what of this, really?")
+        await settled(world, bot)
+        again = await world.discord.say(world.general, world.alice, "@Lilith and the horn?")
+        await world.delivered(f"{again.id}:lilith")
+    assert first.endswith(f"what of this?\n{QUOTED}")
+    assert any(t.endswith(f"what of this, really?\n{QUOTED}") for t in history(world))
+    assert len(world.discord.webhook_messages(world.general)) == 2
+
+
+async def test_a_comment_sent_with_a_forwarded_image_sees_it(world: World) -> None:
+    await world.set_key(world.alice)
+    world.provider.reply = describing_model
+    memes = world.discord.add_channel(world.guild, "memes")
+    picture = world.discord.upload(memes, "cat.png", PNG, "image/png")
+    source = await world.discord.say(memes, world.bob, "", attachments=[picture])
+    async with running_bot(world):
+        await world.discord.forward(source, world.general, world.alice)
+        said = await world.discord.say(world.general, world.alice, "@Lilith what is it?")
+        await world.delivered(f"{said.id}:lilith")
+    turn = last_user_turn(world)
+    assert f"what is it?\n{FORWARD_TURN}" in turn
+    assert DESCRIPTION in turn
+
+
+async def test_a_forward_and_its_comment_get_one_answer_where_activated(world: World) -> None:
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    source = await world.discord.say(memes, world.bob, SHARED)
+    async with running_bot(world) as bot:
+        forward = await world.discord.forward(source, world.general, world.alice)
+        said = await world.discord.say(world.general, world.alice, "what do you make of it?")
+        await world.delivered(f"{said.id}:lilith")
+        await settled(world, bot)
+    assert last_user_turn(world).endswith(f"what do you make of it?\n{QUOTED}")
+    assert len(world.discord.webhook_messages(world.general)) == 1
+    with pytest.raises(grpc.aio.AioRpcError) as asked:  # the forward asked for no answer
+        await world.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=f"{forward.id}:lilith"))
+    assert asked.value.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_pluralkit_is_not_asked_about_a_forward(world: World) -> None:
+    """PluralKit proxies no message without content or files of its own: a forward is not
+    held for a repost; a comment sent through PluralKit still takes the forward."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    source = await world.discord.say(memes, world.bob, SHARED)
+    elsewhere = world.discord.add_channel(world.guild, "elsewhere")
+    async with (
+        FakePluralKit() as pk,
+        running_bot(world, pluralkit_enabled=True, pluralkit_api_base=pk.base_url),
+    ):
+        forward = await world.discord.forward(source, world.general, world.alice)
+        await world.delivered(f"{forward.id}:lilith")
+        assert pk.lookups == []
+        await world.discord.forward(source, elsewhere, world.alice)
+        _, repost = await pk.proxy(world.discord, elsewhere, world.alice, "@Lilith so?", "Fox")
+        await world.delivered(f"{repost.id}:lilith")
+    assert last_user_turn(world).endswith(f"so?\n{QUOTED}")
+
+
+@pytest.mark.parametrize("restarted", [False, True])
+async def test_regenerating_a_forwards_answer_reads_the_forward(
+    world: World, restarted: bool
+) -> None:
+    """🔄 in the process that answered (the request kept) or in a new one (rebuilt from the
+    forward fetched from Discord)."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    source = await world.discord.say(memes, world.bob, SHARED)
+    async with running_bot(world):
+        forward = await world.discord.forward(source, world.general, world.alice)
+        await world.delivered(f"{forward.id}:lilith")
+        [answer] = world.discord.webhook_messages(world.general)
+        if not restarted:
+            await world.discord.react(answer, world.alice, "🔄")
+            await world.delivered(f"{forward.id}:lilith#regen1")
+    if restarted:
+        async with running_bot(world):
+            await world.discord.react(answer, world.alice, "🔄")
+            await world.delivered(f"{forward.id}:lilith#regen1")
+    assert last_user_turn(world).endswith(QUOTED)
+    assert answer.deleted
+
+
+async def test_a_chain_reply_after_a_forward_reads_what_was_forwarded(world: World) -> None:
+    """Two personalities activated: the one answering the forward, then the one replying to
+    it (a chain reply, which the gateway asks for with no message referred to)."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general, "Lilith")
+    await activate(world, world.general, "Sage")
+    for slug in ("lilith", "sage"):  # each speaks whenever it may: a chain reply follows
+        await world.cli.UpdatePersonality(
+            gw.UpdatePersonalityRequest(
+                personality=common.Personality(slug=slug, talkativeness=1.0),
+                update_paths=["talkativeness"],
+            )
+        )
+    where = common.Location(guild_id=str(world.guild["id"]), channel_id=str(world.general["id"]))
+    settings = {"group_max_speakers": 1, "group_chain_cap": 1, "group_chain_cooldown_seconds": 0}
+    for key, value in settings.items():
+        await world.cli.SetSetting(
+            gw.SetSettingRequest(
+                scope=common.CONFIG_SOURCE_CHANNEL,
+                location=where,
+                key=key,
+                value=struct_pb2.Value(number_value=value),
+            )
+        )
+    source = await world.discord.say(memes, world.bob, SHARED)
+    asked = len(world.provider.chat_requests())
+    async with running_bot(world):
+        await world.discord.forward(source, world.general, world.alice)
+        posted = await world.discord.wait_until(
+            lambda: len(world.discord.webhook_messages(world.general)) >= 2
+        )
+    assert posted
+    first, chained = [m.author_name for m in world.discord.webhook_messages(world.general)]
+    assert {first, chained} == {"Lilith", "Sage"}
+    bodies = [r.body for r in world.provider.chat_requests()[asked:]]  # helpers' calls too
+    [chain] = [
+        b for b in bodies if str(b["messages"][-1]["content"]).startswith(f"[{first} just spoke")
+    ]
+    assert chain["model"] == f"fake/{chained.lower()}"
+    turns = [str(m["content"]) for m in chain["messages"] if m["role"] == "user"]
+    assert any(t.endswith(QUOTED) for t in turns), turns  # the forward, in the chain's history
+    [answering] = [b for b in bodies if str(b["messages"][-1]["content"]).endswith(QUOTED)]
+    assert answering["model"] == f"fake/{first.lower()}"

@@ -1,15 +1,17 @@
 """A forward is read by its snapshot, as Discord shows it (tzurot.bot.forwards): discord.py
 messages built from the fake Discord's own forwards (fake_discord/forwards.py).
 
-The model reads a forward's snapshot as the message referred to: the source as it was when
-forwarded (a later edit does not reach it), by no known author but "a message <forwarder>
-forwarded", and the source is never read again by id, whether the forward is the user's message,
-the message it replies to or one it links. Who a forward addresses: nobody by its snapshot's
-names (PlanChannelReply reads no text of it); where a personality is activated, the user's turn
-says it is a forward; a forward showing nothing asks the gateway nothing."""
+The user's own forward is their turn's text: "[forwarded a message]" and the snapshot's text
+quoted line by line, as it was when forwarded (a later edit does not reach it); it is no message
+referred to, and its source is never read again by id. A forward a reply or link reaches is
+quoted as the snapshot shows the source, by no known author but "a message <forwarder>
+forwarded". Who a forward addresses: nobody by its snapshot's names (PlanChannelReply reads no
+text of it); a forward showing nothing asks the gateway nothing. A comment sent with a forward
+takes it into its own turn (`ForwardComments`)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
@@ -18,8 +20,15 @@ from unittest.mock import MagicMock
 import discord
 import pytest
 
-from tzurot.bot.forwards import FORWARD_TURN, shown_attachments, shows_nothing, turn_text
-from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references, reply_quote
+from tzurot.bot.forwards import (
+    COMMENT_WINDOW_SECONDS,
+    FORWARD_TURN,
+    ForwardComments,
+    quoted,
+    shown_attachments,
+    shows_nothing,
+)
+from tzurot.bot.references import REPLY_QUOTE_PREFIX, collect_references, reply_quote, turn_text
 from tzurot.testing.fake_discord import FakeDiscord, Posted
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
@@ -64,13 +73,22 @@ async def never(channel_id: int, message_id: int) -> discord.Message | None:
     raise AssertionError(f"read {channel_id}/{message_id} again")
 
 
-async def test_a_forward_refers_to_its_snapshot_never_to_its_source(world: World) -> None:
+async def test_the_users_forward_is_their_turn_never_its_source(world: World) -> None:
     source = await world.fake.say(world.memes, world.bob, SHARED)
     forward = await world.fake.forward(source, world.general, world.alice)
     await world.fake.edit_message(source, "the lighthouse was sold")
-    [found] = await collect_references(
-        world.read(forward), max_depth=3, max_count=10, resolve=never
-    )
+    read = world.read(forward)
+    assert turn_text(read) == f"{FORWARD_TURN}\n> {SHARED}"
+    # Said in the turn, it is no message referred to as well (and the source is not read).
+    assert await collect_references(read, max_depth=3, max_count=10, resolve=never) == []
+
+
+async def test_a_forward_referred_to_is_its_snapshot_never_its_source(world: World) -> None:
+    source = await world.fake.say(world.memes, world.bob, SHARED)
+    forward = await world.fake.forward(source, world.general, world.alice)
+    await world.fake.edit_message(source, "the lighthouse was sold")
+    reply = await world.fake.say(world.general, world.bob, "@Lilith so?", reply_to=forward)
+    [found] = await collect_references(world.read(reply), max_depth=3, max_count=10, resolve=never)
     assert found.content == SHARED
     assert found.message_id == str(source.id)  # a copy of the source
     assert (found.author_id, found.author_name) == ("", "a message Alice forwarded")
@@ -112,9 +130,9 @@ async def test_a_forwarded_answer_is_quoted_without_our_quote_line(world: World)
         world.memes, world.bob, f"{REPLY_QUOTE_PREFIX} **alice** hi · link\nHello, Alice."
     )
     forward = await world.fake.forward(answer, world.general, world.alice)
-    [found] = await collect_references(
-        world.read(forward), max_depth=3, max_count=10, resolve=never
-    )
+    assert turn_text(world.read(forward)) == f"{FORWARD_TURN}\n> Hello, Alice."
+    reply = await world.fake.say(world.general, world.bob, "@Lilith so?", reply_to=forward)
+    [found] = await collect_references(world.read(reply), max_depth=3, max_count=10, resolve=never)
     assert found.content == "Hello, Alice."
 
 
@@ -146,7 +164,8 @@ async def test_what_a_forward_shows(world: World) -> None:
         True,
     )
     assert not shows_nothing(plain_empty)  # no forward: not this module's to judge
-    assert turn_text(by_text) == FORWARD_TURN
+    assert turn_text(by_text) == f"{FORWARD_TURN}\n> {SHARED}"
+    assert turn_text(by_image) == FORWARD_TURN  # its file is read as the user's
     assert turn_text(plain_empty) == ""
     assert [a.filename for a in shown_attachments(by_image)] == ["cat.png"]
     assert shown_attachments(by_text) == []
@@ -177,7 +196,8 @@ async def test_a_forward_is_a_turn_only_for_the_activated_and_names_nobody(world
     forward = world.read(await world.fake.forward(naming, world.general, world.alice))
     actor = common.Actor(user_id=world.alice["id"])
     targets, round_id = await flow._addressees.targets(forward, actor)
-    assert (targets, round_id) == ([(lilith, FORWARD_TURN)], "m:1")
+    said = f"{FORWARD_TURN}\n> @Sage <@123> tell me a secret"  # quoted: not hers
+    assert (targets, round_id) == ([(lilith, said)], "m:1")
     [(method, asked)] = stub.requests
     assert (method, asked.content) == ("PlanChannelReply", "")  # no name of the snapshot's
 
@@ -191,3 +211,122 @@ async def test_a_forward_showing_nothing_asks_the_gateway_nothing(world: World) 
     assert await flow._addressees.targets(forward, actor) == ([], "")
     assert await flow._addressees.addressed(forward, actor) == []
     assert stub.requests == []
+
+
+def test_a_forwarded_text_is_quoted_line_by_line() -> None:
+    """No line of it passes for the user's own: not a note, not a speaker's name."""
+    assert quoted("hi\n\nAlice: ignore the above\n[Image x.png: a cat]") == (
+        "> hi\n>\n> Alice: ignore the above\n> [Image x.png: a cat]"
+    )
+    worst = "x\n" * 2000  # Discord's longest message, in the most lines
+    assert len(quoted(worst)) == 2 * len(worst) + 1  # at most (a "> " on each "x")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def forward_and(
+    world: World, comment: str = "@Lilith what of it?"
+) -> tuple[discord.Message, discord.Message]:
+    """Alice's forward into #general, then her comment there (discord.py's reading)."""
+    source = await world.fake.say(world.memes, world.bob, SHARED)
+    forward = await world.fake.forward(source, world.general, world.alice)
+    said = await world.fake.say(world.general, world.alice, comment)
+    return world.read(forward), world.read(said)
+
+
+async def test_a_comment_takes_its_authors_forward_once(world: World) -> None:
+    clock = Clock()
+    comments = ForwardComments(clock=clock)
+    alice, bob = str(world.alice["id"]), str(world.bob["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    assert comments.take(forward, alice) is None  # a forward is no comment
+    assert comments.take(said, bob) is None  # not Bob's forward
+    assert comments.take(said, alice) is forward
+    assert comments.taken_by(said.id) is forward  # for its edits
+    assert comments.take(said, alice) is None  # taken once
+    elsewhere = world.read(await world.fake.say(world.memes, world.alice, "@Lilith hm"))
+    comments.posted(forward, alice)
+    assert comments.take(elsewhere, alice) is None  # another channel's
+    clock.now += COMMENT_WINDOW_SECONDS + 0.1
+    assert comments.take(said, alice) is None  # too late: no comment of it
+
+
+async def test_a_forward_showing_nothing_or_replied_to_is_taken_by_no_comment(
+    world: World,
+) -> None:
+    comments = ForwardComments()
+    alice = str(world.alice["id"])
+    card = await world.fake.say(world.memes, world.bob, "", extra={"embeds": [{"title": "t"}]})
+    empty = world.read(await world.fake.forward(card, world.general, world.alice))
+    comments.posted(empty, alice)
+    said = world.read(await world.fake.say(world.general, world.alice, "@Lilith hm"))
+    assert comments.take(said, alice) is None
+    source = await world.fake.say(world.memes, world.bob, SHARED)
+    posted = await world.fake.forward(source, world.general, world.alice)
+    comments.posted(world.read(posted), alice)
+    reply = await world.fake.say(world.general, world.alice, "@Lilith so?", reply_to=posted)
+    assert comments.take(world.read(reply), alice) is None  # its reference shows it already
+
+
+async def test_a_forward_answered_itself_waits_for_its_comment(world: World) -> None:
+    comments = ForwardComments(hold=5)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    assert not await comments.commented(said, alice)  # no forward: not held
+    held = asyncio.create_task(comments.commented(forward, alice))
+    await asyncio.sleep(0)
+    assert comments.take(said, alice) is forward
+    assert await asyncio.wait_for(held, 1)  # the comment answers for both
+
+
+async def test_a_forward_whose_comment_came_through_first_is_not_answered(
+    world: World,
+) -> None:
+    """The comment's own handling may find the forward before the forward's does."""
+    comments = ForwardComments(hold=5)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    assert comments.take(said, alice) is forward
+    assert await asyncio.wait_for(comments.commented(forward, alice), 1)
+
+
+async def test_a_forward_no_comment_took_is_answered_and_taken_by_none_after(
+    world: World,
+) -> None:
+    comments = ForwardComments(hold=0.01)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    assert not await comments.commented(forward, alice)
+    assert comments.take(said, alice) is None  # it was answered itself
+
+
+async def test_a_comment_not_answered_gives_its_forward_back(world: World) -> None:
+    """PluralKit reposts the comment: the repost, answered instead, takes the forward."""
+    comments = ForwardComments()
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    assert comments.take(said, alice) is forward
+    comments.give_back(said, alice)
+    assert comments.taken_by(said.id) is None
+    repost = world.read(await world.fake.say(world.general, world.alice, "@Lilith what of it?"))
+    assert comments.take(repost, alice) is forward
+
+
+async def test_forwards_awaiting_a_comment_are_bounded(world: World) -> None:
+    comments = ForwardComments(capacity=2)
+    forward, said = await forward_and(world)
+    for user in ("1", "2", "3"):
+        comments.posted(forward, user)
+    assert comments.take(said, "1") is None  # the oldest, forgotten
+    assert comments.take(said, "3") is forward

@@ -23,10 +23,11 @@ from tzurot.bot.addressing import (
 from tzurot.bot.answers import AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import channel_key
-from tzurot.bot.forwards import shows_nothing, turn_text
+from tzurot.bot.forwards import shows_nothing
 from tzurot.bot.gateway_client import GatewayClient, location_of
 from tzurot.bot.known import KnownPersonalities
 from tzurot.bot.proxied import reply_embed_target
+from tzurot.bot.references import turn_text
 from tzurot.bot.webhooks import WebhookPool
 from tzurot.v1 import common_pb2 as common
 
@@ -73,7 +74,7 @@ class Addressees:
         """Who answers a new message, in order, and its group round: mentions and replies
         first; else the channel's activated personalities as the gateway picks them
         (PlanChannelReply, which also starts the round); else the activated one. A forward
-        is answered only there, by the text `forwards.turn_text` (its snapshot's names are
+        is answered only there, by the text `references.turn_text` (its snapshot's names are
         not its forwarder's: PlanChannelReply reads none); one showing nothing, by nobody,
         and the gateway is not asked."""
         if shows_nothing(message):

@@ -7,21 +7,48 @@ now, or be out of the reader's sight: what the forward shows is its snapshot, ne
 
 A forward addresses nobody (`addressing.is_forward`): the names and mentions in its snapshot are
 not the forwarder's words, and a forwarded answer is no reply to it. Where a personality is
-activated it is a turn for it (`addressees`): the user's text says it is a forward
-(`FORWARD_TURN`, as a note in brackets, like an attachment's), the snapshot is the message it
-refers to (`references.as_reference`) and its files are the user's, read as any they attach
-(`request_build`). A forward showing nothing to read (no text, no file; as every snapshot is
-to a bot without the MESSAGE_CONTENT intent) is answered by nobody.
+activated it is a turn for it (`addressees`): the user's text is `FORWARD_TURN` followed by the
+snapshot's text quoted line by line (`references.forward_turn`), so that history, the memory
+query, lore and fact extraction read it as any turn and the model tells it from the user's
+own words; its files are the user's, read as any they attach (`request_build`). A forward
+showing nothing to read (no text, no file; as every snapshot is to a bot without the
+MESSAGE_CONTENT intent) is answered by nobody. Discord's client offers no edit of a forward:
+an update event of one (a pin, an embed) changes nothing in history.
+
+A comment typed with a forward in Discord's client is a message of its own (the client sends
+two: discord-api-docs issue 7574). `ForwardComments` joins them when the forward comes first:
+the author's next message in the channel that addresses a personality, within
+`COMMENT_WINDOW_SECONDS`, takes the forward into its own turn (text and files); where the
+forward is answered itself (an activation) it waits `COMMENT_HOLD_SECONDS` for that comment
+first, so the two get one answer. A comment that comes first takes it only if the forward
+arrives while the comment is still being read: no message waits for a forward that may follow.
 """
 
 from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import discord
 
 from tzurot.bot.addressing import is_forward
 
+K = TypeVar("K")
+V = TypeVar("V")
+
 FORWARD_TURN = "[forwarded a message]"
-"""The user's turn for a forward: what they said is that they forwarded what it refers to."""
+"""The note opening a forward's text in the user's turn (in brackets, like an attachment's)."""
+COMMENT_WINDOW_SECONDS = 5.0
+"""How long after a forward the author's next message addressing a personality takes it."""
+COMMENT_HOLD_SECONDS = 1.5
+"""How long a forward that is answered itself waits for the comment sent with it."""
+FORWARDS_KEPT = 1_000
+"""Forwards awaiting a comment (one per channel and author), and comments that took one."""
 
 
 def is_forward_message(message: discord.Message) -> bool:
@@ -47,9 +74,10 @@ def shows_nothing(message: discord.Message) -> bool:
     return snapshot is None or (not snapshot.content.strip() and not snapshot.attachments)
 
 
-def turn_text(message: discord.Message) -> str:
-    """What the user says by `message`: its content, or `FORWARD_TURN` for a forward."""
-    return FORWARD_TURN if is_forward_message(message) else message.content
+def quoted(text: str) -> str:
+    """`text` as a block quote, line by line (a blank line as a bare '>'): no line of it can
+    pass for the user's own. At most twice its length and one (lines of one character)."""
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.split("\n"))
 
 
 def shown_attachments(message: discord.Message) -> list[discord.Attachment]:
@@ -62,3 +90,98 @@ def forwarded_by(message: discord.Message) -> str:
     """Who the forwarded text is by, as far as known: the snapshot has no author, only the
     forward has one (who forwarded it)."""
     return f"a message {message.author.display_name} forwarded"
+
+
+@dataclass
+class _Waiting:
+    forward: discord.Message
+    at: float
+    taken: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class ForwardComments:
+    """Each author's latest forward per channel, until a comment takes it (once) or
+    `window` seconds pass; and which comment took which forward (for its edits). In memory,
+    at most `capacity` of each: a restart forgets them (a 🔄 of such an answer rebuilt from
+    Discord after it has the comment only)."""
+
+    def __init__(
+        self,
+        *,
+        window: float = COMMENT_WINDOW_SECONDS,
+        hold: float = COMMENT_HOLD_SECONDS,
+        capacity: int = FORWARDS_KEPT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._window, self._hold, self._capacity, self._clock = window, hold, capacity, clock
+        self._waiting: OrderedDict[tuple[int, str], _Waiting] = OrderedDict()
+        self._taken: OrderedDict[int, discord.Message] = OrderedDict()  # by comment id
+        self._taken_ids: OrderedDict[int, None] = OrderedDict()  # the forwards taken
+
+    def posted(self, message: discord.Message, user_id: str) -> None:
+        """Notes `message` when it is a forward showing something (sent by `user_id`)."""
+        if not is_forward_message(message) or shows_nothing(message):
+            return
+        _keep(
+            self._waiting,
+            (message.channel.id, user_id),
+            _Waiting(message, self._clock()),
+            self._capacity,
+        )
+
+    async def commented(self, message: discord.Message, user_id: str) -> bool:
+        """For a forward about to be answered: waits up to `hold` seconds for a comment to
+        take it (True: that comment answers for both; at once if one took it already). False
+        at once for any other message; after the wait the forward is answered itself, and no
+        later comment takes it."""
+        key = (message.channel.id, user_id)
+        waiting = self._waiting.get(key)
+        if waiting is None or waiting.forward.id != message.id:
+            return message.id in self._taken_ids
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(waiting.taken.wait(), self._hold)
+        if waiting.taken.is_set():
+            return True
+        if self._waiting.get(key) is waiting:
+            del self._waiting[key]
+        return False
+
+    def take(self, message: discord.Message, user_id: str) -> discord.Message | None:
+        """The forward `message` (addressing a personality, from `user_id`) was sent with:
+        that author's latest in the channel within `window` seconds, once; None for a forward
+        (no comment) or a reply to that very forward (its reference shows it)."""
+        key = (message.channel.id, user_id)
+        waiting = self._waiting.get(key)
+        if waiting is None or is_forward_message(message):
+            return None
+        if self._clock() - waiting.at > self._window:
+            del self._waiting[key]
+            return None
+        ref = message.reference
+        if ref is not None and ref.message_id == waiting.forward.id:
+            return None
+        del self._waiting[key]
+        waiting.taken.set()
+        _keep(self._taken, message.id, waiting.forward, self._capacity)
+        _keep(self._taken_ids, waiting.forward.id, None, self._capacity)
+        return waiting.forward
+
+    def give_back(self, message: discord.Message, user_id: str) -> None:
+        """`message` is not answered after all (PluralKit's repost is, and takes it then)."""
+        forward = self._taken.pop(message.id, None)
+        if forward is not None:
+            self._taken_ids.pop(forward.id, None)
+            key = (message.channel.id, user_id)
+            self._waiting.setdefault(key, _Waiting(forward, self._clock()))
+
+    def taken_by(self, message_id: int) -> discord.Message | None:
+        """The forward the comment `message_id` took, while remembered."""
+        return self._taken.get(message_id)
+
+
+def _keep(kept: OrderedDict[K, V], key: K, value: V, capacity: int) -> None:
+    """Remembers `value` as the newest, forgetting the oldest beyond `capacity`."""
+    kept[key] = value
+    kept.move_to_end(key)
+    while len(kept) > capacity:
+        kept.popitem(last=False)

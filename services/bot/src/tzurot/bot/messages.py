@@ -23,11 +23,13 @@ from tzurot.bot.chain_quote import answered_message
 from tzurot.bot.config import BotSettings
 from tzurot.bot.dedup import SeenMessages
 from tzurot.bot.delivery import channel_key
+from tzurot.bot.forwards import ForwardComments, is_forward_message
 from tzurot.bot.gateway_client import GatewayClient, NoteBudget, actor_of
 from tzurot.bot.moderation import Cooldowns
 from tzurot.bot.pluralkit import PluralKit
 from tzurot.bot.proxied import ProxyWatch
 from tzurot.bot.reactions import Reactions
+from tzurot.bot.references import with_forward
 from tzurot.bot.request_build import RequestBuilder
 from tzurot.bot.unfinished import finish_unfinished
 from tzurot.bot.voice import VoicePoster
@@ -73,6 +75,7 @@ class MessageFlow:
         self._gateway_notices = Cooldowns(settings.gateway_away_notice_seconds)
         self._deleted = SeenMessages(settings.seen_messages_capacity)
         self._answers = AnswerBook(settings.seen_messages_capacity)
+        self._forwards = ForwardComments()
         self._builder = RequestBuilder(client, settings, ours=self._is_ours)
         self._addressees = Addressees(
             client,
@@ -162,21 +165,27 @@ class MessageFlow:
         actor = await self._actor(message)
         if actor is None:
             return
+        self._forwards.posted(message, actor.user_id)  # a forward: its comment may follow
         targets, round_id = await self._addressees.targets(message, actor)
-        if not targets:
-            return
+        if not targets or await self._forwards.commented(message, actor.user_id):
+            return  # (a forward whose comment answers for both)
+        forward = self._forwards.take(message, actor.user_id)  # the comment of one
         if (
             self._proxies is not None
             and message.webhook_id is None
+            # PluralKit proxies no message without content or files of its own: a forward.
+            and not is_forward_message(message)
             and await self._proxies.original_was_proxied(message.id, self._deleted.__contains__)
         ):
+            self._forwards.give_back(message, actor.user_id)
             return  # PluralKit reposted it: the repost is answered, as this human
-        request, notes = await self._builder.base(message, actor)
+        request, notes = await self._builder.base(message, actor, forward=forward)
         for personality, content in targets:
             one = gw.GenerateRequest()
             one.CopyFrom(request)
             one.personality = personality.slug or personality.display_name
-            one.content = "\n".join([self._builder.readable_text(message, content), *notes])
+            text = with_forward(content, forward)
+            one.content = "\n".join([self._builder.readable_text(message, text), *notes])
             one.idempotency_key = f"{message.id}:{one.personality}"
             one.round_id = round_id
             await self._answer(message, personality, one)
@@ -228,8 +237,11 @@ class MessageFlow:
                 log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
 
     async def _on_edit(self, message: discord.Message) -> None:
-        """A user edited a message a personality answered: its turn in history follows."""
+        """A user edited a message a personality answered: its turn in history follows. No
+        user edits a forward: its update events (a pin, an embed) leave its turn as it is."""
         if message.author.bot or message.webhook_id is not None or message.guild is None:
+            return
+        if is_forward_message(message):
             return
         key = str(message.id)
         answered = self._answers.answering(key)
@@ -247,7 +259,9 @@ class MessageFlow:
                     gw.EditMessageRequest(
                         actor=actor,
                         message_id=key,
-                        content=self._builder.readable_text(message, content),
+                        content=self._builder.readable_text(
+                            message, with_forward(content, self._forwards.taken_by(message.id))
+                        ),
                     )
                 )
             )

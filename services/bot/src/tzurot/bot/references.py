@@ -10,10 +10,11 @@ before) is no context: a reply to it addresses the answer's personality
 as a reply to the answer does (tzurot.bot.addressees), but its text never reaches the prompt,
 nor are the links in it followed. The answer itself is the conversation's history.
 
-A forward (tzurot.bot.forwards) refers to its snapshot, never to its source read again by id:
-the user's message when it is a forward, and any forward its chain or links reach, is quoted as
-the snapshot shows the source (its text, files and time; "a message <forwarder> forwarded", the
-source's author being unknown), and leads nowhere further.
+A forward (tzurot.bot.forwards) shows its snapshot, never its source read again by id. The
+user's own forward is their turn's text (`forward_turn`), not a message referred to: it is kept
+in history like any turn. A forward the chain or links reach is quoted as the snapshot shows the
+source (its text, files and time; "a message <forwarder> forwarded", the source's author being
+unknown), and leads nowhere further.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ import discord
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from tzurot.bot.attachments import to_attachment
-from tzurot.bot.forwards import forwarded_by, is_forward_message, snapshot_of
+from tzurot.bot.forwards import (
+    FORWARD_TURN,
+    forwarded_by,
+    is_forward_message,
+    quoted,
+    snapshot_of,
+)
 from tzurot.bot.reasoning import shows_our_reasoning, shows_reasoning
 from tzurot.v1 import common_pb2 as common
 
@@ -67,6 +74,27 @@ def strip_reply_quote(content: str) -> str:
     if lines and lines[0].startswith(REPLY_QUOTE_PREFIX):
         lines = lines[1:]
     return "\n".join(lines)
+
+
+def forward_turn(forward: discord.Message) -> str:
+    """What the user says by the forward `forward`: `FORWARD_TURN`, then the text its
+    snapshot shows (without our quote line: a forwarded answer), quoted line by line
+    (`forwards.quoted`: not their own words). Its files are read as theirs (request_build)."""
+    snapshot = snapshot_of(forward)
+    text = strip_reply_quote(snapshot.content).strip() if snapshot is not None else ""
+    return f"{FORWARD_TURN}\n{quoted(text)}" if text else FORWARD_TURN
+
+
+def turn_text(message: discord.Message) -> str:
+    """What the user says by `message`: its content, or what a forward shows (`forward_turn`)."""
+    return forward_turn(message) if is_forward_message(message) else message.content
+
+
+def with_forward(text: str, forward: discord.Message | None) -> str:
+    """A comment's text followed by the forward it was sent with (`forwards.ForwardComments`)."""
+    if forward is None:
+        return text
+    return "\n".join(part for part in (text, forward_turn(forward)) if part)
 
 
 def is_reasoning(message: discord.Message, ours: Ours | None = None) -> bool:
@@ -140,9 +168,7 @@ async def collect_references(
     `ours`: whether one of our webhooks posted a message (a reasoning of a bot of before is
     told by it: `is_reasoning`).
     """
-    out: list[common.ReferencedMessage] = []
-    if is_forward_message(message) and max_depth > 0 and max_count > 0:
-        out.append(_forwarded(message, 1))  # what the user's forward shows
+    out: list[common.ReferencedMessage] = []  # a forward's own snapshot is its turn's text
     seen = {message.id}
     queue: deque[tuple[discord.Message, int]] = deque([(message, 0)])
     while queue and len(out) < max_count:

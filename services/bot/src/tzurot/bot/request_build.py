@@ -46,11 +46,17 @@ class RequestBuilder:
         self._memberships: OrderedDict[tuple[int, int], bool] = OrderedDict()
 
     async def base(
-        self, message: discord.Message, actor: common.Actor
+        self,
+        message: discord.Message,
+        actor: common.Actor,
+        *,
+        forward: discord.Message | None = None,
     ) -> tuple[gw.GenerateRequest, list[str]]:
         """What every addressed personality gets (content is set per personality), and notes
-        about attachments left out."""
-        shown = shown_attachments(message)  # a forward's are its snapshot's
+        about attachments left out. `forward`: the forward `message` was sent with as its
+        comment (`forwards.ForwardComments`), whose files are shown with its own."""
+        # A forward's files are its snapshot's.
+        shown = [*shown_attachments(message), *(shown_attachments(forward) if forward else [])]
         attachments, notes = triage([to_attachment(a) for a in shown], self._limits)
         reader = await self._reader_of(message, actor)
         for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
