@@ -1,4 +1,4 @@
-"""Global aliases are compared by key (a final sigma read as a sigma: name_rules.alias_key):
+"""Global aliases are compared by key (a final sigma read as a sigma: name_lookups.alias_key):
 the statements the name rules and lookups send, as they send them (bind parameters, prepared),
 are served by the index of migration 0030 on that expression, for equality and for the prefix
 an alias begins with, on enough aliases that a scan would be chosen otherwise (review 4 L5)."""
@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway.store import AdminStore, GatewayStore
-from tzurot.gateway.store.name_rules import _alias_begun_by, refuse_alias
-from tzurot.gateway.store.name_rules import everyone_named as named
+from tzurot.gateway.store.alias_rules import refuse_alias
+from tzurot.gateway.store.name_lookups import everyone_named as named
+from tzurot.gateway.store.name_rules import _alias_begun_by
 from tzurot.gateway.store.rows import LIVE_PERSONALITY
 
 pytestmark = pytest.mark.component

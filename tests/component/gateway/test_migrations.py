@@ -86,7 +86,7 @@ ALIAS_KEY_INDEX = (
     "CREATE INDEX personality_aliases_key_idx ON core.personality_aliases USING btree "
     "(translate(alias, '\u03c2'::text, '\u03c3'::text) text_pattern_ops)"
 )
-"""Aliases by key (store/name_rules.alias_key); the operator class is what lets the prefix
+"""Aliases by key (store/name_lookups.alias_key); the operator class is what lets the prefix
 check (`LIKE key || '%'`) use it under any collation. Autogenerate compares the expression
 but not the operator class, so both are checked here."""
 

@@ -29,7 +29,7 @@ from tzurot.gateway.domain import Actor
 from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.store.name_rules import key_pattern
+from tzurot.gateway.store.name_lookups import key_pattern
 
 from .alias_rules_support import draft, refused
 from .conftest import ALICE

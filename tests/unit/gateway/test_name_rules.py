@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from tzurot.gateway.personalities import mention_key, normalize_alias
-from tzurot.gateway.store.name_rules import LOWERED_FROM, Owners, key_pattern
+from tzurot.gateway.store.name_lookups import LOWERED_FROM, Owners, key_pattern
 
 
 def test_the_characters_lowered_to_another_case_pair_are_all_listed() -> None:

@@ -62,7 +62,7 @@ def find_mentions(
        the personalities' own names (slugs, display names) first, global aliases only where
        none of those matches. So a global alias that merely extends someone's name with more
        words or punctuation ("sage please", "sage's", from before the gateway refused them:
-       store/name_rules.py) never takes "@Sage please help" from Sage, and an alias
+       store/alias_rules.py) never takes "@Sage please help" from Sage, and an alias
        matching a name of the same text never takes it either.
     2. Then the longest, so "@the oracle" beats "@the" among names (and among aliases), in
        emphasis too ("_asks @the oracle_"); "@sage_" is a personality named "sage_" before

@@ -89,7 +89,7 @@ def same_key(key: str) -> str:
     last one of "ΣΟΦΟΣ" lowers to a final sigma, that of "ΣΟΦΟΣ's" does not, and `fold`
     lowers a character at a time), so the two are one letter in a key. Stored aliases keep
     their final sigma (a change to `normalize_alias` would need their rows rewritten), so
-    each side is mapped where they are compared (in SQL by `translate`, store/name_rules.py);
+    each side is mapped where they are compared (in SQL by `translate`, store/name_lookups.py);
     one character for one, so offsets are kept."""
     return key.replace(FINAL_SIGMA, SIGMA)
 

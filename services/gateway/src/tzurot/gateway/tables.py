@@ -114,7 +114,7 @@ personality_aliases = sa.Table(
     ),
     sa.Column("display", sa.Text, nullable=False),
 )
-# Aliases compared by key, a final sigma read as a sigma (store/name_rules.alias_key): one
+# Aliases compared by key, a final sigma read as a sigma (store/name_lookups.alias_key): one
 # index for equality and for the prefix check (text_pattern_ops, whatever the collation).
 sa.Index(
     "personality_aliases_key_idx",

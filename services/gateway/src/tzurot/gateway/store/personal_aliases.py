@@ -10,7 +10,7 @@ from tzurot.gateway import tables as t
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.personalities import same_key
 from tzurot.gateway.store.base import AdminSqlBase
-from tzurot.gateway.store.name_rules import alias_key
+from tzurot.gateway.store.name_lookups import alias_key
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
 
 _A = t.personal_aliases.c

@@ -1,5 +1,5 @@
 """Personalities and aliases: lookups (cached in the catalog), imports, admin writes. What
-refuses a name or an alias is in name_rules.py."""
+refuses a name is in name_rules.py, an alias in alias_rules.py."""
 
 from __future__ import annotations
 
@@ -16,20 +16,17 @@ from tzurot.gateway.cache import TtlCache
 from tzurot.gateway.domain import LlmConfig, Personality
 from tzurot.gateway.personalities import PersonalitySeed, mention_key, normalize_alias, same_key
 from tzurot.gateway.rules import rules_to_json
+from tzurot.gateway.store.alias_rules import aliases_of, refuse_alias
 from tzurot.gateway.store.base import AdminSqlBase, SqlBase, alias_lock
 from tzurot.gateway.store.in_flight import drop_personality_answers
-from tzurot.gateway.store.name_rules import (
+from tzurot.gateway.store.name_lookups import (
     HolderNamed,
-    Names,
     alias_key,
-    aliases_of,
     display_name_like,
     everyone_named,
-    new_names,
     personalities_by_id,
-    refuse_alias,
-    refuse_names,
 )
+from tzurot.gateway.store.name_rules import Names, new_names, refuse_names
 from tzurot.gateway.store.personality_related import delete_references, set_talkativeness
 from tzurot.gateway.store.previews import keep_withheld
 from tzurot.gateway.store.rows import LIVE_PERSONALITY, PERSONALITY_COLUMNS, personality_from_row
@@ -42,7 +39,7 @@ async def _named(
     """The live personality `key` (normalized) names best: slug, display name as written
     (normalized), display name by its `mention_key` ("luna" for "✨Luna✨"), then global
     alias, as `find_mentions` ranks them; the oldest first among equals. The display names
-    are compared here, in Python (name_rules.py says why), as keys are (`same_key`)."""
+    are compared here, in Python (name_lookups.py says why), as keys are (`same_key`)."""
     key = same_key(key)
     p, a = t.personalities.c, t.personality_aliases.c
     by_alias = sa.exists().where(a.personality_id == p.id, alias_key(a.alias) == key)
@@ -106,7 +103,7 @@ class PersonalityReads(SqlBase):
     catalog: TtlCache[Personality | LlmConfig]
     # The platform id of the user the operator's shapes.inc imports belong to (their default
     # owner, `ShapesAdmin._owner_platform_id("")`): with the ownerless personalities (seed
-    # files), one owner for the name rules (name_rules.Owners). Set by the wiring; "": none.
+    # files), one owner for the name rules (name_lookups.Owners). Set by the wiring; "": none.
     operator_platform_id: str = ""
 
     async def find_personality(

@@ -1,5 +1,5 @@
 """alias keys: global aliases are compared by their key, a Greek final sigma read as a
-sigma (`translate(alias, <final sigma>, <sigma>)`: name_rules.alias_key), which the primary
+sigma (`translate(alias, <final sigma>, <sigma>)`: name_lookups.alias_key), which the primary
 key on `alias` cannot serve, so every name and alias write read them all under the alias lock.
 This index holds that expression; `text_pattern_ops` serves both its equality and its prefix
 (`LIKE 'key%'`, the aliases a name begins) whatever the database's collation. Built in the
