@@ -4,7 +4,9 @@ path must be a regular file (a symlink to one too).
 A FIFO there was taken for a key (it exists), then keyvault's start waited on it for a
 writer until `up` gave up on the health wait; a symlink to nothing ended in a FileExistsError
 traceback. Each is now one line before anything starts (exit 2); no key is made through a
-dangling symlink: it is more likely a missing mount than a place for a new key.
+dangling symlink: it is more likely a missing mount than a place for a new key. The same
+holds for the data folder itself (or a folder above it) being a symlink to nothing: `up`
+ended in a FileExistsError traceback from the certificates made first.
 """
 
 from __future__ import annotations
@@ -114,3 +116,41 @@ def test_up_with_a_fifo_key_stops_before_postgres_in_one_line_exit_2(
         f"tzurot: master key file {layout.master_key_file} is a FIFO, not a regular file\n"
     )
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("dangling", ["data", "mnt"])
+def test_up_with_a_dangling_data_folder_stops_before_anything_in_one_line_exit_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    dangling: str,
+) -> None:
+    """`.data` a symlink to a missing mount, or a folder above it one."""
+    monkeypatch.setattr(mesh_module, "local_postgres", _unreached_postgres)
+    link = tmp_path / dangling
+    link.symlink_to("/nonexistent/usb/tzurot")
+    data_dir = link if dangling == "data" else link / "tzurot" / ".data"
+    layout = MeshLayout(data_dir, base_port=1)
+
+    code = _guarded(lambda: asyncio.run(run_mesh(layout, seeds=[], extra_env={}, with_bot=False)))
+
+    assert code == 2
+    where = "" if dangling == "data" else f"{data_dir}: "
+    assert capsys.readouterr().err == (
+        f"tzurot: data folder {where}{link} is a symlink to a missing folder "
+        "(/nonexistent/usb/tzurot)\n"
+    )
+    assert os.listdir(tmp_path) == [dangling]
+    assert not os.path.exists("/nonexistent")
+
+
+def test_a_key_in_a_dangling_folder_names_the_link(tmp_path: Path) -> None:
+    (tmp_path / "gone").symlink_to("nowhere")
+    key_file = tmp_path / "gone" / "master.key"
+    with pytest.raises(StartupError) as caught:
+        ensure_master_key(key_file)
+    assert str(caught.value) == (
+        f"cannot create master key file {key_file}: {tmp_path / 'gone'} is a symlink to a "
+        "missing folder (nowhere)"
+    )
+    assert os.listdir(tmp_path) == ["gone"]

@@ -17,9 +17,10 @@ other hard links is refused when written) for a whole `keys rotate` that adds a 
 for `keys add-version`, so two runs cannot both add a version (each rewriting the file from
 what it read, through the same temporary file) nor add one between another run's check of
 keyvault's version and its rewrap. It yields the file it resolved and locked, which is the
-file written (a link re-pointed meanwhile is refused, not followed). A lock file made by root
-(`sudo tzurot keys add-version` on a user's key) is given the key file's owner, so the
-owner's later runs may use it.
+file written (a link re-pointed meanwhile is refused, not followed). Run as root, it takes
+the lock only of a key file of root's whose path only root may change
+(tzurot.cli.keys_as_root): the lock is then root's, in a folder no user may write, and a
+user's key is refused, naming whom to run it as.
 
 `--no-add-version` takes no lock: it neither reads nor writes the key file (only the `cli`
 certificate), and keyvault's rewraps may run side by side (`FOR UPDATE SKIP LOCKED`), so a
@@ -39,6 +40,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tzurot.cli.keys_as_root import check_root_may_write
 from tzurot.cli.keys_file import (
     add_master_key_version,
     newest_master_key_version,
@@ -90,20 +92,30 @@ def rotation_lock(key_file: Path) -> Iterator[Path | None]:
 
     A key file that does not exist (nor its folder: a keyvault elsewhere) has nothing to
     guard: no lock is made, None is yielded, and the command says what it says of a missing
-    key file."""
-    resolved = Path(os.path.realpath(key_file))
-    lock = resolved.with_name(f"{resolved.name}.lock")
-    key = _key_file(key_file)
-    if key is None:
+    key file. As root, one another user may change (or whose path they may) is refused
+    before anything is made (StartupError)."""
+    if not _root_may_lock(key_file) or _key_file(key_file) is None:
         yield None
         return
+    resolved = Path(os.path.realpath(key_file))
+    lock = resolved.with_name(f"{resolved.name}.lock")
     try:
         fd = _opened(lock)
     except OSError as exc:
         why = "it is a symlink" if exc.errno == errno.ELOOP else exc.strerror
         raise StartupError(f"cannot open the rotation lock {lock}: {why}") from None
-    with _held(fd, key_file, lock, key):
+    with _held(fd, key_file, lock):
         yield resolved
+
+
+def _root_may_lock(key_file: Path) -> bool:
+    """Whether there is a key file to lock, as root (tzurot.cli.keys_as_root: raises when
+    another user may change it or its path); always, as anyone else."""
+    try:
+        check_root_may_write(key_file)
+    except OSError:  # nothing there: the command says so when it reads it
+        return False
+    return True
 
 
 def _key_file(key_file: Path) -> os.stat_result | None:
@@ -132,15 +144,14 @@ def _opened(lock: Path) -> int:
 
 
 @contextlib.contextmanager
-def _held(fd: int, key_file: Path, lock: Path, key: os.stat_result) -> Iterator[None]:
+def _held(fd: int, key_file: Path, lock: Path) -> Iterator[None]:
     """The flock on the open lock file `fd`, held until the block ends (it goes with the
-    descriptor, closed here); the lock file given the owner of `key` (the key file's stat)."""
+    descriptor, closed here)."""
     try:
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise StartupError(f"cannot use the rotation lock {lock}: not a regular file")
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _owned_like(fd, key)
         except BlockingIOError:
             raise RotationRunning(
                 f"another master key rotation is running on {key_file} (it holds {lock}); "
@@ -151,28 +162,6 @@ def _held(fd: int, key_file: Path, lock: Path, key: os.stat_result) -> Iterator[
         yield
     finally:
         os.close(fd)
-
-
-# fchown refused: not root (EPERM), an id this user namespace does not map (EINVAL), or a
-# lock opened read-only on a read-only mount (EROFS).
-_CHOWN_REFUSED = frozenset({errno.EPERM, errno.EINVAL, errno.EROFS})
-
-
-def _owned_like(fd: int, key: os.stat_result) -> None:
-    """The lock file `fd`, when ours and not the key file's owner's, given the key file's
-    owner and group where we may (root: a sudo run on a user's key), so the owner's later
-    runs may open it (0600). Only an empty file with no other name: a hard link planted
-    there to another file is never handed over."""
-    info = os.fstat(fd)
-    if info.st_uid != os.geteuid() or (info.st_uid, info.st_gid) == (key.st_uid, key.st_gid):
-        return
-    if info.st_nlink != 1 or info.st_size != 0:
-        return
-    try:
-        os.fchown(fd, key.st_uid, key.st_gid)
-    except OSError as exc:
-        if exc.errno not in _CHOWN_REFUSED:
-            raise
 
 
 @dataclass(frozen=True)

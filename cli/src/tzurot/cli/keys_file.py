@@ -11,12 +11,14 @@ symlinks (a dotfile set-up) is written through: the temporary file goes beside t
 resolves to and is renamed over that file, so the links stay and read the new ring. A file
 with other hard links is refused: the rename would leave them the old ring.
 
-The rewritten file keeps its owner where we may give it (root rewriting a user's key file)
-and its group where we may (root, or a member of it); otherwise it is ours, as an editor
-leaves it. Its mode comes from the file, however the path is spelled: 0600, or 0640 when
-the file was readable by its group and not by others (a share on purpose, such as
-tzurot.cli.private_files leaves a linked key) and that group was kept; never others'. A
-bit of the group's or others' taken away is said in one line on standard error.
+Run as root, only a key file of root's whose path only root may change is rewritten
+(tzurot.cli.keys_as_root: a user's key is refused, naming whom to run it as). The new file
+is ours (root's key stays root's) and keeps its group where we may give it (root, or a
+member of it), as an editor leaves it. Its mode comes from the file, however the path is
+spelled: 0600, or 0640 when the file was readable by its group and not by others (a share
+on purpose, such as tzurot.cli.private_files leaves a linked key) and that group was kept;
+never others'. A bit of the group's or others' taken away is said in one line on standard
+error.
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ import stat
 import sys
 from pathlib import Path
 
+from tzurot.cli.keys_as_root import check_root_may_write
 from tzurot.runtime.errors import StartupError
-from tzurot.runtime.regular_file import not_a_regular_file, read_regular_file
+from tzurot.runtime.regular_file import dangling_symlink, not_a_regular_file, read_regular_file
 
 _VERSIONED = re.compile(r"\s*([1-9][0-9]{0,8})\s*:")
 
@@ -42,11 +45,16 @@ _OWNER = 0o600
 _GROUP_READ = 0o040
 
 # fchown refused: EPERM (not root, not a member of the group); EINVAL (an id not mapped in
-# this user namespace, e.g. the overflow uid 65534 of a rootless container).
+# this user namespace, e.g. the overflow gid 65534 of a rootless container).
 _CHOWN_REFUSED = frozenset({errno.EPERM, errno.EINVAL})
 
 # A file system that cannot sync a folder (the rename is then as durable as it makes it).
 _NO_FOLDER_SYNC = frozenset({errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EBADF})
+
+
+class NotDurable(StartupError):
+    """The version is in the key file, but its folder's sync failed: it may not survive a
+    crash."""
 
 
 def new_key_line(version: int) -> str:
@@ -72,8 +80,13 @@ def add_master_key_version(path: Path, *, locked: Path | None = None) -> int:
 
     Raises StartupError (one line) when the path holds no regular file, has other hard links,
     or the file cannot be rewritten (a folder we may not write, a read-only mount, a full
-    disk): it is left as it was, and no temporary file; or when the rename cannot be made
-    durable (the folder's sync failed: the version is in the file, the line says so)."""
+    disk; as root, a file or path another user may change): it is left as it was, and no
+    temporary file; NotDurable when the rename cannot be made durable (the folder's sync
+    failed: the version is in the file, the line says so)."""
+    try:
+        check_root_may_write(path)
+    except OSError as exc:  # as root: nothing there to write
+        raise _unreadable(path, exc) from None
     target = Path(os.path.realpath(path))
     if locked is not None and target != locked:
         raise StartupError(
@@ -103,7 +116,7 @@ def add_master_key_version(path: Path, *, locked: Path | None = None) -> int:
     try:
         _synced_folder(target.parent)
     except OSError as exc:
-        raise StartupError(
+        raise NotDurable(
             f"master key version {version} was added to {path} but may not survive a crash: "
             f"cannot sync its folder {target.parent}: {exc.strerror}"
         ) from None
@@ -129,11 +142,17 @@ def _read(path: Path, file: Path, *, follow: bool) -> tuple[str, os.stat_result]
     try:
         data, info = read_regular_file(_WHAT, path, file=file, follow=follow)
     except OSError as exc:
-        raise StartupError(f"cannot read master key file {path}: {exc.strerror}") from None
+        raise _unreadable(path, exc) from None
     try:
         return data.decode("utf-8"), info
     except UnicodeDecodeError:
         raise StartupError(f"master key file {path} is not UTF-8 text") from None
+
+
+def _unreadable(path: Path, exc: OSError) -> StartupError:
+    if isinstance(exc, FileNotFoundError) and os.path.islink(path) and not os.path.exists(path):
+        return dangling_symlink(_WHAT, path)
+    return StartupError(f"cannot read master key file {path}: {exc.strerror}")
 
 
 def _versioned_lines(path: Path, text: str) -> tuple[list[str], list[int]]:
@@ -155,7 +174,7 @@ def _versioned_lines(path: Path, text: str) -> tuple[list[str], list[int]]:
 
 def _replaced(path: Path, text: str, was: os.stat_result) -> tuple[int, bool]:
     """`path` (no symlink) rewritten to hold `text`, through a temporary file renamed over
-    it, with `was`'s owner and group where we may. Returns the mode it was given (0600, or
+    it, ours, with `was`'s group where we may. Returns the mode it was given (0600, or
     0640 when `was` was shared with its group alone and the group was kept) and whether the
     group was."""
     temporary = path.with_name(path.name + ".tmp")
@@ -168,7 +187,7 @@ def _replaced(path: Path, text: str, was: os.stat_result) -> tuple[int, bool]:
             os.fchmod(handle.fileno(), _OWNER)
             handle.write(text)
             handle.flush()
-            group_kept = _owned_as(handle.fileno(), was)
+            group_kept = _grouped_as(handle.fileno(), was)
             mode = _OWNER | (_GROUP_READ if group_kept and _group_share(was) else 0)
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
@@ -186,22 +205,19 @@ def _group_share(was: os.stat_result) -> bool:
     return bool(was.st_mode & _GROUP_READ) and not was.st_mode & 0o007
 
 
-def _owned_as(fd: int, was: os.stat_result) -> bool:
-    """The file `fd` given `was`'s owner and group, or its group alone, where we may (root
-    may; anyone may give a file a group they are in); else left ours, as an editor does.
-    Returns whether it has `was`'s group."""
-    now = os.fstat(fd)
-    if (now.st_uid, now.st_gid) == (was.st_uid, was.st_gid):
+def _grouped_as(fd: int, was: os.stat_result) -> bool:
+    """The file `fd` given `was`'s group where we may (root may; anyone may give a file a
+    group they are in); else left in ours, as an editor leaves it. Returns whether it has
+    `was`'s group. Its owner stays ours: root rewrites only a key file of root's."""
+    if os.fstat(fd).st_gid == was.st_gid:
         return True
-    for uid in (was.st_uid, -1):
-        try:
-            os.fchown(fd, uid, was.st_gid)
-        except OSError as exc:
-            if exc.errno not in _CHOWN_REFUSED:
-                raise
-        else:
-            return True
-    return now.st_gid == was.st_gid
+    try:
+        os.fchown(fd, -1, was.st_gid)
+    except OSError as exc:
+        if exc.errno not in _CHOWN_REFUSED:
+            raise
+        return False
+    return True
 
 
 def _synced_folder(folder: Path) -> None:

@@ -13,7 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.progress import Progress as Bar
 
 from tzurot.cli.keys import Progress, rewrap_keys, rewrap_status, rotation_lock
-from tzurot.cli.keys_file import add_master_key_version, newest_master_key_version
+from tzurot.cli.keys_file import NotDurable, add_master_key_version, newest_master_key_version
+from tzurot.runtime.errors import StartupError
 
 
 async def rotate_master_key(
@@ -22,8 +23,9 @@ async def rotate_master_key(
     """The rotation, start to end, with the lock held throughout when it adds a version (a
     second run raises RotationRunning before it asks keyvault anything); `--no-add-version`
     neither reads nor writes `key_file` and takes no lock. The version goes only to the file
-    the lock resolved `key_file` to (re-linked while keyvault answered: refused). Returns the
-    exit code."""
+    the lock resolved `key_file` to (re-linked while keyvault answered: refused). A version
+    added whose folder sync failed stops it before the rewrap, saying how to finish. Returns
+    the exit code."""
     with rotation_lock(key_file) if add_version else contextlib.nullcontext() as locked:
         added = None
         if add_version:
@@ -38,7 +40,13 @@ async def rotate_master_key(
                     file=sys.stderr,
                 )
                 return 2
-            added = add_master_key_version(key_file, locked=locked)  # the file locked
+            try:
+                added = add_master_key_version(key_file, locked=locked)  # the file locked
+            except NotDurable as exc:  # in the file, not rewrapped: how to finish it
+                raise StartupError(
+                    f"{exc}; run `sync`, then `tzurot keys rotate --no-add-version` to finish "
+                    "the rotation (`keys rotate` alone would add another version)"
+                ) from None
             print(f"Added master key version {added} to {key_file}")
         try:
             last = await _rewrapped(keyvault_addr, certs, batch_size)

@@ -118,9 +118,36 @@ def ensure_master_key(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except OSError as exc:
-        raise StartupError(f"cannot create master key file {path}: {exc.strerror}") from None
+        dangling = _dangling_folder(path.parent) if isinstance(exc, FileExistsError) else None
+        why = exc.strerror if dangling is None else _missing(dangling)
+        raise StartupError(f"cannot create master key file {path}: {why}") from None
     with os.fdopen(fd, "w") as handle:
         handle.write(base64.b64encode(secrets.token_bytes(32)).decode() + "\n")
+
+
+def check_data_dir(data_dir: Path) -> None:
+    """Refuses, in one line, a data folder that is (or lies in) a symlink to nothing: a
+    missing mount, not a place to make one (it was a FileExistsError traceback)."""
+    dangling = _dangling_folder(data_dir)
+    if dangling is not None:
+        where = "" if dangling == data_dir else f"{data_dir}: "
+        raise StartupError(f"data folder {where}{_missing(dangling)}")
+
+
+def _dangling_folder(folder: Path) -> Path | None:
+    """`folder`, or the folder above it, that is a symlink to nothing; None when none is."""
+    for each in (folder, *folder.parents):
+        if os.path.islink(each) and not os.path.exists(each):
+            return each
+    return None
+
+
+def _missing(link: Path) -> str:
+    try:
+        target = f" ({os.readlink(link)})"
+    except OSError:  # gone since
+        target = ""
+    return f"{link} is a symlink to a missing folder{target}"
 
 
 def service_env(
@@ -243,6 +270,7 @@ async def run_mesh(
         # A Ctrl-C that came before these handlers (asyncio.run's own cancels this task, at
         # its next await) ends the start here, not after Postgres and the migrations.
         await asyncio.sleep(0)
+        check_data_dir(layout.data_dir)
         generate_dev_pki(layout.certs_dir, SERVICE_IDENTITIES)
         ensure_master_key(layout.master_key_file)
         keys = [*private_key_files(layout.certs_dir, SERVICE_IDENTITIES), layout.master_key_file]
