@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tzurot.bot.answering import RECOVERING_LINE
+from tzurot.bot.answer_restarts import RECOVERING_LINE
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import load_tls

@@ -23,7 +23,8 @@ import discord
 import grpc
 import pytest
 
-from tzurot.bot.answering import Poster, Replacing
+from tzurot.bot.answer_endings import Replacing
+from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.errors import deleted_notice

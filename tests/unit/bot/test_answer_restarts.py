@@ -22,8 +22,9 @@ import grpc
 import pytest
 
 from tests.unit.bot.test_answer_of_deleted_personality import FINCH, Channel, rpc_error
-from tzurot.bot import answering
-from tzurot.bot.answering import RECOVERING_LINE, Poster
+from tzurot.bot import answer_restarts
+from tzurot.bot.answer_restarts import RECOVERING_LINE
+from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.gateway_client import GatewayClient
@@ -141,7 +142,7 @@ class Webhooks:
 
 @pytest.fixture(autouse=True)
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(answering, "RESTART_BACKOFF_SECONDS", 0.0)
+    monkeypatch.setattr(answer_restarts, "RESTART_BACKOFF_SECONDS", 0.0)
 
 
 def test_the_waits_double_less_a_random_part_of_up_to_half(
@@ -149,9 +150,9 @@ def test_the_waits_double_less_a_random_part_of_up_to_half(
 ) -> None:
     """1, 2, 4, 8, 8 s at most: the answers a stopping gateway cut short together are not
     all asked for again at the same moment."""
-    monkeypatch.setattr(answering, "RESTART_BACKOFF_SECONDS", 1.0)  # as shipped
+    monkeypatch.setattr(answer_restarts, "RESTART_BACKOFF_SECONDS", 1.0)  # as shipped
     for retry, base in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (5, 8.0)]:
-        waits = [answering.restart_backoff(retry) for _ in range(200)]
+        waits = [answer_restarts.restart_backoff(retry) for _ in range(200)]
         assert all(base / 2 <= wait <= base for wait in waits), (retry, min(waits), max(waits))
         assert max(waits) - min(waits) > base / 4  # spread, not one value
 

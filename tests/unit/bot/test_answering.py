@@ -18,7 +18,8 @@ import grpc
 import pytest
 from structlog.testing import capture_logs
 
-from tzurot.bot.answering import Poster, Replacing
+from tzurot.bot.answer_endings import Replacing
+from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.config import BotSettings
 from tzurot.bot.delivery import refusal_text

@@ -12,7 +12,7 @@ from typing import Any
 
 import discord
 
-from tzurot.bot.answering import RECOVERING_LINE
+from tzurot.bot.answer_restarts import RECOVERING_LINE
 from tzurot.bot.reasoning import reasoning_message
 from tzurot.bot.references import REPLY_QUOTE_PREFIX
 from tzurot.bot.skill_output import status_line

@@ -1,7 +1,7 @@
 """What an answer shows beyond its text, taken away with an answer withheld when its delivery
 is confirmed (its personality, or its user's data, deleted meanwhile: errors.answer_deleted).
 
-Its text's messages say why instead (answering.Poster._withhold); the rest of it goes: the
+Its text's messages say why instead (answer_endings.py `_withhold`); the rest of it goes: the
 messages of its files that did not fit on its last message, its reasoning's message, and the
 files attached to a message of it that is left showing why. Nothing of a withheld answer is
 kept, so nothing of it stays shown either. What Discord refuses, or Discord out of reach, is

@@ -12,8 +12,8 @@ bot users without Manage Threads "won't be able to create or update messages"; t
 no Manage Threads, so a locked thread is closed to it (`locked_thread`): nothing is generated
 there, and nothing can be told there either. In an archived thread nobody edits a message
 (50083), and a message sent there unarchives it: an answer whose thread a moderator closes while
-it streams stops where it was, and no notice reopens the thread (answering.py
-`Poster._refused`, `ThreadArchived`).
+it streams stops where it was, and no notice reopens the thread (answer_endings.py
+`AnswerEndings._refused`, `ThreadArchived`).
 """
 
 from __future__ import annotations

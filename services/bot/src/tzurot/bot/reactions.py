@@ -22,7 +22,8 @@ import structlog
 
 from tzurot.bot.addressees import Addressees
 from tzurot.bot.addressing import PostedAs
-from tzurot.bot.answering import Poster, Replacing
+from tzurot.bot.answer_endings import Replacing
+from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.delivery import channel_key
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
