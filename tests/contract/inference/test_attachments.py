@@ -26,6 +26,7 @@ from tzurot.inference.domain import (
     PromptSent,
     ReplyFinished,
     ReplyRequest,
+    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.inference.keys import KeyResolver
@@ -310,7 +311,8 @@ async def test_a_failed_cleanup_keeps_the_raw_transcript(
         if isinstance(event, AttachmentRead):
             asked = len(fake.chat_requests())
             fake.cut_after_chunks = None  # the answer streams whole
-    read, finished = events[0], events[-1]
+    pending, read, finished = events[0], events[1], events[-1]
+    assert isinstance(pending, TranscriptionPending)  # while the provider had the audio
     assert isinstance(read, AttachmentRead)
     assert isinstance(finished, ReplyFinished)
     assert read.attachment.description == "um hello there"
@@ -333,8 +335,13 @@ async def test_each_paid_reading_is_announced_before_the_answer(
         url=f"{cdn.base}/voice.ogg", content_type="audio/ogg", filename="voice.ogg"
     )
     events = [e async for e in inference.generate_reply(request("fake/echo", image(cdn), voice))]
-    first, second = events[:2]
+    first, pending, second = events[:3]
     assert isinstance(first, AttachmentRead)
+    # While the provider had the audio: what it may bill, should the reply be cut then.
+    assert isinstance(pending, TranscriptionPending)
+    assert pending.index == 1
+    assert pending.estimate is not None
+    assert (pending.estimate.request_type, pending.estimate.estimated) == ("transcription", True)
     assert isinstance(second, AttachmentRead)
     assert isinstance(events[-1], ReplyFinished)
     assert (first.index, first.attachment.description) == (0, "A grey cat.")
@@ -369,7 +376,8 @@ async def test_what_was_paid_is_announced_when_the_answer_fails(
         await answer()
     assert caught.value.reason == "EMPTY_ANSWER"
     # What the clean-up read, then the two empty answers (each request announced) paid for.
-    read, *announced, spent = seen
+    pending, read, *announced, spent = seen
+    assert isinstance(pending, TranscriptionPending)
     assert [type(e) for e in announced] == [PromptSent, PromptSent]
     assert isinstance(read, AttachmentRead)
     assert read.attachment.description == "Hello there."
@@ -491,7 +499,8 @@ async def test_a_cleanup_refusing_the_users_key_is_reported_not_used(
     finally:
         await llm.aclose()
         await client.aclose()
-    read, finished = events[0], events[-1]
+    pending, read, finished = events[0], events[1], events[-1]
+    assert isinstance(pending, TranscriptionPending)
     assert isinstance(read, AttachmentRead)
     assert isinstance(finished, ReplyFinished)
     assert read.attachment.description == "um hello there"  # raw

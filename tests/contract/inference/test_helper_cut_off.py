@@ -31,6 +31,7 @@ from tzurot.inference.domain import (
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
+    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.inference.keys import KeyResolver
@@ -215,7 +216,8 @@ async def test_a_cleanup_broken_mid_stream_is_reported_next_to_its_reading(
         events.append(event)
         if isinstance(event, AttachmentRead):
             fake.drop_after_chunks = None  # the answer streams whole
-    read, spent, *_, finished = events
+    pending, read, spent, *_, finished = events
+    assert isinstance(pending, TranscriptionPending)  # while the provider had the audio
     assert isinstance(read, AttachmentRead)
     assert read.attachment.description == fake.transcript  # raw: not cleaned
     assert [p.request_type for p in read.paid] == ["transcription"]

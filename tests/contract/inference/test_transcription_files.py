@@ -12,17 +12,19 @@ import pytest
 from pydantic import SecretStr
 
 from tzurot.inference.attachments import (
-    AUDIO_EXTENSIONS,
     AUDIO_TYPES,
-    TRANSCRIPTION_FORM_MARGIN,
     AttachmentLimits,
     AttachmentReader,
     ModelTarget,
-    audio_file_limit,
 )
 from tzurot.inference.domain import AttachmentRef, Downloaded
 from tzurot.inference.llm import LlmClient
 from tzurot.inference.providers import Provider
+from tzurot.inference.transcription import (
+    AUDIO_EXTENSIONS,
+    TRANSCRIPTION_FORM_MARGIN,
+    audio_file_limit,
+)
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.testing.fake_provider import DEFAULT_KEY, FakeProvider
 from tzurot.testing.fake_speech import TRANSCRIPTION_FORMATS, TRANSCRIPTION_MAX_REQUEST_BYTES

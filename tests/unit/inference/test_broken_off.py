@@ -99,6 +99,8 @@ class ScriptedModel:
         audio: bytes,
         filename: str,
         content_type: str,
+        time_limit: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Transcript:
         raise AssertionError("not used here")
 

@@ -101,6 +101,8 @@ class RefusingProvider:
         audio: bytes,
         filename: str,
         content_type: str,
+        time_limit: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Transcript:
         self.asked.append(("transcribe", provider.name))
         raise _refused(provider)

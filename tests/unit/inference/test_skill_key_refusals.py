@@ -133,6 +133,8 @@ class ToolModel:
         audio: bytes,
         filename: str,
         content_type: str,
+        time_limit: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Transcript:
         raise AssertionError("not used here")
 

@@ -13,16 +13,19 @@ import io
 import struct
 import threading
 import time
+from collections.abc import Callable
 from fractions import Fraction
 
 import av
 import pytest
+from pydantic import SecretStr
 
 from tzurot.audio import MIN_BITRATE, AudioError, encode_tone, header_duration
 from tzurot.inference import transcription_cut_off as cut
-from tzurot.inference.domain import TRANSCRIPTION, PaidCall, TokenUsage
-from tzurot.inference.provider_errors import NotReceived
-from tzurot.inference.retries import NoAnswerInTime, NotSent
+from tzurot.inference.domain import TRANSCRIPTION, Downloaded, PaidCall, TokenUsage, Transcript
+from tzurot.inference.providers import Provider
+from tzurot.inference.retries import NoAnswerInTime, NotReceived, NotSent, RetryPolicy
+from tzurot.inference.transcription import Transcribing, transcribed
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -251,10 +254,42 @@ async def test_the_estimate_never_replaces_the_reply_s_error(
         monkeypatch.setattr(cut, "_duration", broken)
     audio = unknown_codec_wav()
     unheard: list[PaidCall] = []
+    steps = transcribed(
+        Transcribing(
+            Provider("openai", "https://api.test/v1"),
+            SecretStr("k"),
+            "whisper-1",
+            Downloaded(audio, "audio/wav"),
+            "voice.wav",
+        ),
+        Unanswered(),
+        RetryPolicy(),
+        index=0,
+        unheard=unheard,
+    )
     with pytest.raises(NoAnswerInTime):
-        async with cut.estimating_unheard("openai", "whisper-1", audio, "audio/wav", unheard):
-            raise NoAnswerInTime("openai did not answer in time", reason=UNREACHED)
+        _ = [step async for step in steps]
     assert [paid.audio_seconds for paid in unheard] == [cut.size_estimate(len(audio), "wav")]
+
+
+class Unanswered:
+    """Takes the whole upload, then no answer comes in time."""
+
+    async def transcribe(
+        self,
+        provider: Provider,
+        api_key: SecretStr,
+        *,
+        model: str,
+        audio: bytes,
+        filename: str,
+        content_type: str,
+        time_limit: float | None = None,
+        on_sent: Callable[[], None] | None = None,
+    ) -> Transcript:
+        assert on_sent is not None
+        on_sent()
+        raise NoAnswerInTime("openai did not answer in time", reason=UNREACHED)
 
 
 def forged_flac(total_samples: int) -> bytes:

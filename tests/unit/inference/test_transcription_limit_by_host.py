@@ -10,17 +10,15 @@ from typing import cast
 import pytest
 from pydantic import SecretStr
 
-from tzurot.inference.attachments import (
-    TRANSCRIPTION_FORM_MARGIN,
-    TRANSCRIPTION_REQUEST_LIMITS,
-    AttachmentLimits,
-    AttachmentReader,
-    ModelTarget,
-    audio_file_limit,
-)
+from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, ModelTarget
 from tzurot.inference.domain import AttachmentRef, Downloaded
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.providers import Provider
+from tzurot.inference.transcription import (
+    TRANSCRIPTION_FORM_MARGIN,
+    TRANSCRIPTION_REQUEST_LIMITS,
+    audio_file_limit,
+)
 
 MIB = 1024 * 1024
 OPENAI_LARGEST = TRANSCRIPTION_REQUEST_LIMITS["openai"] - TRANSCRIPTION_FORM_MARGIN

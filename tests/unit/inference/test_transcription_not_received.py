@@ -20,9 +20,9 @@ import pytest
 from pydantic import SecretStr
 
 from tzurot.inference.llm import LlmClient
-from tzurot.inference.provider_errors import NotReceived, provider_error
+from tzurot.inference.provider_errors import provider_error
 from tzurot.inference.providers import Provider
-from tzurot.inference.retries import NoAnswerInTime
+from tzurot.inference.retries import NoAnswerInTime, NotReceived
 from tzurot.inference.transcription_cut_off import may_have_billed
 from tzurot.runtime.errors import TzurotError
 

@@ -56,6 +56,7 @@ class GenerateReplyRequest(_message.Message):
     ACCEPTS_USAGE_SPENT_FIELD_NUMBER: _builtins.int
     ACCEPTS_ANSWER_PROGRESS_FIELD_NUMBER: _builtins.int
     ACCEPTS_KEY_REFUSED_FIELD_NUMBER: _builtins.int
+    ACCEPTS_TRANSCRIPTION_PENDING_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -100,6 +101,11 @@ class GenerateReplyRequest(_message.Message):
     Its own flag, not accepts_answer_progress: a gateway built with stubs that know the field
     but not the event would read it as the finished answer, so inference sends it only to a
     caller that says it reads it; any other still hears of the refusal in the reply's report.
+    """
+    accepts_transcription_pending: _builtins.bool
+    """The caller reads GenerateReplyResponse.transcription_pending (its own flag, as
+    accepts_key_refused: stubs that know the field but not the event read it as the finished
+    answer).
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -163,10 +169,11 @@ class GenerateReplyRequest(_message.Message):
         accepts_usage_spent: _builtins.bool = ...,
         accepts_answer_progress: _builtins.bool = ...,
         accepts_key_refused: _builtins.bool = ...,
+        accepts_transcription_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_key_refused", b"accepts_key_refused", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_key_refused", b"accepts_key_refused", "accepts_transcription_pending", b"accepts_transcription_pending", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -437,6 +444,7 @@ class GenerateReplyResponse(_message.Message):
     PROMPT_SENT_FIELD_NUMBER: _builtins.int
     ROUNDS_BILLED_FIELD_NUMBER: _builtins.int
     KEY_REFUSED_FIELD_NUMBER: _builtins.int
+    TRANSCRIPTION_PENDING_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
@@ -491,6 +499,17 @@ class GenerateReplyResponse(_message.Message):
         operator's key, never the key the answer itself was accepted with.
         """
 
+    @_builtins.property
+    def transcription_pending(self) -> Global___TranscriptionPending:
+        """A transcription whose upload the provider has whole and whose outcome no event carries
+        yet, sent (as each attempt's upload is handed over whole) only to a caller that set
+        accepts_transcription_pending: what it may bill should the reply be cut now (its client
+        cancelled, the gateway's deadline, inference stopping), when no report can follow.
+        Provisional, never recorded from this but for such a cut: the attachment's
+        AttachmentRead, the failed UsageSpent with the same estimate (request_type
+        "transcription"), or the reply's own error (nothing billed) carries the outcome.
+        """
+
     def __init__(
         self,
         *,
@@ -502,16 +521,46 @@ class GenerateReplyResponse(_message.Message):
         prompt_sent: Global___PromptSent | None = ...,
         rounds_billed: Global___RoundsBilled | None = ...,
         key_refused: Global___KeyRefused | None = ...,
+        transcription_pending: Global___TranscriptionPending | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "transcription_pending", b"transcription_pending", "usage_spent", b"usage_spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "transcription_pending", b"transcription_pending", "usage_spent", b"usage_spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed", "key_refused"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed", "key_refused", "transcription_pending"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateReplyResponse: _TypeAlias = GenerateReplyResponse  # noqa: Y015
+
+@_typing.final
+class TranscriptionPending(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    ESTIMATE_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Its position in GenerateReplyRequest.attachments."""
+    @_builtins.property
+    def estimate(self) -> _common_pb2.Usage:
+        """The estimate (request_type "transcription", audio_seconds: the audio's duration read
+        from its container, estimated). Unset: that attempt was refused (a 429 asked again):
+        nothing is in flight for this attachment.
+        """
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        estimate: _common_pb2.Usage | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["estimate", b"estimate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["estimate", b"estimate", "index", b"index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TranscriptionPending: _TypeAlias = TranscriptionPending  # noqa: Y015
 
 @_typing.final
 class KeyRefused(_message.Message):

@@ -52,7 +52,8 @@ please check your plan and billing details", help.openai.com article 6891831) on
 call, the free model list answering as ever. `fail_next(429, code="insufficient_quota")` sends
 that body once. Transcriptions are refused as OpenAI refuses them (`fake_speech.py`): a request
 over 25 MiB (413) or a file name without an audio extension (400); an accepted one can be
-slow (`transcription_delay`) or lost with its connection (`drop_transcriptions`). Bodies up to
+slow (`transcription_delay`) or lost with its connection (`drop_transcriptions`), and an upload
+reset midway (`reset_transcription_uploads`). Bodies up to
 `MAX_BODY_BYTES` are read (aiohttp's own default, 1 MiB, would answer a plain-text 413 no
 vendor sends).
 This module serves, admits and records; chat completions are `fake_provider_chat.py`, the
@@ -211,6 +212,10 @@ class FakeProvider:
         self.drop_transcriptions = 0
         """The next this many transcriptions read the file, then close the connection with
         no answer (a proxy dying while the provider works)."""
+        self.reset_transcription_uploads = 0
+        """The next this many transcriptions read only the start of their upload, then reset
+        the connection (a proxy refusing it midway): the provider never had the file, which
+        the client sees (NotReceived) when it is larger than the connection's buffers."""
         self.script: list[ScriptedReply] = []
         """Answers for the next chat calls, first in first out; `reply` when it is empty."""
         self.no_tool_models: set[str] = set()

@@ -6,6 +6,8 @@ modalities, filtered as OpenRouter's), OpenRouter's GET /key, embeddings, OpenAI
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,9 @@ from tzurot.testing.fake_tools import images_generations
 
 if TYPE_CHECKING:
     from tzurot.testing.fake_provider import FakeProvider
+
+UPLOAD_READ_BEFORE_RESET = 64 * 1024
+"""What a transcription upload reset midway reads first (`reset_transcription_uploads`)."""
 
 
 async def list_models(fake: FakeProvider, request: web.Request) -> web.StreamResponse:
@@ -109,6 +114,13 @@ async def speech(fake: FakeProvider, request: web.Request) -> web.StreamResponse
 
 
 async def transcription(fake: FakeProvider, request: web.Request) -> web.StreamResponse:
+    if fake.reset_transcription_uploads > 0:
+        fake.reset_transcription_uploads -= 1
+        return await _reset_midway(request)
+    return await _transcribed(fake, request)
+
+
+async def _transcribed(fake: FakeProvider, request: web.Request) -> web.StreamResponse:
     body, refused = await fake._admit(request)
     if refused:
         return refused
@@ -136,6 +148,16 @@ async def transcription(fake: FakeProvider, request: web.Request) -> web.StreamR
     return await _delivered(
         fake, request, web.json_response({"text": fake.transcript, "usage": usage})
     )
+
+
+async def _reset_midway(request: web.Request) -> web.Response:
+    """Reads the start of the upload, then resets the connection (RST: SO_LINGER 0)."""
+    await request.content.read(UPLOAD_READ_BEFORE_RESET)
+    assert request.transport is not None
+    sock = request.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    request.transport.abort()
+    return web.Response(status=500)  # never sent: the connection is gone
 
 
 async def _delivered(

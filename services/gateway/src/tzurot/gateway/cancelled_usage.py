@@ -26,6 +26,16 @@ failed) resets those of its round; the failed reply's report of all its rounds
 (`UsageSpent.all_rounds`) resets everything. An older inference sends neither PromptSent nor
 RoundsBilled: the estimate is then the relayed text's output only.
 
+A voice note's transcription is billed for the audio the provider worked on, and answered
+in one body: a reply cut while the provider has the audio (its client cancelled, the
+gateway's deadline, inference restarting) hears nothing of it. So inference says what it may
+bill the moment an attempt's upload is handed over whole (TranscriptionPending: the audio's
+duration, estimated); the gateway keeps it until the outcome comes (the attachment's
+AttachmentRead, the failed UsageSpent of the same estimate, or an error of inference's own:
+a refusal, nothing billed) and, for a reply cut before then, writes it with the rest
+(`unheard`: failed, estimated, under "transcription"). An upload never sent or never
+received whole is never said: nothing is billed.
+
 A helper RPC (ExtractFacts) is unary: it has no stream for PromptSent, and its error carries
 its estimate (UsageSpent) only when inference could send one. So inference announces the
 prompt in the call's initial metadata once the provider accepted the request (its 200's
@@ -39,14 +49,22 @@ a refusal, nothing).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeGuard
 
 import grpc
 
-from tzurot.gateway.domain import PromptSent, RoundsBilled, Usage, UsageSpent
+from tzurot.gateway.domain import (
+    AttachmentRead,
+    PromptSent,
+    ReplyEvent,
+    RoundsBilled,
+    TranscriptionPending,
+    Usage,
+    UsageSpent,
+)
 from tzurot.runtime.errors import TzurotError
 
 CHARACTERS_PER_TOKEN = 4
@@ -59,7 +77,11 @@ MAX_ANNOUNCED_DIGITS = 9
 """At most 999,999,999 tokens: within usage_log's int4 columns, far above any prompt."""
 ANNOUNCED_PROMPT = "announced_prompt_tokens"
 """Where the gateway's client keeps that announcement on the call's error (its metadata)."""
+TRANSCRIPTION = "transcription"
 _CUT = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
+_UNREPORTED = _CUT | {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
+"""Inference's stream ended so without reporting what a transcription in flight was billed:
+cut (the gateway's deadline, the call cancelled), or failing on no classified error."""
 _RESTARTING = "SERVICE_RESTARTING"
 """A call whose connection broke without a status (from_rpc_error's reason)."""
 
@@ -75,6 +97,9 @@ class RelayedAnswer:
     (PromptSent)."""
     billed: Usage | None = None
     """The latest RoundsBilled: the finished rounds' usage, until a report carries it."""
+    transcriptions: dict[int, Usage] = field(default_factory=dict)
+    """Transcriptions whose upload the provider has whole and whose outcome no event carried
+    yet (TranscriptionPending), by attachment: their estimates."""
 
     def relayed(self, text: str) -> None:
         self.characters += len(text)
@@ -90,11 +115,50 @@ class RelayedAnswer:
     def reported(self, spent: UsageSpent) -> None:
         """Inference reported the answer's own calls (a round broken off, estimated; a failed
         reply's rounds): what was sent and relayed before is counted there; the rounds billed
-        before too, when the report is of all of them."""
+        before too, when the report is of all of them. Or it reported a transcription that
+        failed once the provider had it (estimated): the one in flight (attachments are read
+        one at a time)."""
         if spent.failed and any(not paid.request_type for paid in spent.paid):
             self.prompt_tokens = self.characters = 0
             if spent.all_rounds:
                 self.billed = None
+        if any(paid.request_type == TRANSCRIPTION for paid in spent.paid):
+            self.transcriptions.clear()
+
+    def transcription_pending(self, pending: TranscriptionPending) -> None:
+        """The provider has a transcription's audio (its estimate kept), or refused that
+        attempt (the estimate dropped)."""
+        if pending.estimate is None:
+            self.transcriptions.pop(pending.index, None)
+        else:
+            self.transcriptions[pending.index] = pending.estimate
+
+    def read(self, read: AttachmentRead) -> None:
+        """The attachment's reading came, with its transcription's own usage."""
+        self.transcriptions.pop(read.index, None)
+
+    def inference_failed(self, err: TzurotError) -> None:
+        """Inference's stream ended with `err`. Its own classified error came after it
+        reported what a transcription in flight was billed (or the provider refused it):
+        nothing is left in flight. A cut (the gateway's deadline, inference restarting, an
+        error it did not classify) may have left the provider at work: kept."""
+        if err.code not in _UNREPORTED and err.reason != _RESTARTING:
+            self.transcriptions.clear()
+
+    async def watching(self, events: AsyncIterator[ReplyEvent]) -> AsyncGenerator[ReplyEvent, None]:
+        """Inference's `events`; the error that ends them is noted (`inference_failed`) before
+        it goes on (not one its reader raises: the gateway's own cut of the reply)."""
+        try:
+            async for event in events:
+                yield event
+        except TzurotError as err:
+            self.inference_failed(err)
+            raise
+
+    def unheard(self) -> tuple[Usage, ...]:
+        """The transcriptions the provider may have billed that no report carries (failed,
+        estimated), for a reply cut now."""
+        return tuple(self.transcriptions.values())
 
     def estimate(self, provider: str, model: str) -> Usage | None:
         """The cut-off answer's usage; None when no report is missing (the provider began

@@ -56,6 +56,7 @@ from tzurot.gateway.domain_replies import (
     SkillActivity,
     SkillInfo,
     SkillStep,
+    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.gateway.domain_usage import Usage, UsageTotal
@@ -108,6 +109,7 @@ __all__ = [
     "SkillInfo",
     "SkillStep",
     "StoredKey",
+    "TranscriptionPending",
     "UnfinishedAnswer",
     "Usage",
     "UsageSpent",

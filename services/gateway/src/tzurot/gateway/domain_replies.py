@@ -190,6 +190,17 @@ class RoundsBilled:
 
 
 @dataclass(frozen=True)
+class TranscriptionPending:
+    """The provider has the whole upload of attachment `index`'s transcription, whose outcome
+    no event carried yet: `estimate` (request_type "transcription", estimated seconds) is what
+    it may bill should the reply be cut now; None: that attempt was refused (asked again).
+    Never recorded as such; kept for a reply cut before the outcome (cancelled_usage.py)."""
+
+    index: int
+    estimate: Usage | None
+
+
+@dataclass(frozen=True)
 class KeyRefused:
     """A provider refused (401) a key from the user's own wallet while the reply went on (a
     skill's service), said by inference the moment it did: marked inactive at once, once a
@@ -205,6 +216,7 @@ ReplyEvent = (
     | UsageSpent
     | PromptSent
     | RoundsBilled
+    | TranscriptionPending
     | KeyRefused
     | ReplyFinished
 )

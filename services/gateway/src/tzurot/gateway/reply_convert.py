@@ -61,6 +61,7 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         accepts_usage_spent=True,
         accepts_answer_progress=True,
         accepts_key_refused=True,
+        accepts_transcription_pending=True,
     )
 
 
@@ -108,7 +109,12 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         return d.SkillActivity(skill=msg.activity.skill, step=msg.activity.step)
     if msg.HasField("usage_spent"):
         return usage_spent(msg.usage_spent)
-    if msg.WhichOneof("event") in ("prompt_sent", "rounds_billed", "key_refused"):
+    if msg.WhichOneof("event") in (
+        "prompt_sent",
+        "rounds_billed",
+        "key_refused",
+        "transcription_pending",
+    ):
         return _said_on_the_way(msg)
     if msg.HasField("attachment_read"):
         read = msg.attachment_read
@@ -136,11 +142,15 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
 
 def _said_on_the_way(
     msg: inf.GenerateReplyResponse,
-) -> d.PromptSent | d.RoundsBilled | d.KeyRefused:
-    """What inference says before the reply ends: its progress (kept for a cancel), a
-    wallet key refused (marked inactive at once)."""
+) -> d.PromptSent | d.RoundsBilled | d.KeyRefused | d.TranscriptionPending:
+    """What inference says before the reply ends: its progress and a transcription the
+    provider has (kept for a cancel), a wallet key refused (marked inactive at once)."""
     if msg.HasField("key_refused"):
         return d.KeyRefused(provider=msg.key_refused.provider)
+    if msg.HasField("transcription_pending"):
+        pending = msg.transcription_pending
+        estimate = _usage_of(pending.estimate) if pending.HasField("estimate") else None
+        return d.TranscriptionPending(pending.index, estimate)
     return _answer_progress(msg)
 
 

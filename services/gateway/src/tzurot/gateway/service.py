@@ -40,6 +40,7 @@ from tzurot.gateway.domain import (
     ReplyRequest,
     RoundsBilled,
     SkillActivity,
+    TranscriptionPending,
     UsageSpent,
     User,
 )
@@ -449,13 +450,18 @@ class Gateway(
         (`_keep_read`), and so is every call paid outside the answer's usage (`UsageSpent`,
         `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
         paid it. The answer's prompts answered, rounds billed and text are kept in `relayed`
-        as they pass, for a cancel (cancelled_usage.py). A wallet key inference says was
-        refused (KeyRefused) is marked inactive at once, once (noted in `marked`: sent, or
-        kept for the next flush should keyvault not take it), whatever becomes of the reply:
-        a reply that never ends would otherwise leave it active. Only the key read after
-        `taken_after` (the run's start), never one the user stored since."""
-        async with contextlib.aclosing(self._inference.generate_reply(request)) as replies:
-            async for event in replies:
+        as they pass, for a cancel (cancelled_usage.py), and so is a transcription the
+        provider has until its outcome comes (or inference's own error ends the stream). A
+        wallet key inference says was refused (KeyRefused) is marked inactive at once, once
+        (noted in `marked`: sent, or kept for the next flush should keyvault not take it),
+        whatever becomes of the reply: a reply that never ends would otherwise leave it
+        active. Only the key read after `taken_after` (the run's start), never one the user
+        stored since."""
+        async with (
+            contextlib.aclosing(self._inference.generate_reply(request)) as replies,
+            contextlib.aclosing(relayed.watching(replies)) as events,
+        ):
+            async for event in events:
                 if isinstance(event, UsageSpent):
                     relayed.reported(event)
                     await self._keep_spent(request, event, request_type)
@@ -465,6 +471,9 @@ class Gateway(
                     continue
                 if isinstance(event, RoundsBilled):
                     relayed.rounds_billed(event)
+                    continue
+                if isinstance(event, TranscriptionPending):
+                    relayed.transcription_pending(event)
                     continue
                 if isinstance(event, KeyRefused):
                     if event.provider not in marked:
@@ -476,6 +485,7 @@ class Gateway(
                 if lost.is_set():
                     raise await self._lost(job)
                 if isinstance(event, AttachmentRead):
+                    relayed.read(event)
                     await self._keep_read(request, event, taken_after)
                     continue
                 if isinstance(event, ReplyChunk):

@@ -74,28 +74,39 @@ class UsageKeeping(JobOutcomes):
         inference (cancelled, or inference died): the part of its answer that no report
         carries, estimated (cancelled_usage.py: the prompts of the requests the provider began
         answering, the rounds billed, ~4 characters a token of the text relayed), one failed
-        usage row under the job's model and kind. Nothing when nothing is unreported (a
-        request the provider refused unanswered is never counted), or the answer had
-        finished (its usage is the job's)."""
+        usage row under the job's model and kind; and a transcription the provider had
+        whole, one failed row under "transcription" by the audio's estimated seconds. Nothing
+        when nothing is unreported (a request the provider refused unanswered is never
+        counted), or the answer had finished (its usage is the job's)."""
         config = prepared.config.config
-        usage = None if relayed is None else relayed.estimate(config.provider, config.model)
-        if usage is not None and await self._keep_unfinished(job, prepared, usage):
+        if relayed is None:
+            return
+        usage = relayed.estimate(config.provider, config.model)
+        answer = () if usage is None else (usage,)
+        unheard = relayed.unheard()
+        kept = await self._keep_unfinished(job, prepared, *answer, *unheard)
+        if kept and usage is not None:
             log.info(
                 "job.relayed_usage_estimated",
                 job_id=job.id,
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
             )
+        if kept and unheard:
+            log.info("job.transcription_cut_estimated", job_id=job.id, transcriptions=len(unheard))
 
-    async def _keep_unfinished(self, job: Job, prepared: Prepared, usage: Usage) -> bool:
-        """One failed usage row (paid, not delivered) under the job's kind: one short insert,
-        shielded; a refused write is logged, not raised (the failure goes on). Whether kept."""
+    async def _keep_unfinished(self, job: Job, prepared: Prepared, *usages: Usage) -> bool:
+        """Failed usage rows (paid, not delivered), each under its own request_type or else
+        the job's kind: one short insert, shielded; a refused write is logged, not raised
+        (the failure goes on). Whether kept (nothing to keep: False)."""
+        if not usages:
+            return False
         try:
             await asyncio.shield(
                 self._store.record_spent_usage(
                     job.id,
                     job.user_id,
-                    (usage,),
+                    usages,
                     job_request_type=prepared.request_type,
                     failed=True,
                 )
@@ -103,12 +114,13 @@ class UsageKeeping(JobOutcomes):
         except Exception:
             log.exception("job.unfinished_usage_not_recorded", job_id=job.id)
             return False
-        metrics.record_tokens(
-            usage.provider,
-            usage.model,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-        )
+        for usage in usages:
+            metrics.record_tokens(
+                usage.provider,
+                usage.model,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+            )
         return True
 
     async def _end_cancelled(

@@ -17,19 +17,16 @@ estimate (broken_off.helper_cut_off) is reported as paid, not delivered (UsageSp
 estimated): a clean-up's right after the reading that did without it, a description's just
 before the reply's error. So is a transcription that failed once the provider had the whole
 upload (no answer in time, a dropped connection, a 500 or 504), estimated by the audio's
-duration (transcription_cut_off.py), before the reply's error. Each call is asked
-again only as retries.py allows (a 429 once, within the caller's time): a rate-limited
-reading is RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
+duration (transcription_cut_off.py), before the reply's error; that estimate is said as soon
+as the provider has the whole upload (TranscriptionPending, transcription.py), for a reply
+cut before its outcome. Each call is asked again only as retries.py allows (a 429 once,
+within the caller's time; an upload never received whole once): a rate-limited reading is
+RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
 gateway marks the user's stored key for the helper's provider inactive.
 
-Audio goes to the provider named `voice.<extension>`, the extension its MIME type's: OpenAI
-reads the format from the file name alone (any other name is 400 "Invalid file format"), and
-Discord's names are the uploader's (`.opus`, none at all). OpenAI's 25 MiB limit counts the
-whole multipart request, so for OpenAI (by the base URL's host, as for dialects, or the
-built-in `openai`) an audio file is taken only while it and its form
-(TRANSCRIPTION_FORM_MARGIN) fit under it; `max_audio_bytes` bounds the file for every
-provider.
+Audio goes to the provider named `voice.<extension>`, within the size its vendor takes
+(transcription.py: audio_file_name, audio_file_limit).
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ import httpx2 as httpx
 import structlog
 from pydantic import SecretStr
 
-from tzurot.inference.dialects import dialect_of, helper_call
+from tzurot.inference.dialects import helper_call
 from tzurot.inference.domain import (
     IMAGE_DESCRIPTION,
     TRANSCRIPT_CLEANUP,
@@ -56,15 +53,22 @@ from tzurot.inference.domain import (
     KeySource,
     PaidCall,
     TokenUsage,
+    Transcript,
+    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.inference.keys import refusal_names_key, refused_user_key
 from tzurot.inference.ports import Downloader, LanguageModel
 from tzurot.inference.prompt import ChatMessage
 from tzurot.inference.providers import Provider
-from tzurot.inference.retries import RetryPolicy, helper_completion, whole_answer
+from tzurot.inference.retries import RetryPolicy, helper_completion
 from tzurot.inference.thinking import split_thinking
-from tzurot.inference.transcription_cut_off import estimating_unheard
+from tzurot.inference.transcription import (
+    Transcribing,
+    audio_file_limit,
+    audio_file_name,
+    transcribed,
+)
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -82,27 +86,6 @@ AUDIO_TYPES = frozenset(
         "audio/flac",
     }
 )
-AUDIO_EXTENSIONS = {
-    "audio/ogg": "ogg",
-    "audio/mpeg": "mp3",
-    "audio/mp3": "mp3",
-    "audio/mp4": "m4a",
-    "audio/x-m4a": "m4a",
-    "audio/m4a": "m4a",
-    "audio/wav": "wav",
-    "audio/x-wav": "wav",
-    "audio/webm": "webm",
-    "audio/flac": "flac",
-}
-"""The file name extension each AUDIO_TYPES type is sent with (all in OpenAI's list: flac,
-m4a, mp3, mp4, mpeg, mpga, oga, ogg, wav, webm)."""
-TRANSCRIPTION_REQUEST_LIMITS = {"openai": 26_214_400}
-"""The largest `/audio/transcriptions` request, whole, a provider takes, by dialect (the
-vendor at the base URL's host, whatever the provider is named: dialects.dialect_of). OpenAI:
-25 MiB, refused with 413 "Maximum content size limit (26214400) exceeded")."""
-TRANSCRIPTION_FORM_MARGIN = 16 * 1024
-"""Bytes left for the form around the file: boundaries, part headers, the model's name (a
-few hundred bytes in all)."""
 DESCRIBE_PROMPT = (
     "Describe this image for someone who cannot see it: what it shows, any text in it, "
     "and its mood. Be factual and concise."
@@ -281,11 +264,12 @@ class AttachmentReader:
         transcriber: ModelTarget | None,
         cleaner: ModelTarget | None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
-    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | TranscriptionPending, None]:
         """Fills `prepared` attachment by attachment; yields each one a helper model read,
-        as soon as it is paid for (an attachment with a description is not read again), and
-        a helper call that failed once its request went out, estimated (UsageSpent, failed):
-        a clean-up's after its reading, a description's before its error."""
+        as soon as it is paid for (an attachment with a description is not read again), a
+        helper call that failed once its request went out, estimated (UsageSpent, failed):
+        a clean-up's after its reading, a description's before its error; and what a
+        transcription may be billed while the provider has its audio (pending)."""
         self.check(attachments)
         for index, attachment in enumerate(attachments):
             where = f"attachments[{index}]"
@@ -330,10 +314,11 @@ class AttachmentReader:
         cleaner: ModelTarget | None,
         *,
         retry: RetryPolicy,
-    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | TranscriptionPending, None]:
         """An audio attachment's transcript into `prepared` (read now, unless it has one):
-        yields its reading as paid, a clean-up that failed once sent (after the reading) and
-        a transcription that failed once the provider may have processed it (before its
+        yields what its transcription may be billed while the provider has it (pending),
+        its reading as paid, a clean-up that failed once sent (after the reading) and a
+        transcription that failed once the provider may have processed it (before its
         error), both estimated."""
         transcript = attachment.description
         if not transcript:
@@ -341,14 +326,22 @@ class AttachmentReader:
                 raise _no_model("transcription")
             unheard: list[PaidCall] = []
             where = f"attachments[{index}]"
+            hearing = self.hearing(
+                attachment, where, transcriber, cleaner, index=index, retry=retry, unheard=unheard
+            )
+            heard = None
             try:
-                heard = await self.transcribe(
-                    attachment, where, transcriber, cleaner, retry=retry, unheard=unheard
-                )
+                async with aclosing(hearing):
+                    async for step in hearing:
+                        if isinstance(step, Reading):
+                            heard = step
+                        else:
+                            yield step  # said while the provider has it
             except TzurotError:
                 if unheard:  # processed, maybe: said before the reply's error
                     yield UsageSpent(tuple(unheard), failed=True)
                 raise
+            assert heard is not None  # a hearing ends with its reading, or raises
             transcript = heard.text
             yield AttachmentRead(
                 index, replace(attachment, description=transcript), heard.paid, heard.refused_keys
@@ -401,11 +394,31 @@ class AttachmentReader:
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
         unheard: list[PaidCall] | None = None,
     ) -> Reading:
-        """The transcript, cleaned when a cleaner is set and its call succeeds; otherwise
-        the raw transcript, which is paid for already (with the clean-up's estimate when it
-        failed once its request went out: `Reading.cut_off`). A transcription that failed
-        after the provider may have processed the audio adds its estimate to `unheard`
-        before the error goes on (transcription_cut_off.py)."""
+        """The reading `hearing` ends with (what it says on the way left out)."""
+        hearing = self.hearing(attachment, where, target, cleaner, retry=retry, unheard=unheard)
+        async with aclosing(hearing):
+            async for step in hearing:
+                if isinstance(step, Reading):
+                    return step
+        raise AssertionError("a hearing ends with its reading, or raises")
+
+    async def hearing(
+        self,
+        attachment: AttachmentRef,
+        where: str,
+        target: ModelTarget,
+        cleaner: ModelTarget | None,
+        *,
+        index: int = 0,
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
+        unheard: list[PaidCall] | None = None,
+    ) -> AsyncGenerator[TranscriptionPending | Reading, None]:
+        """Yields what the transcription may be billed while the provider has the audio
+        (TranscriptionPending, transcription.py), then the transcript, cleaned when a cleaner
+        is set and its call succeeds; otherwise the raw transcript, which is paid for already
+        (with the clean-up's estimate when it failed once its request went out:
+        `Reading.cut_off`). A transcription that failed after the provider may have
+        processed the audio adds its estimate to `unheard` before the error goes on."""
         got = await self._downloader.fetch(
             attachment.url,
             field=where,
@@ -414,25 +427,31 @@ class AttachmentReader:
             ),
             allowed_types=AUDIO_TYPES,
         )
-        async with estimating_unheard(
-            target.provider.name, target.model, got.data, got.content_type, unheard
-        ):
-            with target.names_refusal():
-                heard = await whole_answer(
-                    lambda: self._llm.transcribe(
-                        target.provider,
-                        target.api_key,
-                        model=target.model,
-                        audio=got.data,
-                        filename=audio_file_name(got.content_type),
-                        content_type=got.content_type,
-                    ),
-                    retry,
-                )
+        call = Transcribing(
+            target.provider, target.api_key, target.model, got, audio_file_name(got.content_type)
+        )
+        steps = transcribed(call, self._llm, retry, index=index, unheard=unheard)
+        heard = None
+        with target.names_refusal():
+            async with aclosing(steps):
+                async for step in steps:
+                    if isinstance(step, Transcript):
+                        heard = step
+                    else:
+                        yield step
+        assert heard is not None  # transcribed ends with its transcript, or raises
         raw = heard.text.strip()
         paid = (_paid(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
         if not raw or cleaner is None:
-            return Reading(raw, paid)
+            yield Reading(raw, paid)
+            return
+        yield await self._cleaned(raw, paid, cleaner, retry)
+
+    async def _cleaned(
+        self, raw: str, paid: tuple[PaidCall, ...], cleaner: ModelTarget, retry: RetryPolicy
+    ) -> Reading:
+        """The raw transcript `paid` for, as the cleaner punctuates it (the raw one when the
+        clean-up fails: with its estimate, should it have failed once sent)."""
         messages: list[ChatMessage] = [
             {"role": "system", "content": CLEANUP_PROMPT},
             {"role": "user", "content": raw},
@@ -482,22 +501,6 @@ class AttachmentReader:
             )
         # A reasoning model used as describer may think in tags: the user never sees that.
         return split_thinking(completion.content)[0], completion.usage
-
-
-def audio_file_name(content_type: str) -> str:
-    """The name audio of `content_type` is sent to transcription with: its extension is the
-    format the provider reads it as."""
-    return f"voice.{AUDIO_EXTENSIONS.get(content_type, 'ogg')}"
-
-
-def audio_file_limit(max_audio_bytes: int, provider: str, base_url: str = "") -> int:
-    """The largest audio file to transcribe with `provider` at `base_url`: `max_audio_bytes`,
-    and no more than the request limit of the vendor answering there (by host, as the
-    dialects decide) leaves for the file once the form is around it."""
-    limit = TRANSCRIPTION_REQUEST_LIMITS.get(dialect_of(provider, base_url))
-    if limit is None:
-        return max_audio_bytes
-    return min(max_audio_bytes, limit - TRANSCRIPTION_FORM_MARGIN)
 
 
 def _paid(

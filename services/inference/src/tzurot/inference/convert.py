@@ -256,7 +256,7 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 all_rounds=event.all_rounds,
             )
         )
-    if isinstance(event, d.PromptSent | d.RoundsBilled | d.KeyRefused):
+    if isinstance(event, d.PromptSent | d.RoundsBilled | d.KeyRefused | d.TranscriptionPending):
         return _said_on_the_way(event)
     return inf.GenerateReplyResponse(
         finished=inf.ReplyFinished(
@@ -301,12 +301,17 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
 
 
 def _said_on_the_way(
-    event: d.PromptSent | d.RoundsBilled | d.KeyRefused,
+    event: d.PromptSent | d.RoundsBilled | d.KeyRefused | d.TranscriptionPending,
 ) -> inf.GenerateReplyResponse:
     """What the reply says before its end for a caller that asked (server._accepts): the
-    answer's progress, a wallet key refused."""
+    answer's progress, a wallet key refused, a transcription the provider has."""
     if isinstance(event, d.KeyRefused):
         return inf.GenerateReplyResponse(key_refused=inf.KeyRefused(provider=event.provider))
+    if isinstance(event, d.TranscriptionPending):
+        estimate = None if event.estimate is None else paid_call(event.estimate)
+        return inf.GenerateReplyResponse(
+            transcription_pending=inf.TranscriptionPending(index=event.index, estimate=estimate)
+        )
     return _answer_progress(event)
 
 

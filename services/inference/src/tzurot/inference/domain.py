@@ -478,6 +478,20 @@ class RoundsBilled:
 
 
 @dataclass(frozen=True)
+class TranscriptionPending:
+    """The provider has the whole upload of attachment `index`'s transcription, whose outcome
+    no event carries yet (sent as each attempt's upload is handed over whole): `estimate`
+    (transcription_cut_off.py) is what it may bill should the reply be cut now (its client
+    cancelled, the gateway's deadline, inference stopping), when no report can follow. The
+    gateway keeps it for that case only: the attachment's AttachmentRead, the failed
+    UsageSpent of the same estimate or the reply's own error (nothing billed) carries the
+    outcome. None: that attempt was refused (a 429 asked again), nothing is in flight."""
+
+    index: int
+    estimate: PaidCall | None
+
+
+@dataclass(frozen=True)
 class KeyRefused:
     """A provider refused (401) a key from the user's own wallet while the reply went on (a
     skill's service), sent the moment it did, once per provider a reply: the gateway marks
@@ -517,6 +531,7 @@ ReplyEvent = (
     | UsageSpent
     | PromptSent
     | RoundsBilled
+    | TranscriptionPending
     | KeyRefused
     | ReplyFinished
 )

@@ -18,6 +18,7 @@ from tzurot.inference.domain import (
     PaidCall,
     ReplyRequest,
     TokenUsage,
+    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
@@ -48,9 +49,10 @@ class HelperModels(OperatorRetries):
         params: AdvancedParameters,
         prepared: Prepared,
         retry: RetryPolicy,
-    ) -> AsyncGenerator[AttachmentRead | UsageSpent, None]:
-        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead), and
-        each helper call that failed once its request went out, estimated (UsageSpent)."""
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | TranscriptionPending, None]:
+        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead), each
+        helper call that failed once its request went out, estimated (UsageSpent), and what a
+        transcription may be billed while the provider has it (TranscriptionPending)."""
         if not request.attachments:
             return
         if self._attachments is None:

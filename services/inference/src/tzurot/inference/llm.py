@@ -18,6 +18,7 @@ clients in sdk_clients.py, the typed errors in provider_errors.py and tool_refus
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 
@@ -31,7 +32,7 @@ from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import StreamEvent, TokenUsage, Transcript
 from tzurot.inference.image_calls import ImageCalls
 from tzurot.inference.image_modalities import ChatModalities
-from tzurot.inference.provider_errors import provider_error
+from tzurot.inference.provider_errors import provider_error, time_limit_passed
 from tzurot.inference.providers import Provider
 from tzurot.inference.sdk_clients import SdkClients, auth_headers
 from tzurot.inference.sse import chat_chunks
@@ -128,20 +129,40 @@ class LlmClient(ImageCalls):
         audio: bytes,
         filename: str,
         content_type: str,
+        time_limit: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Transcript:
         """The text of an audio file through `/audio/transcriptions` (Whisper), with the
-        usage the provider reports: tokens (gpt-4o-transcribe) or seconds (whisper-1)."""
+        usage the provider reports: tokens (gpt-4o-transcribe) or seconds (whisper-1).
+
+        `time_limit` (seconds) bounds the whole request, the upload and the provider's work
+        included (each step within the client's own timeout too); past it the call is cut:
+        NoAnswerInTime once the upload went out whole (the provider may be at work, and
+        billing), else NotReceived or NotSent. `on_sent` is called as the upload is handed
+        over whole (uploads.py)."""
         client = self._client(provider)
-        with watching_upload() as upload:
+        step: float | openai.NotGiven = openai.NOT_GIVEN
+        if time_limit is not None:
+            step = max(min(time_limit, self._timeout), 0.001)
+        limit = asyncio.timeout(None if time_limit is None else max(time_limit, 0.0))
+        with watching_upload(on_sent) as upload:
             try:
-                result = await client.audio.transcriptions.create(
-                    model=model,
-                    file=(filename, audio, content_type),
-                    extra_headers=auth_headers(api_key),
-                )
+                async with limit:
+                    result = await client.audio.transcriptions.create(
+                        model=model,
+                        file=(filename, audio, content_type),
+                        extra_headers=auth_headers(api_key),
+                        timeout=step,
+                    )
             except openai.OpenAIError as exc:
                 raise provider_error(
                     exc, provider.name, model=model, upload_cut_short=upload.cut_short
+                ) from None
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                raise time_limit_passed(
+                    provider.name, started=upload.started, sent=upload.sent
                 ) from None
         usage = result.usage  # None from providers that say nothing of it
         if isinstance(usage, UsageTokens):

@@ -69,9 +69,13 @@ class LanguageModel(Protocol):
         audio: bytes,
         filename: str,
         content_type: str,
+        time_limit: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> Transcript:
         """The transcript of an audio file (OpenAI-compatible `/audio/transcriptions`), with
-        what the provider billed for it."""
+        what the provider billed for it. `time_limit` bounds the whole request (past it:
+        NoAnswerInTime once the upload went out whole); `on_sent` is called as the upload is
+        handed over whole (each attempt)."""
         ...
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import httpx2
 import openai
 
-from tzurot.inference.retries import NoAnswerInTime, NotSent
+from tzurot.inference.retries import NoAnswerInTime, NotReceived, NotSent
 from tzurot.inference.sse import ErrorEvent, StreamCutShort
 from tzurot.runtime.errors import (
     FailedPrecondition,
@@ -89,18 +89,6 @@ def invalid_api_key(provider: str, status: int) -> FailedPrecondition:
     return FailedPrecondition(message, reason="INVALID_API_KEY", metadata={"provider": provider})
 
 
-class NotReceived(Unavailable):
-    """The client could not hand the request's body to its socket whole: the write stalled
-    past the timeout, the connection was reset (or an error status came) while the client
-    was still writing, or a proxy or protocol failure came before it. The provider never had
-    the whole body, so it has nothing to work on, or bill. Only a body larger than what the
-    connection buffers (the kernel's send and receive buffers, a few MiB) can be seen cut
-    short: a smaller one is handed over whole at once, and a failure after that is not
-    NotReceived even when the provider read only part of it. Asked again no more than any
-    other failure of a call answered in one body; a stream's is asked again as any failure
-    before its first event is."""
-
-
 def provider_error(
     exc: openai.OpenAIError, provider: str, *, model: str = "", upload_cut_short: bool = False
 ) -> TzurotError:
@@ -131,6 +119,18 @@ def provider_error(
         what = "failed while answering"
     return kind(
         f"{provider} {what}; try again later",
+        reason="PROVIDER_UNAVAILABLE",
+        metadata={"provider": provider},
+    )
+
+
+def time_limit_passed(provider: str, *, started: bool, sent: bool) -> Unavailable:
+    """A call its caller's time limit cut (not the client's own timeout): NoAnswerInTime once
+    its body went out whole (`sent`: the provider may be at work), NotReceived while the
+    body was still going out (`started`), else NotSent."""
+    kind: type[Unavailable] = NoAnswerInTime if sent else NotReceived if started else NotSent
+    return kind(
+        f"{provider} did not answer in time; try again later",
         reason="PROVIDER_UNAVAILABLE",
         metadata={"provider": provider},
     )

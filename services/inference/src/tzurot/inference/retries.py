@@ -9,7 +9,9 @@ while the provider cannot have done the work:
   the time left; otherwise the 429 is the outcome, with that delay (RESOURCE_EXHAUSTED
   PROVIDER_RATE_LIMITED and its RetryInfo: the user reads when to try again). Without a
   Retry-After the wait is unknown: the outcome at once;
-- a connection that failed before the request was sent (`NotSent`), with backoff;
+- a connection that failed before the request was sent (`NotSent`), with backoff; so, once
+  a call, does a request whose body the client could not hand to its socket whole
+  (`NotReceived`: the provider never had all of it, so it can have done no work);
 - a stream that failed before its first event (a 5xx, a dropped connection), with backoff;
   so does any failure but a timeout of a call that costs nothing (a key check).
 
@@ -53,6 +55,8 @@ from tzurot.inference.providers import Provider
 from tzurot.runtime.errors import ResourceExhausted, TzurotError, Unavailable
 
 MAX_RATE_LIMIT_RETRIES = 1
+MAX_NOT_RECEIVED_RETRIES = 1
+"""A request whose body never reached the provider whole (NotReceived) is asked again once."""
 MAX_RATE_LIMIT_WAIT_SECONDS = 20.0
 """A Retry-After this long or longer is told to the user at once, not waited out silently."""
 MAX_BACKOFF_SECONDS = 8.0
@@ -66,6 +70,19 @@ T = TypeVar("T")
 
 class NotSent(Unavailable):
     """The connection failed before the request was written: the provider did nothing."""
+
+
+class NotReceived(Unavailable):
+    """The client could not hand the request's body to its socket whole: the write stalled
+    past the timeout, the connection was reset (or an error status came) while the client
+    was still writing, or a proxy or protocol failure came before it. The provider never had
+    the whole body, so it has nothing to work on, or bill. Only a body larger than what the
+    connection buffers (the kernel's send and receive buffers, a few MiB) can be seen cut
+    short: a smaller one is handed over whole at once, and a failure after that is not
+    NotReceived even when the provider read only part of it (uploads.py). Asked again once a
+    call (with the backoff, within the failures allowed and the time left), as NotSent is: a
+    second cut-short upload is the outcome (the next would likely stall as long again); a
+    stream's is asked again as any failure before its first event is."""
 
 
 class NoAnswerInTime(Unavailable):
@@ -113,6 +130,7 @@ class Retries:
         self._allowed = self._failures = failures
         self._backoff = backoff
         self._rate_limits = MAX_RATE_LIMIT_RETRIES
+        self._unreceived = MAX_NOT_RECEIVED_RETRIES
         self.time_left = time_left
 
     def wait(self, err: TzurotError, *, began: bool, resendable: bool) -> float | None:
@@ -122,7 +140,8 @@ class Retries:
         asked again). `resendable`: a failure (a 5xx, a dropped connection) came before any
         work that costs: a stream's before its first event, or any of a call that costs
         nothing. Otherwise (a call answered in one body may fail after the work) only a
-        connection that never sent the request is asked again."""
+        connection that never sent the request is asked again, and once an upload the
+        provider never had whole (NotReceived)."""
         if began:
             return None
         if err.reason == RATE_LIMITED and isinstance(err, ResourceExhausted):
@@ -133,12 +152,15 @@ class Retries:
                 return wait
             return None
         unsent = isinstance(err, NotSent)
+        unreceived = isinstance(err, NotReceived) and self._unreceived > 0
         failed = resendable and err.reason == UNREACHED and not isinstance(err, NoAnswerInTime)
-        if (unsent or failed) and self._failures > 0:
+        if (unsent or unreceived or failed) and self._failures > 0:
             used = self._allowed - self._failures
             wait = min(self._backoff * 2.0**used, MAX_BACKOFF_SECONDS)
             if wait < self.time_left():
                 self._failures -= 1
+                if isinstance(err, NotReceived):
+                    self._unreceived -= 1
                 return wait
         return None
 
@@ -173,8 +195,10 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     on_accepted: Callable[[], Awaitable[None]] | None = None,
 ) -> Completion:
     """A helper model's whole answer (a description, a clean-up, facts), streamed and asked
-    again as the policy allows: only while nothing of it came. Each request may take the
-    time left.
+    again as the policy allows: only while nothing of it came. The whole call ends by the
+    policy's deadline (each request may take the time left, as a whole: not only each step
+    of it), so its caller can still report it: past it, a request the provider was
+    answering is cut off, one still unanswered is NoAnswerInTime.
 
     A call that fails once its request went out (the provider began answering: the stream
     broke, an error event, an unfinished end; or no answer came in time, NoAnswerInTime)
@@ -190,6 +214,13 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
         began = False
         received: list[str] = []
         left = retries.time_left()
+        if left <= 0:  # nothing is sent only to be abandoned
+            raise NotSent(
+                f"{provider.name} was not asked: no time was left; try again later",
+                reason=UNREACHED,
+                metadata={"provider": provider.name},
+            )
+        limit = asyncio.timeout(None if math.isinf(left) else left)
         events = stream(
             provider,
             api_key,
@@ -198,13 +229,20 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
             request_timeout=None if math.isinf(left) else left,
         )
         try:
-            async with aclosing(events):
+            async with limit, aclosing(events):
                 async for event in events:
                     began = True
                     if isinstance(event, Completion):
                         return event
                     if isinstance(event, TextDelta | ReasoningDelta | ToolCallText):
                         received.append(event.text)  # billed, should the stream break
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            _note_cut_off(
+                cut_off, request_type, provider, model, call, received, began=began, unanswered=True
+            )
+            raise _out_of_time(provider.name, began=began) from None
         except TzurotError as err:
             if isinstance(err, ResourceExhausted | Unavailable):
                 wait = retries.wait(err, began=began, resendable=True)
@@ -230,6 +268,18 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
             reason=UNREACHED,
             metadata={"provider": provider.name},
         )
+
+
+def _out_of_time(provider: str, *, began: bool) -> Unavailable:
+    """The caller's deadline passed during a helper call: cut off mid-answer (`began`), or
+    never answered (NoAnswerInTime)."""
+    if began:
+        what, kind = "did not finish answering in time", Unavailable
+    else:
+        what, kind = "did not answer in time", NoAnswerInTime
+    return kind(
+        f"{provider} {what}; try again later", reason=UNREACHED, metadata={"provider": provider}
+    )
 
 
 def _streaming(

@@ -15,7 +15,14 @@ import grpc
 from pydantic import SecretStr
 
 from tzurot.inference import convert
-from tzurot.inference.domain import KeyRefused, PaidCall, PromptSent, RoundsBilled, UsageSpent
+from tzurot.inference.domain import (
+    KeyRefused,
+    PaidCall,
+    PromptSent,
+    RoundsBilled,
+    TranscriptionPending,
+    UsageSpent,
+)
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
 from tzurot.inference.key_checks import _check_api_key
 from tzurot.inference.reply_settings import ModelName
@@ -248,10 +255,13 @@ def _attach_cut_off(err: TzurotError, cut_off: list[PaidCall]) -> None:
 def _accepts(request: inf.GenerateReplyRequest, event: object) -> bool:
     """Whether the caller reads `event`: an older gateway read any event it did not know as
     the finished answer (and gateways of 3c3cebc..3ba29af knew PromptSent and RoundsBilled
-    only as fields, reading them so too: review 159). KeyRefused has its own flag: a gateway
-    that knows the field only (its stubs regenerated, its code not) would read it so too."""
+    only as fields, reading them so too: review 159). KeyRefused and TranscriptionPending have
+    their own flags: a gateway that knows the field only (its stubs regenerated, its code
+    not) would read it so too."""
     if isinstance(event, KeyRefused):
         return request.accepts_key_refused
+    if isinstance(event, TranscriptionPending):
+        return request.accepts_transcription_pending
     if isinstance(event, PromptSent | RoundsBilled):
         return request.accepts_answer_progress
     if isinstance(event, UsageSpent):

@@ -9,7 +9,10 @@ answered nothing valid, or nothing in time), an answer the SDK could not read. I
 is reported paid and not delivered (UsageSpent, failed, `estimated`): the audio's duration in
 seconds. For a token-billed model too: no provider documents how many tokens a second of
 audio is on `/audio/transcriptions`, so that row says seconds, never invented tokens (its
-/usage line then holds the successes' tokens and the failures' seconds of audio).
+/usage line then holds the successes' tokens and the failures' seconds of audio). The
+estimate is read as soon as the provider has the whole upload, whatever comes of the call:
+said at once for a reply cut before the outcome (TranscriptionPending, transcription.py),
+then reused should the call fail.
 
 Never estimated (billed nothing): a refusal (a 4xx, 408 and 409 included), an overload or
 a missing upstream (502, 503, 521-523, 529, and any 5xx with a Retry-After: said before the
@@ -35,16 +38,13 @@ import asyncio
 import contextvars
 import threading
 import time
-from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 
 import structlog
 
 from tzurot.audio import AudioError, header_duration
 from tzurot.inference.domain import TRANSCRIPTION, PaidCall, TokenUsage
-from tzurot.inference.provider_errors import NotReceived
-from tzurot.inference.retries import UNREACHED, NoAnswerInTime, NotSent
+from tzurot.inference.retries import UNREACHED, NoAnswerInTime, NotReceived, NotSent
 from tzurot.runtime.errors import TzurotError, Unavailable
 
 MAX_ESTIMATED_SECONDS = 3600.0
@@ -112,21 +112,6 @@ def may_have_billed(err: TzurotError) -> bool:
     if status is None:
         return True  # dropped after the upload, an unreadable answer
     return status in _BILLED_STATUSES and "retry_after" not in err.metadata
-
-
-@asynccontextmanager
-async def estimating_unheard(
-    provider: str, model: str, audio: bytes, content_type: str, unheard: list[PaidCall] | None
-) -> AsyncIterator[None]:
-    """Around a transcription of `audio` (of the validated `content_type`): when it fails
-    after the provider may have processed it, its estimate is added to `unheard` before the
-    error goes on (within ESTIMATE_TIME_LIMIT)."""
-    try:
-        yield
-    except TzurotError as err:
-        if unheard is not None and may_have_billed(err):
-            unheard.append(await transcription_cut_off(provider, model, audio, content_type))
-        raise
 
 
 async def transcription_cut_off(

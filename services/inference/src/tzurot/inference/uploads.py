@@ -6,7 +6,9 @@ reads the response instead, so the SDK raises a read error (or the error status 
 sent before resetting), as for a connection dropped once the whole file was sent. Its trace
 extension says which it was: `watching_upload` sets a watch for the calls made inside it, and
 `trace_uploads` (a request hook of the shared client) hands each such request's trace to it.
-A request made outside any watch is left alone.
+A request made outside any watch is left alone. A watch may be told (`on_sent`) the moment
+a body went out whole: what the provider may bill from then on (transcription.py says so to
+the gateway while the call runs).
 
 What this sees is the client's writing, not what the peer received: the body counts as sent
 once its last byte is in the kernel's send buffer (which grows to a few MiB) or asyncio's. A
@@ -17,7 +19,7 @@ a reset while the client is still writing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -26,11 +28,13 @@ import httpx2
 
 
 class UploadWatch:
-    """What the last request sent inside the watch wrote of its body."""
+    """What the last request sent inside the watch wrote of its body; `on_sent` is called
+    each time one is handed over whole (each attempt)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_sent: Callable[[], None] | None = None) -> None:
         self.started = False
         self.sent = False
+        self._on_sent = on_sent
 
     @property
     def cut_short(self) -> bool:
@@ -45,15 +49,18 @@ class UploadWatch:
             self.started = True
         elif event.endswith(".send_request_body.complete"):
             self.sent = True
+            if self._on_sent is not None:
+                self._on_sent()
 
 
 _WATCH: ContextVar[UploadWatch | None] = ContextVar("tzurot_upload_watch", default=None)
 
 
 @contextmanager
-def watching_upload() -> Iterator[UploadWatch]:
-    """A watch over the requests this task sends inside the block."""
-    watch = UploadWatch()
+def watching_upload(on_sent: Callable[[], None] | None = None) -> Iterator[UploadWatch]:
+    """A watch over the requests this task sends inside the block (`on_sent`: called as each
+    one's body is handed over whole)."""
+    watch = UploadWatch(on_sent)
     token = _WATCH.set(watch)
     try:
         yield watch

@@ -1,0 +1,203 @@
+"""A voice note's transcription cut while the provider had the whole audio is in `/usage`,
+across the mesh, and one the provider never had whole is asked again and billed once.
+
+The provider bills the audio it worked on even when its answer never comes back:
+
+- the gateway's deadline: inference bounds the whole transcription by the reply's deadline
+  (its gRPC deadline less the report grace), so a provider still at work then is
+  NoAnswerInTime, estimated by the audio's duration and reported (UsageSpent, failed) before
+  the reply's error. With no grace the gateway's own cut may come first; the estimate
+  inference said as the upload went out whole (TranscriptionPending) is then written by the
+  gateway. One row either way: before, the deadline cut the reply unreported and the
+  transcription, waiting on the provider's 120 s timeout, was in no row;
+- the user's cancel (the bot cancels Generate, as it does when the message is deleted):
+  inference can send nothing more, and the gateway writes that estimate;
+- a cancel while inference waits out a 429 the provider answered the whole upload with
+  writes nothing: that attempt was refused, and inference took its estimate back;
+- an upload reset midway (larger than the connection's buffers, so the client sees it cut
+  short: NotReceived) reached no work: it is asked again once, and only the transcription
+  that answered is billed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.e2e.test_transcription_cut_off_usage import (
+    SECONDS,
+    TRANSCRIPTIONS,
+    VOICE,
+    transcription_rows,
+    voice_note,
+)
+from tzurot.runtime.errors import from_rpc_error
+from tzurot.testing.cdn import local_cdn
+from tzurot.testing.e2e import (
+    HELPER_MODELS_ON_USER_KEY,
+    USER_KEY,
+    Harness,
+    actor,
+    converse,
+    echo_mesh,
+    request,
+    set_key,
+)
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.postgres import DatabaseFactory
+from tzurot.v1 import common_pb2 as common
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE = 8.0
+"""The gateway's deadline for the reply: inference's ends 2 s (a quarter) before it."""
+BIG = bytes(20 * 1024 * 1024)
+"""Far larger than what a loopback connection buffers: an upload reset midway is seen cut
+short by the client (uploads.py)."""
+WORKING = 60.0
+"""How long the provider works on a transcription: longer than any test waits."""
+
+
+@pytest.fixture
+async def cdn() -> AsyncIterator[str]:
+    async with local_cdn({"big.ogg": (BIG, "audio/ogg"), ".ogg": (VOICE, "audio/ogg")}) as url:
+        yield url
+
+
+@asynccontextmanager
+async def mesh(
+    fresh_database: DatabaseFactory,
+    tmp_path: Path,
+    *,
+    gateway: Mapping[str, Any] | None = None,
+    inference: Mapping[str, Any] | None = None,
+) -> AsyncIterator[Harness]:
+    async with (
+        FakeProvider(valid_keys={USER_KEY}, any_model=True) as provider,
+        echo_mesh(
+            fresh_database(),
+            tmp_path,
+            provider=provider,
+            gateway=gateway,
+            inference={**HELPER_MODELS_ON_USER_KEY, **(inference or {})},
+        ) as h,
+    ):
+        await set_key(h)
+        yield h
+
+
+async def rows_soon(h: Harness) -> list[Any]:
+    """The transcription rows, once there are any (the gateway writes a cancel's a moment
+    after the bot went away), or none within 5 s."""
+    for _ in range(100):
+        rows = await transcription_rows(h)
+        if rows:
+            return rows
+        await asyncio.sleep(0.05)
+    return []
+
+
+async def provider_has_the_audio(provider: FakeProvider) -> None:
+    """Until the provider read a whole upload, and a moment more: inference says what it
+    may bill as it hands the upload over (its estimate read on a thread of its own)."""
+    for _ in range(200):
+        if provider.transcription_requests():
+            break
+        await asyncio.sleep(0.05)
+    assert provider.transcription_requests()
+    await asyncio.sleep(1.0)
+
+
+def assert_estimated(rows: list[Any]) -> None:
+    (row,) = rows
+    assert (row.provider, row.model) == ("openrouter", "whisper-1")
+    assert (row.failed, row.estimated) == (True, True)
+    assert row.audio_seconds == pytest.approx(SECONDS, abs=0.05)
+    assert (row.input_tokens, row.output_tokens) == (0, 0)
+
+
+@pytest.mark.parametrize("grace", [None, 0.0], ids=["inference_reports", "gateway_cuts"])
+async def test_a_transcription_cut_by_the_deadline_is_estimated_by_its_duration(
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str, grace: float | None
+) -> None:
+    settings: dict[str, float] = {"provider_max_retries": 0}
+    if grace is not None:
+        settings["report_grace_seconds"] = grace
+    async with mesh(
+        fresh_database,
+        tmp_path,
+        gateway={"generate_deadline_seconds": DEADLINE},
+        inference=settings,
+    ) as h:
+        h.provider.transcription_delay = WORKING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            _ = [e async for e in h.bot.Generate(voice_note(cdn))]
+        if grace is None:  # inference's own error, within the grace
+            assert from_rpc_error(caught.value).reason == "PROVIDER_UNAVAILABLE"
+        assert len(h.provider.transcription_requests()) == 1
+        assert_estimated(await rows_soon(h))
+        reply = await h.bot.GetUsage(gw.GetUsageRequest(actor=actor(), period=gw.USAGE_PERIOD_DAY))
+        (heard,) = [u for u in reply.totals if u.request_type == "transcription"]
+        assert (heard.requests, heard.failed_requests, heard.estimated_requests) == (1, 1, 1)
+
+
+async def test_a_transcription_cut_by_the_users_cancel_is_estimated_by_its_duration(
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str
+) -> None:
+    async with mesh(fresh_database, tmp_path) as h:
+        h.provider.transcription_delay = WORKING
+        call = h.bot.Generate(voice_note(cdn))
+        first = await call.read()
+        assert isinstance(first, gw.GenerateResponse)
+        assert first.HasField("accepted")
+        await provider_has_the_audio(h.provider)
+        call.cancel()  # the message was deleted
+        assert_estimated(await rows_soon(h))
+        assert not h.provider.chat_requests()  # no clean-up, no answer
+
+
+async def test_a_cancel_while_a_refused_transcription_waits_records_nothing(
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str
+) -> None:
+    """The provider had the whole upload and answered 429 with a Retry-After that fits:
+    inference waits to ask again, having taken back what it said the call may bill."""
+    async with mesh(fresh_database, tmp_path) as h:
+        h.provider.fail_next(429, retry_after=15, path=TRANSCRIPTIONS)
+        call = h.bot.Generate(voice_note(cdn))
+        await call.read()
+        await provider_has_the_audio(h.provider)
+        call.cancel()
+        await asyncio.sleep(1.0)  # the cancel's writes, had there been any
+        assert await transcription_rows(h) == []
+        assert len(h.provider.transcription_requests()) == 1  # never asked again
+
+
+async def test_an_upload_the_provider_never_had_whole_is_asked_again_and_billed_once(
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str
+) -> None:
+    async with mesh(fresh_database, tmp_path) as h:
+        h.provider.reset_transcription_uploads = 1
+        req = request("")
+        req.attachments.append(
+            common.Attachment(
+                url=f"{cdn}/big.ogg?ex=1",
+                content_type="audio/ogg",
+                filename="big.ogg",
+                size_bytes=len(BIG),
+            )
+        )
+        events, _ = await converse(h, req)
+        assert events[-1].HasField("finished")
+        assert h.provider.reset_transcription_uploads == 0  # the first upload was reset
+        (heard,) = h.provider.transcription_requests()  # the second, read whole
+        assert heard.body["file_size"] == len(BIG)
+        (row,) = await transcription_rows(h)
+        assert (row.failed, row.estimated) == (False, False)
+        assert row.audio_seconds == h.provider.transcript_seconds  # the provider's own count
