@@ -59,6 +59,16 @@ def test_emphasis_left_empty_around_a_mention_is_taken_out_with_it() -> None:
         "||__@Sage__|| psst": "psst",
         "_@Sage waves_": "_waves_",
         "hi __@Sage__ and _@Lilith_!": "hi and !",
+        # Several mentions in one emphasis, spaces inside its markers, runs of unequal length.
+        "_@Sage @Lilith_ hi": "hi",
+        "||@Sage||||@Lilith|| hi": "hi",
+        "**__@Sage__ _@Lilith_**": "",
+        "_@Sage @Lilith waves_": "_waves_",
+        "__ @Sage__": "",
+        "_ @Sage_": "",
+        "** @Sage **": "",
+        "**__ @Sage__**": "",
+        "__@Sage_": "_",  # Discord shows "_" then italic "@Sage"
     }
     for content, model_reads in cases.items():
         found = [
@@ -78,3 +88,12 @@ def test_markers_around_more_than_the_mention_stay() -> None:
     assert strip_mentions(content, [Addressed(SAGE, "@Sage", 5)]) == "*hi* *bye*"
     content = "a_b @Sage c_d"
     assert strip_mentions(content, [Addressed(SAGE, "@Sage", 4)]) == "a_b c_d"
+    content = "*hi* @Sage *bye*!"  # a closer and an opener around it, spaced
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 5)]) == "*hi* *bye*!"
+    content = "_a_ @Sage _b_"
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 4)]) == "_a_ _b_"
+    # A closer after text that is no letter is still a closer: its italics keep it.
+    content = "*wow!* @Sage* ok"
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 7)]).startswith("*wow!*")
+    content = "**hi**@Sage* ok"
+    assert strip_mentions(content, [Addressed(SAGE, "@Sage", 6)]).startswith("**hi**")

@@ -43,10 +43,9 @@ def _markers(source: str, base: int = 0) -> list[tuple[int, int, bool]]:
 
 
 def _as_discord_shows(text: str) -> str:
-    blanked = list(text)
-    for start, end, _closing in _markers(text):
-        blanked[start:end] = " " * (end - start)
-    return "".join(blanked)
+    """`text` without its markers: "sage_bot_" shows "sagebot", one word."""
+    markers = {at for start, end, _closing in _markers(text) for at in range(start, end)}
+    return "".join(char for at, char in enumerate(text) if at not in markers)
 
 
 PIECES = ["_", "__", "___", "a", "Sage", " ", "!", "で", "é", "\\", ",", "x_y", "@", "\n"]
@@ -55,15 +54,22 @@ RUNS = ["_", "__", "a", " ", "!", "é"]
 """Longer messages of runs of '_' and what may follow them."""
 
 
-def _closing_begins(text: str) -> set[int]:
-    """Where closing markers begin and run to the end of their run of '_'."""
-    closing = {at for start, end, closes in _markers(text) if closes for at in range(start, end)}
-    return {
-        at
-        for at in closing
-        if at - 1 not in closing
-        and all(p in closing for p in range(at, len(text) - len(text[at:].lstrip("_"))))
+def _closing_begins(text: str) -> dict[int, int]:
+    """Where closing markers begin and run to the end of their run of '_', each with where
+    the last of the markers they close begins."""
+    markers = _markers(text)
+    opener = {
+        at: markers[index - 1][0]
+        for index, (start, end, closes) in enumerate(markers)
+        if closes
+        for at in range(start, end)
     }
+    begins: dict[int, int] = {}
+    for at in opener:
+        run_end = len(text) - len(text[at:].lstrip("_"))
+        if at - 1 not in opener and all(p in opener for p in range(at, run_end)):
+            begins[at] = max(opener[p] for p in range(at, run_end))
+    return begins
 
 
 @pytest.mark.parametrize(("pieces", "longest"), [(PIECES, 10), (RUNS, 16)])
@@ -78,9 +84,15 @@ def test_the_markers_are_the_ones_simple_markdown_reads(pieces: list[str], longe
             continue
         checked += 1
         emphasis = Emphasis(text)
-        assert emphasis.shown() == _as_discord_shows(text), repr(text)
+        shown, where = emphasis.shown()
+        assert shown == _as_discord_shows(text), repr(text)
+        assert all(emphasis.read[where[at]] == char for at, char in enumerate(shown))
         begins = _closing_begins(text)
-        assert {at for at in range(len(text)) if emphasis.closes_at(at)} == begins, repr(text)
+        assert {at for at in range(len(text)) if emphasis.closes_at(at)} == set(begins), repr(text)
+        # Which emphasis it closes: opened before a name's '@' (no '_'), or not.
+        for at, opened in begins.items():
+            for name in (p for p in range(len(text) + 1) if text[p : p + 1] != "_"):
+                assert emphasis.closes_at(at, opened_before=name) == (opened < name), repr(text)
 
 
 @pytest.mark.parametrize(
@@ -104,9 +116,22 @@ def test_what_holds_no_markers(text: str, closes: bool) -> None:
 
 
 def test_what_discord_shows() -> None:
-    assert Emphasis("_waves at Sage_").shown() == " waves at Sage "
-    assert Emphasis("__init__ sage__").shown() == "  init   sage__"
-    assert Emphasis("___Sage___").shown() == "   Sage   "
-    assert Emphasis("__sage___").shown() == "  sage_  "
-    assert Emphasis("_sage___").shown() == " sage__ "
-    assert Emphasis("dm sage_ on twitter").shown() == "dm sage_ on twitter"
+    """The message without its markers, each character with where it is written."""
+    shown, where = Emphasis("_waves at Sage_").shown()
+    assert (shown, list(where)) == ("waves at Sage", list(range(1, 14)))
+    assert Emphasis("__init__ sage__").shown()[0] == "init sage__"
+    assert Emphasis("___Sage___").shown()[0] == "Sage"
+    assert Emphasis("__sage___").shown()[0] == "sage_"
+    assert Emphasis("_sage___").shown()[0] == "sage__"
+    assert Emphasis("dm sage_ on twitter").shown()[0] == "dm sage_ on twitter"
+
+
+def test_a_marker_inside_a_word_joins_it() -> None:
+    """Italics may open after a letter (simple-markdown tries its rule on the rest of the
+    message, where its leading \\b always holds): "sage_bot_" is "sage" then italic "bot",
+    which Discord shows as one word, not two."""
+    shown, where = Emphasis("ask sage_bot_ pls").shown()
+    assert shown == "ask sagebot pls"
+    assert [where[at] for at in (4, 8, 12)] == [4, 9, 14]
+    assert Emphasis("the_sage_ said").shown()[0] == "thesage said"
+    assert Emphasis("a__b__c").shown()[0] == "abc"

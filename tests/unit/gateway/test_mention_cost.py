@@ -107,6 +107,7 @@ def test_the_count_tells_quadratic_work() -> None:
         "\\__@S_",  # escaped '_'s
         "<:a_b:1>_@S_ ",  # custom emoji, blanked
         "___@S__",
+        "@S_x_ ",  # italics a name's own '_' opened
     ],
 )
 def test_finding_mentions_stays_linear(unit: str) -> None:
@@ -144,6 +145,7 @@ def test_the_bots_check_stays_linear(unit: str) -> None:
         "__sage__ ",
         "sage_ ",
         "_a_b sage_ ",
+        "sage_bot_ ",  # markers inside words, taken out of what is shown
     ],
 )
 def test_naming_speakers_stays_linear(unit: str) -> None:

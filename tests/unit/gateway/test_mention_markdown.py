@@ -107,8 +107,34 @@ def test_a_personality_named_with_the_underscore_keeps_its_mention() -> None:
         # Underlined "@sage_": the underline closes at the last two '_'.
         assert found("__@sage___", *people) == [("sage-underscore", "@sage_")]
     bot = personality("sage-bot", "sage_bot")
-    assert found("_ask @sage_bot_", SAGE, bot) == [("sage-bot", "@sage_bot")]
+    assert found("__ask @sage_bot__", SAGE, bot) == [("sage-bot", "@sage_bot")]
     assert found("_ask @sage_bot_x", SAGE, bot) == []
+
+
+OWL = personality("night-owl", "night_owl")
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["follow @night_owl_ on insta", "@night_owl_ hi", "_ask @sage_bot_", "__@night_owl___"],
+)
+def test_emphasis_the_names_own_underscore_opened_closes_no_name(content: str) -> None:
+    """The '_' in "night_owl" opens italics that the '_' after it closes: Discord shows
+    "@night" and italic "owl", a handle, not the name. Only emphasis opened before the '@'
+    ends a name where it closes."""
+    bot = personality("sage-bot", "sage_bot")
+    assert found(content, SAGE, OWL, bot) == []
+
+
+def test_emphasis_opened_before_the_at_still_ends_a_name_holding_an_underscore() -> None:
+    assert found("__@night_owl__ hi", SAGE, OWL) == [("night-owl", "@night_owl")]
+    assert found("__hi @night_owl__!", SAGE, OWL) == [("night-owl", "@night_owl")]
+
+
+def test_a_personal_alias_holding_an_underscore_reads_emphasis_alike() -> None:
+    lilith = [("my_sage", LILITH)]
+    assert find_mentions("dm @my_sage_ on x", [SAGE, LILITH], 5, lilith) == []
+    assert [p.slug for p, _, _ in find_mentions("__@my_sage__", [SAGE], 5, lilith)] == ["lilith"]
 
 
 def test_a_name_in_emphasis_names_a_group_speaker() -> None:
@@ -130,6 +156,17 @@ def test_a_name_in_emphasis_names_a_group_speaker() -> None:
 )
 def test_underscores_nothing_pairs_with_name_no_group_speaker(text: str) -> None:
     assert named_in(text, [Member("s", ("Sage",), 0.0)]) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["ask sage_bot_ pls", "follow luna_sage_ on insta", "x = obj.get_sage_()", "the_sage_ said hi"],
+)
+def test_italics_opened_inside_a_word_join_it_as_discord_shows_it(text: str) -> None:
+    """ "sage_bot_" is "sage" and italic "bot": Discord shows one word, "sagebot", which
+    names neither Sage nor sage_bot; nor do "luna_sage_" and "the_sage_" name anyone."""
+    members = [Member("s", ("Sage", "sage"), 0.0), Member("b", ("sage_bot",), 0.0)]
+    assert named_in(text, [*members, Member("l", ("Luna",), 0.0)]) == []
 
 
 ELSEWHERE = [
@@ -173,7 +210,9 @@ PINGED = [
 def test_discords_ping_of_everybody_mentions_no_personality() -> None:
     """Discord pings everybody at a lowercase "@everyone" or "@here" (a whole word), so no
     name is read after one, as the bot's check reads it; capitalized, it is a mention."""
-    for content in ["@everyone's friend hi", "@here comes trouble", "@everyone", "(@here)"]:
+    pings = ["@everyone's friend hi", "@here comes trouble", "@everyone", "(@here)"]
+    # In italics or underlined, still a ping: the markers are no part of the word.
+    for content in [*pings, "_@everyone_", "__@here__ look", "___@everyone___", "@here_"]:
         assert found(content, *PINGED) == [], content
         assert not may_mention(content), content
     assert found("@Everyone's Friend hi", *PINGED) == [("friend", "@Everyone's Friend")]

@@ -12,6 +12,7 @@ from tzurot.runtime.mention_starts import (
     code_spans,
     email_spans,
     link_spans,
+    pings_everybody,
     prose,
 )
 
@@ -157,3 +158,23 @@ def test_common_two_letter_extensions_no_country_has_are_file_types() -> None:
     common |= {"pp", "rb", "rc", "ts", "ui", "vb", "xz"}
     assert not common & _top_level_domains()
     assert common <= _FILE_TYPES
+
+
+@pytest.mark.parametrize(
+    ("text", "pings"),
+    [
+        ("@everyone", True),
+        ("@here!", True),
+        ("@everyone's friend", True),
+        ("_@everyone_", True),  # italics: the marker is no part of the word
+        ("__@here__ look", True),
+        ("__@here__look", True),  # underline closes before a letter too
+        ("@heres", False),
+        ("@here-ish", False),
+        ("@Everyone", False),
+    ],
+)
+def test_discords_ping_of_everybody_is_a_lowercase_word_its_markers_end(
+    text: str, pings: bool
+) -> None:
+    assert pings_everybody(text, text.index("@")) == pings

@@ -4,7 +4,8 @@ the gateway (its mentions and its group speakers) and the bot (its gateway-away 
 both read a message alike.
 
 - Ping of everybody: "@everyone" or "@here" as Discord pings them, lowercase and a whole word
-  ("@everyone's friend"), starts no mention, so a personality named "everyone's friend" is
+  ("@everyone's friend"; a '_' ends the word, so "_@everyone_" and "__@here__" in italics or
+  underlined too), starts no mention, so a personality named "everyone's friend" is
   mentioned as "@Everyone's Friend" (capitalized, Discord pings nobody).
 
 - E-mail address: an ASCII local part right before the '@' (its last character one of
@@ -112,11 +113,12 @@ desktop client reads it: "```py   " names none (its code is "py   ")."""
 
 def pings_everybody(text: str, at: int) -> bool:
     """Whether the '@' at `at` is Discord's ping of everybody: "@everyone" or "@here",
-    lowercase, a whole word ("@everyone's", not "@heres" nor "@Here")."""
+    lowercase, a whole word ("@everyone's", not "@heres" nor "@Here"), which a '_' ends:
+    italic or underlined ("_@everyone_", "__@here__") it still pings."""
     for word in _EVERYBODY:
         if text.startswith(word, at + 1):
             after = at + 1 + len(word)
-            return after == len(text) or not _continues_word(text[after])
+            return after == len(text) or text[after] == "_" or not _continues_word(text[after])
     return False
 
 

@@ -22,6 +22,8 @@ _DISCORD_MENTION = re.compile(r"<@[!&]?\d+>")
 """How Discord writes a mention of a user (`<@id>`, `<@!id>`) or a role (`<@&id>`)."""
 _MARKS = "_*~|"
 """Discord's formatting marks: italics, underline, bold, strikethrough, spoiler."""
+_OPENING = _MARKS + "([{"
+"""What may come right before formatting that opens: its marks, an opening bracket."""
 
 
 @dataclass(frozen=True)
@@ -43,12 +45,27 @@ class PostedAs:
 
 def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
     """The content without the mention texts (so the model reads "hi", not "@Lilith hi"),
-    nor Discord's formatting marks that held only a mention ("**_@Sage_** hi" is "hi");
-    where the formatting holds more, no space is left inside it ("_waves at @Sage_" is
-    "_waves at_", "_@Sage waves_" is "_waves_")."""
-    out, cursor = [], 0
+    nor Discord's formatting marks that held only mentions and spaces ("**_@Sage_** hi",
+    "_@Sage @Lilith_ hi" and "__ @Sage__ hi" are "hi"); where the formatting holds more, no
+    space is left inside it ("_waves at @Sage_" is "_waves at_", "_@Sage waves_" is
+    "_waves_")."""
+    removed: list[tuple[int, int]] = []
     for item in sorted(addressed, key=lambda a: a.offset):
-        start, end = _unwrapped(content, item.offset, item.offset + len(item.matched_text), cursor)
+        floor = removed[-1][1] if removed else 0
+        span = _unwrapped(content, item.offset, item.offset + len(item.matched_text), floor)
+        # Mentions only spaces apart are unwrapped together ("_@Sage @Lilith_"), where that
+        # takes marks or spaces around them: else the spaces between them stay.
+        while removed and not content[removed[-1][1] : span[0]].strip(" \t"):
+            first = removed[-1][0]
+            floor = removed[-2][1] if len(removed) > 1 else 0
+            together = _unwrapped(content, first, span[1], floor)
+            if together == (first, span[1]):
+                break
+            removed.pop()
+            span = together
+        removed.append(span)
+    out, cursor = [], 0
+    for start, end in removed:
         out.append(content[cursor:start])
         cursor = end
     out.append(content[cursor:])
@@ -57,20 +74,11 @@ def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
 
 
 def _unwrapped(content: str, start: int, end: int, floor: int) -> tuple[int, int]:
-    """The mention at content[start:end] with the pairs of marks around it that held only it
-    (the same run of one mark on each side), and the spaces between it and the marks that
-    open or close formatting holding more (no letter or digit on their far side); nothing
-    before `floor`. Each character is looked at a bounded number of times."""
-    while start > floor and (mark := content[start - 1]) in _MARKS:
-        before = start - 1
-        while before > floor and content[before - 1] == mark:
-            before -= 1
-        after = end
-        while after < len(content) and content[after] == mark:
-            after += 1
-        if after - end != start - before:
-            break
-        start, end = before, after
+    """The mentions at content[start:end] with the marks around them that held only them
+    and spaces (`_paired`), and the spaces between them and the marks that open or close
+    formatting holding more (no letter or digit on their far side); nothing before
+    `floor`. Each character is looked at a bounded number of times."""
+    start, end = _paired(content, start, end, floor)
     if end < len(content) and (mark := content[end]) in _MARKS:
         after = end
         while after < len(content) and content[after] == mark:
@@ -87,6 +95,41 @@ def _unwrapped(content: str, start: int, end: int, floor: int) -> tuple[int, int
             while end < len(content) and content[end] in " \t":
                 end += 1
     return start, end
+
+
+def _paired(content: str, start: int, end: int, floor: int) -> tuple[int, int]:
+    """content[start:end] with the runs of one mark on each side that pair around it. Runs
+    of one length touching it pair as they are; spaces between, or runs of two lengths, only
+    where the runs look like an opener and a closer (after a space, a mark, an opening
+    bracket or nothing; before no letter nor digit), so "*hi* @Sage *bye*" and "*!* @Sage*"
+    keep theirs. Of runs of two lengths, as many as the shorter has ("__@Sage_" is "_" and
+    italic "@Sage")."""
+    while True:
+        left, right = start, end
+        while left > floor and content[left - 1] in " \t":
+            left -= 1
+        while right < len(content) and content[right] in " \t":
+            right += 1
+        if left == floor or right == len(content):
+            return start, end
+        mark = content[left - 1]
+        if mark not in _MARKS or content[right] != mark:
+            return start, end
+        before, after = left - 1, right + 1
+        while before > floor and content[before - 1] == mark:
+            before -= 1
+        while after < len(content) and content[after] == mark:
+            after += 1
+        plain = left == start and right == end and left - before == after - right
+        if not plain and not (
+            (before == floor or content[before - 1] in _OPENING or content[before - 1].isspace())
+            and (after == len(content) or not content[after].isalnum())
+        ):
+            return start, end
+        width = min(left - before, after - right)
+        start, end = left - width, right + width
+        if left - before != after - right:
+            return start, end  # the rest of the longer run is no pair's
 
 
 def reply_addressee(posted: PostedAs, now: common.Personality | None) -> common.Personality | None:

@@ -21,7 +21,9 @@ the longer match winning where both apply. Read over the runs of '_' in one pass
   emphasis of '_'s alone ("____" is italic "__").
 
 So "__init__@Sage__" underlines "init", and "@Sage__" is text; "___@Sage___" closes both with
-three '_'; "__@sage___" underlines "@sage_". A backslash escapes the '_' after it ("\\_"). A
+three '_'; "__@sage___" underlines "@sage_". A run opens after a letter too (that leading
+\\b): "sage_bot_" is "sage" and italic "bot", which Discord shows as one word, "sagebot". A
+backslash escapes the '_' after it ("\\_"). A
 '_' in an e-mail address, a link or Discord's code (`tzurot.runtime.mention_starts.prose`) or
 in a custom emoji or a command's mention ("<:pepe_laugh:1>") is no marker. Other formatting
 (bold, spoilers) is not read: its bounds do not end the emphasis inside it. Tested against
@@ -30,6 +32,7 @@ simple-markdown's rules on random messages (tests/unit/gateway/test_emphasis.py)
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from tzurot.runtime.mention_starts import prose
 
@@ -50,27 +53,37 @@ class Emphasis:
         self.read = prose(message)
         """The message with its e-mail addresses, links and code blanked by spaces (`prose`,
         offsets kept): where markers, and a group's names, are read."""
-        self._closers: set[int] = set()
-        """Where each run's closing markers begin."""
+        self._closers: dict[int, int] = {}
+        """Where each run's closing markers begin: where the last run they close begins."""
         self._markers: list[tuple[int, int]] = []
         """The markers, (start, end) in any order."""
         if "_" in self.read:
             read = self.read
             self._read(_runs(_DISCORD_TOKEN.sub(_blank, read) if "<" in read else read, message))
 
-    def closes_at(self, pos: int) -> bool:
-        """Whether closing markers begin at `pos` and run to the end of their run of '_': a
-        name ending at `pos` ends where its emphasis closes."""
-        return pos in self._closers
+    def closes_at(self, pos: int, opened_before: int | None = None) -> bool:
+        """Whether closing markers begin at `pos` and run to the end of their run of '_' (and
+        close only emphasis opened before `opened_before`): a name ending at `pos` ends where
+        its emphasis closes. "@night_owl_" is "@night" and italic "owl": the name's own '_'
+        opened them, so the name, starting before it, does not end there."""
+        opened = self._closers.get(pos)
+        return opened is not None and (opened_before is None or opened < opened_before)
 
-    def shown(self) -> str:
-        """`read` with the markers blanked by spaces too (offsets kept): what Discord shows."""
+    def shown(self) -> tuple[str, Sequence[int]]:
+        """`read` without its markers, as Discord shows it ("sage_bot_" is "sagebot", one
+        word), and where each of its characters is in `read`."""
         if not self._markers:
-            return self.read
-        chars = list(self.read)
-        for start, end in self._markers:
-            chars[start:end] = " " * (end - start)
-        return "".join(chars)
+            return self.read, range(len(self.read))
+        pieces: list[str] = []
+        where: list[int] = []
+        cursor = 0
+        for start, end in sorted(self._markers):
+            pieces.append(self.read[cursor:start])
+            where += range(cursor, start)
+            cursor = end
+        pieces.append(self.read[cursor:])
+        where += range(cursor, len(self.read))
+        return "".join(pieces), where
 
     def _read(self, runs: list[tuple[int, int, bool]]) -> None:
         """One pass over the runs of '_' ((start, length, whether an ASCII letter or digit
@@ -78,9 +91,9 @@ class Emphasis:
         last_long = max((i for i, run in enumerate(runs) if run[1] >= 2), default=-1)
         open_ = _Open()
         for index, (start, length, word_after) in enumerate(runs):
-            markers = open_.close(length, word_after)
+            markers, opener = open_.close(length, word_after)
             if markers:
-                self._closers.add(start + length - markers)
+                self._closers[start + length - markers] = runs[opener][0]
                 self._markers.append((start + length - markers, start + length))
             elif length < _LONG:
                 open_.open(index, length, can_close_underline=index < last_long)
@@ -106,8 +119,9 @@ class _Open:
         self.underline: int | None = None
         self.closed: dict[int, set[str]] = {}
 
-    def close(self, length: int, word_after: bool) -> int:
-        """How many '_' at the end of a run of `length` close what is open (0: none)."""
+    def close(self, length: int, word_after: bool) -> tuple[int, int]:
+        """How many '_' at the end of a run of `length` close what is open (0: none), and
+        the last run that opened what they close."""
         italics, underline = self.italics, self.underline
         odd = length % 2 == 1
         shuts_underline = underline is not None and length >= 2
@@ -119,7 +133,7 @@ class _Open:
                 shuts_italics = odd and not word_after
                 if odd and word_after:
                     italics = self.italics = None  # a lone '_' before a letter: they fail
-        first = None
+        first = last = None
         for kind, opener, shut in (
             ("underline", underline, shuts_underline),
             ("italics", italics, shuts_italics),
@@ -127,12 +141,13 @@ class _Open:
             if shut and opener is not None:
                 self.closed.setdefault(opener, set()).add(kind)
                 first = opener if first is None else min(first, opener)
-        if first is None:
-            return 0
+                last = opener if last is None else max(last, opener)
+        if first is None or last is None:
+            return 0, 0
         # What opened after the first that closed, inside it, ends with it.
         self.italics = None if shuts_italics or (italics or 0) > first else italics
         self.underline = None if shuts_underline or (underline or 0) > first else underline
-        return 2 * shuts_underline + shuts_italics
+        return 2 * shuts_underline + shuts_italics, last
 
     def open(self, index: int, length: int, *, can_close_underline: bool) -> None:
         """What the run `index` of `length` (one to three '_') opens, closing nothing."""

@@ -45,9 +45,11 @@ def find_mentions(
     A name matches case-insensitively, whitespace-collapsed, and only where a word ends after
     it (not before a letter, combining mark, digit, '_' or '-'): "@lil!", "@lil," and
     "@lil's" mention `lil`, "@lily" and "@lil-y" do not; or where the '_'s after it close
-    Discord's italics or underline that a '_' run before it opened (tzurot.gateway.emphasis):
-    "_waves at @Sage_", "__@Sage__hi" and "_@Sage_です" mention Sage, "ping @Sage_ lol",
-    "@Sage_bot" and "__init__@Sage__" do not. A personality is reported once, at its first
+    Discord's italics or underline that a '_' run before its '@' opened
+    (tzurot.gateway.emphasis): "_waves at @Sage_", "__@Sage__hi" and "_@Sage_です" mention
+    Sage, "ping @Sage_ lol", "@Sage_bot" and "__init__@Sage__" do not, nor does
+    "@night_owl_" mention night_owl (its own '_' opened the italics: "@night" and italic
+    "owl"). A personality is reported once, at its first
     mention. An '@' in an e-mail address (ada@sage.org), a link
     (https://mastodon.social/@sage, youtube.com/@sage), Discord's code (`@Sage hi`) or its
     ping of everybody ("@everyone's friend") starts none (tzurot.runtime.mention_starts,
@@ -96,10 +98,10 @@ def find_mentions(
     starts: MentionStarts | None = None  # made at the first '@' a name follows
     emphasis: Emphasis | None = None  # made at the first name a '_' follows
 
-    def closes(end: int) -> bool:
+    def closes(start: int, end: int) -> bool:
         nonlocal emphasis
         emphasis = emphasis or Emphasis(content)
-        return emphasis.closes_at(folded.original(end))
+        return emphasis.closes_at(folded.original(end), opened_before=folded.original(start))
 
     found: list[tuple[Personality, str, int]] = []
     seen: set[str] = set()
@@ -125,18 +127,19 @@ def _first_name(
     start: int,
     candidates: Sequence[tuple[str, Personality]],
     aligned: Callable[[int], bool],
-    closes: Callable[[int], bool],
+    closes: Callable[[int, int], bool],
 ) -> tuple[int, Personality] | None:
     """The end of the first of `candidates` (ranked) written at `start` and ending where a
-    word does or where Discord's emphasis closes (`closes`: the markers are read once per
-    message, whatever the number of names), with its personality."""
+    word does or where Discord's emphasis opened before it closes (`closes(start, end)`: the
+    markers are read once per message, whatever the number of names), with its
+    personality."""
     for name, personality in candidates:
         end = _match(text, start, name)
         if end is None or not aligned(end):
             continue
         if end == len(text) or not continues_word(text[end]):
             return end, personality
-        if text[end] == "_" and closes(end):
+        if text[end] == "_" and closes(start, end):
             return end, personality
     return None
 

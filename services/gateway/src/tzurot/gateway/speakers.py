@@ -66,10 +66,11 @@ def _find(tokens: Sequence[str], phrase: Sequence[str]) -> int | None:
     return None
 
 
-def _words_at(text: str) -> tuple[list[str], list[int]]:
-    """The words of `text` (as `words` gives them) and where each begins."""
+def _words_at(text: str, where: Sequence[int]) -> tuple[list[str], list[int]]:
+    """The words of `text` (as `words` gives them) and where each begins (`where` tells
+    where each character of `text` is written)."""
     found = list(_WORD.finditer(text))
-    return [w[0].casefold() for w in found], [w.start() for w in found]
+    return [w[0].casefold() for w in found], [where[w.start()] for w in found]
 
 
 def named_in(text: str, members: Sequence[Member]) -> list[Member]:
@@ -79,11 +80,13 @@ def named_in(text: str, members: Sequence[Member]) -> list[Member]:
     Discord's code (`prose`). A name is read in the text as written ("_x_" names a member
     named so) and as Discord shows it, without the '_'s of its italics or underline
     (tzurot.gateway.emphasis): "_waves at Sage_" and "__Sage__" name Sage, "sage_" and
-    "self._sage", where nothing pairs with the '_', do not."""
+    "self._sage", where nothing pairs with the '_', do not; nor do "sage_bot_" and
+    "the_sage_", which Discord shows as one word ("sagebot", "thesage")."""
     emphasis = Emphasis(text)
-    readings = [_words_at(emphasis.read)]
-    if (shown := emphasis.shown()) is not emphasis.read:
-        readings.append(_words_at(shown))
+    readings = [_words_at(emphasis.read, range(len(emphasis.read)))]
+    shown, where = emphasis.shown()
+    if shown is not emphasis.read:
+        readings.append(_words_at(shown, where))
     found: list[tuple[int, int, Member]] = []
     for index, member in enumerate(members):
         phrases = [words(name) for name in member.names if name]
