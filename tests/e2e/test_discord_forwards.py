@@ -17,9 +17,10 @@ source as it was when forwarded (discord-api-docs resources/message.mdx, "Forwar
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,14 @@ from google.protobuf import struct_pb2
 from tzurot.bot.bot import TzurotBot
 from tzurot.cli.localdb import create_database
 from tzurot.testing.cards import world_info
-from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled
+from tzurot.testing.discord_e2e import (
+    RecordingGateway,
+    World,
+    discord_world,
+    recording_gateway,
+    running_bot,
+    settled,
+)
 from tzurot.testing.fake_discord import FakePluralKit, Json, Posted
 from tzurot.testing.fake_provider import echo_reply
 from tzurot.v1 import common_pb2 as common
@@ -61,6 +69,36 @@ async def discord_mesh(
         gateway={"events_poll_seconds": 0.1},  # a chain reply is posted soon
     ) as w:
         yield w
+
+
+class SlowPlans(RecordingGateway):
+    """A hop whose PlanChannelReply of a given content (a forward's is "") finishes `delays`
+    seconds late, as one of two concurrent calls may; it records who was planned for."""
+
+    delays: Mapping[str, float] = {}
+
+    def __init__(self, upstream: Any) -> None:
+        super().__init__(upstream)
+        self.planned: list[str] = []  # the messages' ids
+
+    async def PlanChannelReply(self, request: gw.PlanChannelReplyRequest, context: Any) -> Any:
+        self.planned.append(request.message_id)
+        await asyncio.sleep(self.delays.get(request.content, 0.0))
+        return await self.upstream.PlanChannelReply(request)
+
+    async def SubscribeBotEvents(self, request: Any, context: Any) -> Any:
+        async for event in self.upstream.SubscribeBotEvents(request):
+            yield event
+
+    async def AckBotEvent(self, request: Any, context: Any) -> Any:
+        return await self.upstream.AckBotEvent(request)
+
+    async def GetJobStatus(self, request: Any, context: Any) -> Any:
+        return await self.upstream.GetJobStatus(request)
+
+
+def slow_plans(delays: Mapping[str, float]) -> type[SlowPlans]:
+    return type("SlowPlansOf", (SlowPlans,), {"delays": dict(delays)})
 
 
 async def activate(world: World, channel: Json, personality: str = "Lilith") -> None:
@@ -334,17 +372,24 @@ async def test_a_comment_sent_with_a_forwarded_image_sees_it(world: World) -> No
 
 
 async def test_a_forward_and_its_comment_get_one_answer_where_activated(world: World) -> None:
+    """The comment's own gateway call finishes late: only the forward's wait joins them."""
     await world.set_key(world.alice)
     memes = world.discord.add_channel(world.guild, "memes")
     await activate(world, world.general)
     source = await world.discord.say(memes, world.bob, SHARED)
-    async with running_bot(world) as bot:
+    comment = "what do you make of it?"
+    async with (
+        recording_gateway(world, slow_plans({comment: 0.5})) as (hop, client),
+        running_bot(world, gateway=client) as bot,
+    ):
         forward = await world.discord.forward(source, world.general, world.alice)
-        said = await world.discord.say(world.general, world.alice, "what do you make of it?")
+        said = await world.discord.say(world.general, world.alice, comment)
         await world.delivered(f"{said.id}:lilith")
         await settled(world, bot)
     assert last_user_turn(world).endswith(f"what do you make of it?\n{QUOTED}")
     assert len(world.discord.webhook_messages(world.general)) == 1
+    assert isinstance(hop, SlowPlans)
+    assert hop.planned == [str(said.id)]  # nobody was asked who answers the forward
     with pytest.raises(grpc.aio.AioRpcError) as asked:  # the forward asked for no answer
         await world.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=f"{forward.id}:lilith"))
     assert asked.value.code() is grpc.StatusCode.NOT_FOUND
@@ -396,11 +441,8 @@ async def test_regenerating_a_forwards_answer_reads_the_forward(
     assert answer.deleted
 
 
-async def test_a_chain_reply_after_a_forward_reads_what_was_forwarded(world: World) -> None:
-    """Two personalities activated: the one answering the forward, then the one replying to
-    it (a chain reply, which the gateway asks for with no message referred to)."""
-    await world.set_key(world.alice)
-    memes = world.discord.add_channel(world.guild, "memes")
+async def group_of_two(world: World) -> None:
+    """Lilith and Sage activated in #general, one speaking, the other replying to it once."""
     await activate(world, world.general, "Lilith")
     await activate(world, world.general, "Sage")
     for slug in ("lilith", "sage"):  # each speaks whenever it may: a chain reply follows
@@ -421,6 +463,14 @@ async def test_a_chain_reply_after_a_forward_reads_what_was_forwarded(world: Wor
                 value=struct_pb2.Value(number_value=value),
             )
         )
+
+
+async def test_a_chain_reply_after_a_forward_reads_what_was_forwarded(world: World) -> None:
+    """Two personalities activated: the one answering the forward, then the one replying to
+    it (a chain reply, which the gateway asks for with no message referred to)."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await group_of_two(world)
     source = await world.discord.say(memes, world.bob, SHARED)
     asked = len(world.provider.chat_requests())
     async with running_bot(world):
@@ -440,3 +490,67 @@ async def test_a_chain_reply_after_a_forward_reads_what_was_forwarded(world: Wor
     assert any(t.endswith(QUOTED) for t in turns), turns  # the forward, in the chain's history
     [answering] = [b for b in bodies if str(b["messages"][-1]["content"]).endswith(QUOTED)]
     assert answering["model"] == f"fake/{first.lower()}"
+
+
+async def test_a_forward_and_its_comment_in_a_group_keep_the_chain_reply(world: World) -> None:
+    """The forward waits for its comment before any round is planned: a round planned for it
+    (finishing after the comment's, which it would replace) would leave the comment's
+    speakers outside the group's round, and no chain reply would follow."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await group_of_two(world)
+    source = await world.discord.say(memes, world.bob, SHARED)
+    world.provider.reply = "one two three four five six seven eight"
+    world.provider.chunk_delay = 0.1  # an answer that takes a moment, as a real model's
+    async with (
+        recording_gateway(world, slow_plans({"": 0.3})) as (hop, client),
+        running_bot(world, gateway=client) as bot,
+    ):
+        await world.discord.forward(source, world.general, world.alice)
+        said = await world.discord.say(world.general, world.alice, "what do you both make of it?")
+        posted = await world.discord.wait_until(
+            lambda: len(world.discord.webhook_messages(world.general)) >= 2, within=15
+        )
+        await settled(world, bot)
+    assert posted, "no chain reply after the comment's answer"
+    assert isinstance(hop, SlowPlans)
+    assert hop.planned == [str(said.id)]
+    first, chained = world.discord.webhook_messages(world.general)
+    assert {first.author_name, chained.author_name} == {"Lilith", "Sage"}
+
+
+async def test_a_message_sent_before_a_forward_does_not_take_it(world: World) -> None:
+    """Still being read (its gateway call late) when the forward comes: the comment sent
+    after the forward takes it, not the message sent before."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    source = await world.discord.say(memes, world.bob, SHARED)
+    slow = {"good morning!": 0.3, "what do you make of this?": 0.6}  # the first read first
+    async with (
+        recording_gateway(world, slow_plans(slow)) as (_, client),
+        running_bot(world, gateway=client) as bot,
+    ):
+        before = await world.discord.say(world.general, world.alice, "good morning!")
+        await world.discord.forward(source, world.general, world.alice)
+        said = await world.discord.say(world.general, world.alice, "what do you make of this?")
+        await world.delivered(f"{before.id}:lilith")
+        await world.delivered(f"{said.id}:lilith")
+        await settled(world, bot)
+    turns = {last_user_turn(world, i) for i in range(len(world.provider.chat_requests()))}
+
+    assert any(t.endswith("good morning!") for t in turns), turns
+    assert any(t.endswith(f"what do you make of this?\n{QUOTED}") for t in turns), turns
+
+
+async def test_a_mention_seconds_after_a_forward_does_not_take_it(world: World) -> None:
+    """No activation: the forward is for the humans; a mention later is no comment of it."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    source = await world.discord.say(memes, world.bob, SHARED)
+    async with running_bot(world):
+        await world.discord.forward(source, world.general, world.alice)
+        await asyncio.sleep(2.5)
+        said = await world.discord.say(world.general, world.alice, "@Lilith weather on Mars?")
+        await world.delivered(f"{said.id}:lilith")
+    assert last_user_turn(world).endswith("weather on Mars?")

@@ -16,12 +16,14 @@ MESSAGE_CONTENT intent) is answered by nobody. Discord's client offers no edit o
 an update event of one (a pin, an embed) changes nothing in history.
 
 A comment typed with a forward in Discord's client is a message of its own (the client sends
-two: discord-api-docs issue 7574). `ForwardComments` joins them when the forward comes first:
-the author's next message in the channel that addresses a personality, within
-`COMMENT_WINDOW_SECONDS`, takes the forward into its own turn (text and files); where the
-forward is answered itself (an activation) it waits `COMMENT_HOLD_SECONDS` for that comment
-first, so the two get one answer. A comment that comes first takes it only if the forward
-arrives while the comment is still being read: no message waits for a forward that may follow.
+two, the forward first: discord-api-docs issue 7574). `ForwardComments` joins them: the author's
+next message in the channel that addresses a personality takes the forward into its own turn
+(text and files) when Discord's ids say it was sent after the forward and within
+`COMMENT_WINDOW_SECONDS` of it (`sent_with`), and it is read while the forward still waits.
+Every forward showing something waits `COMMENT_HOLD_SECONDS` for that comment before anyone
+is asked who answers it (no group round is planned for a forward its comment answers for);
+taken, the two get one answer, else the forward is answered itself (where a personality is
+activated) and no later message takes it. A message sent before the forward never takes it.
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ V = TypeVar("V")
 
 FORWARD_TURN = "[forwarded a message]"
 """The note opening a forward's text in the user's turn (in brackets, like an attachment's)."""
-COMMENT_WINDOW_SECONDS = 5.0
-"""How long after a forward the author's next message addressing a personality takes it."""
+COMMENT_WINDOW_SECONDS = 2.0
+"""How long after a forward (by Discord's ids' times) the author's next message addressing a
+personality takes it."""
 COMMENT_HOLD_SECONDS = 1.5
-"""How long a forward that is answered itself waits for the comment sent with it."""
+"""How long a forward waits for the comment sent with it, before anyone is asked to answer it."""
 FORWARDS_KEPT = 1_000
 """Forwards awaiting a comment (one per channel and author), and comments that took one."""
 
@@ -77,7 +80,8 @@ def shows_nothing(message: discord.Message) -> bool:
 def quoted(text: str) -> str:
     """`text` as a block quote, line by line (a blank line as a bare '>'): no line of it can
     pass for the user's own. At most twice its length and one (lines of one character)."""
-    return "\n".join(f"> {line}" if line.strip() else ">" for line in text.split("\n"))
+    lines = text.splitlines() or [""]  # every line break Python knows: \r, U+2028 too
+    return "\n".join(f"> {line}" if line.strip() else ">" for line in lines)
 
 
 def shown_attachments(message: discord.Message) -> list[discord.Attachment]:
@@ -92,18 +96,28 @@ def forwarded_by(message: discord.Message) -> str:
     return f"a message {message.author.display_name} forwarded"
 
 
+def sent_with(forward: discord.Message, message: discord.Message, window: float) -> bool:
+    """Whether `message` was sent after `forward` and within `window` seconds of it, by
+    Discord's ids (their times and order), not by when the bot read them."""
+    if message.id <= forward.id:
+        return False
+    gap = discord.utils.snowflake_time(message.id) - discord.utils.snowflake_time(forward.id)
+    return gap.total_seconds() <= window
+
+
 @dataclass
 class _Waiting:
     forward: discord.Message
     at: float
+    reposted: bool = False  # given back for PluralKit's repost of the comment that took it
     taken: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class ForwardComments:
-    """Each author's latest forward per channel, until a comment takes it (once) or
-    `window` seconds pass; and which comment took which forward (for its edits). In memory,
-    at most `capacity` of each: a restart forgets them (a 🔄 of such an answer rebuilt from
-    Discord after it has the comment only)."""
+    """Each author's latest forward per channel, until a comment takes it (once), its hold
+    ends or `window` seconds pass; and which comment took which forward (for its edits). In
+    memory, at most `capacity` of each: a restart forgets them (a 🔄 of such an answer rebuilt
+    from Discord after it has the comment only)."""
 
     def __init__(
         self,
@@ -130,10 +144,10 @@ class ForwardComments:
         )
 
     async def commented(self, message: discord.Message, user_id: str) -> bool:
-        """For a forward about to be answered: waits up to `hold` seconds for a comment to
-        take it (True: that comment answers for both; at once if one took it already). False
-        at once for any other message; after the wait the forward is answered itself, and no
-        later comment takes it."""
+        """For a forward, before anyone is asked who answers it: waits up to `hold` seconds
+        for a comment to take it (True: that comment answers for both; at once if one took it
+        already). False at once for any other message; after the wait the forward is left to
+        be answered itself, and no later comment takes it."""
         key = (message.channel.id, user_id)
         waiting = self._waiting.get(key)
         if waiting is None or waiting.forward.id != message.id:
@@ -148,13 +162,16 @@ class ForwardComments:
 
     def take(self, message: discord.Message, user_id: str) -> discord.Message | None:
         """The forward `message` (addressing a personality, from `user_id`) was sent with:
-        that author's latest in the channel within `window` seconds, once; None for a forward
-        (no comment) or a reply to that very forward (its reference shows it)."""
+        that author's latest in the channel, still waiting, that `message` was sent after and
+        within `window` seconds of (`sent_with`; PluralKit's repost takes what its original
+        gave back), once; None for a forward (no comment), a message sent before it or a reply
+        to that very forward (its reference shows it)."""
         key = (message.channel.id, user_id)
         waiting = self._waiting.get(key)
-        if waiting is None or is_forward_message(message):
-            return None
-        if self._clock() - waiting.at > self._window:
+        if waiting is None or is_forward_message(message) or message.id <= waiting.forward.id:
+            return None  # (a message sent before the forward leaves it to its own comment)
+        late = self._clock() - waiting.at > self._window
+        if late or not (waiting.reposted or sent_with(waiting.forward, message, self._window)):
             del self._waiting[key]
             return None
         ref = message.reference
@@ -172,7 +189,7 @@ class ForwardComments:
         if forward is not None:
             self._taken_ids.pop(forward.id, None)
             key = (message.channel.id, user_id)
-            self._waiting.setdefault(key, _Waiting(forward, self._clock()))
+            self._waiting.setdefault(key, _Waiting(forward, self._clock(), reposted=True))
 
     def taken_by(self, message_id: int) -> discord.Message | None:
         """The forward the comment `message_id` took, while remembered."""

@@ -75,7 +75,8 @@ class MessageFlow:
         self._gateway_notices = Cooldowns(settings.gateway_away_notice_seconds)
         self._deleted = SeenMessages(settings.seen_messages_capacity)
         self._answers = AnswerBook(settings.seen_messages_capacity)
-        self._forwards = ForwardComments()
+        # As long as the answers are remembered: an edit of a comment keeps its forward.
+        self._forwards = ForwardComments(capacity=settings.seen_messages_capacity)
         self._builder = RequestBuilder(client, settings, ours=self._is_ours)
         self._addressees = Addressees(
             client,
@@ -166,9 +167,14 @@ class MessageFlow:
         if actor is None:
             return
         self._forwards.posted(message, actor.user_id)  # a forward: its comment may follow
+        # A forward waits for its comment before the gateway is asked anything: one its
+        # comment answers for plans no group round (which would replace the comment's).
+        # Any other message goes on at once.
+        if await self._forwards.commented(message, actor.user_id):
+            return
         targets, round_id = await self._addressees.targets(message, actor)
-        if not targets or await self._forwards.commented(message, actor.user_id):
-            return  # (a forward whose comment answers for both)
+        if not targets:
+            return
         forward = self._forwards.take(message, actor.user_id)  # the comment of one
         if (
             self._proxies is not None
