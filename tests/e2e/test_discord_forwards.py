@@ -554,3 +554,30 @@ async def test_a_mention_seconds_after_a_forward_does_not_take_it(world: World) 
         said = await world.discord.say(world.general, world.alice, "@Lilith weather on Mars?")
         await world.delivered(f"{said.id}:lilith")
     assert last_user_turn(world).endswith("weather on Mars?")
+
+
+async def test_a_forward_and_its_comment_get_one_answer_with_a_slow_gateway(
+    world: World,
+) -> None:
+    """The comment's own gateway call ends after the forward's 1.5 s wait: the comment claimed
+    the forward when it was read, so the two still get one answer."""
+    await world.set_key(world.alice)
+    memes = world.discord.add_channel(world.guild, "memes")
+    await activate(world, world.general)
+    source = await world.discord.say(memes, world.bob, SHARED)
+    comment = "what do you make of it?"
+    async with (
+        recording_gateway(world, slow_plans({comment: 1.6, "": 1.6})) as (hop, client),
+        running_bot(world, gateway=client) as bot,
+    ):
+        forward = await world.discord.forward(source, world.general, world.alice)
+        said = await world.discord.say(world.general, world.alice, comment)
+        await world.delivered(f"{said.id}:lilith")
+        await settled(world, bot)
+    assert last_user_turn(world).endswith(f"what do you make of it?\n{QUOTED}")
+    assert len(world.discord.webhook_messages(world.general)) == 1
+    assert isinstance(hop, SlowPlans)
+    assert hop.planned == [str(said.id)]  # nobody was asked who answers the forward
+    with pytest.raises(grpc.aio.AioRpcError) as asked:  # the forward asked for no answer
+        await world.cli.GetJobStatus(gw.GetJobStatusRequest(idempotency_key=f"{forward.id}:lilith"))
+    assert asked.value.code() is grpc.StatusCode.NOT_FOUND

@@ -364,3 +364,96 @@ async def test_a_comment_is_paired_by_discords_ids_not_by_when_it_is_read(world:
     assert (
         comments.take(sent_at(world, late, forward, COMMENT_WINDOW_SECONDS - 0.5), alice) is forward
     )
+
+
+async def test_a_claimed_forward_waits_past_its_hold_for_the_comment(world: World) -> None:
+    """The comment claims the forward as it is read: its gateway call may end after the hold,
+    and it still takes the forward (one answer for both)."""
+    clock = Clock()
+    comments = ForwardComments(hold=0.05, cap=5, clock=clock)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    held = asyncio.create_task(comments.commented(forward, alice))
+    comments.claim(said, alice)
+    await asyncio.sleep(0.2)  # the comment's gateway call, longer than the hold
+    clock.now += COMMENT_WINDOW_SECONDS + 0.5  # read in time: no longer timed by the clock
+    assert not held.done()
+    assert comments.take(said, alice) is forward
+    comments.release(said)
+    assert await asyncio.wait_for(held, 1)
+
+
+async def test_a_forward_its_claimer_lets_go_is_answered_itself(world: World) -> None:
+    """The claiming message addresses nobody (or fails): released, the forward is answered on
+    its own at once when its hold is over; a later message does not take it."""
+    comments = ForwardComments(hold=0.05, cap=5)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world, "just saying")
+    comments.posted(forward, alice)
+    held = asyncio.create_task(comments.commented(forward, alice))
+    comments.claim(said, alice)
+    await asyncio.sleep(0.2)
+    assert not held.done()
+    comments.release(said)
+    assert not await asyncio.wait_for(held, 1)
+    assert comments.take(said, alice) is None
+
+
+async def test_a_claim_holds_a_forward_no_longer_than_the_cap(world: World) -> None:
+    comments = ForwardComments(hold=0.01, cap=0.1)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    comments.claim(said, alice)
+    assert not await asyncio.wait_for(comments.commented(forward, alice), 1)  # answered itself
+    assert comments.take(said, alice) is None
+    comments.release(said)
+
+
+async def test_only_a_message_sent_with_the_forward_claims_it(world: World) -> None:
+    """Another author's, a message sent before it, too long after it, or a reply to it: no
+    claim, and the forward is answered when its hold is over."""
+    comments = ForwardComments(hold=0.05, cap=5)
+    alice, bob = str(world.alice["id"]), str(world.bob["id"])
+    source = await world.fake.say(world.memes, world.bob, SHARED)
+    posted = await world.fake.forward(source, world.general, world.alice)
+    said = world.read(await world.fake.say(world.general, world.alice, "@Lilith hm"))
+    later = await world.fake.say(world.general, world.alice, "@Lilith weather on Mars?")
+    reply = await world.fake.say(world.general, world.alice, "@Lilith so?", reply_to=posted)
+    forward = world.read(posted)
+    comments.posted(forward, alice)
+    comments.claim(said, bob)
+    comments.claim(sent_at(world, later, forward, -0.5), alice)
+    comments.claim(sent_at(world, later, forward, COMMENT_WINDOW_SECONDS + 0.5), alice)
+    comments.claim(world.read(reply), alice)
+    comments.claim(forward, alice)
+    assert not await asyncio.wait_for(comments.commented(forward, alice), 1)
+
+
+def as_repost(message: discord.Message) -> discord.Message:
+    """`message` as PluralKit's webhook posts it."""
+    message.webhook_id = 1
+    return message
+
+
+async def test_pluralkits_repost_takes_a_given_back_forward_after_the_window(
+    world: World,
+) -> None:
+    """PluralKit reposts the comment a while later: its repost, sent more than the window
+    after the forward by Discord's ids, still takes what the comment gave back; the author's
+    own message then does not."""
+    comments = ForwardComments()
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    assert comments.take(said, alice) is forward
+    comments.give_back(said, alice)
+    later = await world.fake.say(world.general, world.alice, "@Lilith what of it?")
+    human = sent_at(world, later, forward, COMMENT_WINDOW_SECONDS + 0.5)
+    assert comments.take(human, alice) is None  # no repost: Discord's ids decide
+    comments.posted(forward, alice)
+    assert comments.take(said, alice) is forward
+    comments.give_back(said, alice)
+    repost = as_repost(sent_at(world, later, forward, COMMENT_WINDOW_SECONDS + 0.5))
+    assert comments.take(repost, alice) is forward

@@ -21,9 +21,13 @@ next message in the channel that addresses a personality takes the forward into 
 (text and files) when Discord's ids say it was sent after the forward and within
 `COMMENT_WINDOW_SECONDS` of it (`sent_with`), and it is read while the forward still waits.
 Every forward showing something waits `COMMENT_HOLD_SECONDS` for that comment before anyone
-is asked who answers it (no group round is planned for a forward its comment answers for);
-taken, the two get one answer, else the forward is answered itself (where a personality is
-activated) and no later message takes it. A message sent before the forward never takes it.
+is asked who answers it (no group round is planned for a forward its comment answers for).
+Such a message claims the forward as soon as it is read (`claim`, before its own gateway
+call): the forward waits on while a claim is open, up to `CLAIM_CAP_SECONDS` in all, until
+the message takes it (it addresses someone) or lets it go (`release`: it addresses nobody,
+or failed). Taken, the two get one answer, else the forward is answered itself (where a
+personality is activated) and no later message takes it. A message sent before the forward
+never takes it.
 """
 
 from __future__ import annotations
@@ -50,6 +54,9 @@ COMMENT_WINDOW_SECONDS = 2.0
 personality takes it."""
 COMMENT_HOLD_SECONDS = 1.5
 """How long a forward waits for the comment sent with it, before anyone is asked to answer it."""
+CLAIM_CAP_SECONDS = 10.0
+"""How long in all a forward waits while a possible comment claims it (its gateway call slow),
+before it is answered itself."""
 FORWARDS_KEPT = 1_000
 """Forwards awaiting a comment (one per channel and author), and comments that took one."""
 
@@ -110,7 +117,9 @@ class _Waiting:
     forward: discord.Message
     at: float
     reposted: bool = False  # given back for PluralKit's repost of the comment that took it
+    claims: set[int] = field(default_factory=set)  # the messages that may take it, being read
     taken: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # taken, or a claim let go
 
 
 class ForwardComments:
@@ -124,10 +133,13 @@ class ForwardComments:
         *,
         window: float = COMMENT_WINDOW_SECONDS,
         hold: float = COMMENT_HOLD_SECONDS,
+        cap: float = CLAIM_CAP_SECONDS,
         capacity: int = FORWARDS_KEPT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._window, self._hold, self._capacity, self._clock = window, hold, capacity, clock
+        self._cap = max(cap, hold)
+        self._claims: dict[int, _Waiting] = {}  # by the claiming message's id, while read
         self._waiting: OrderedDict[tuple[int, str], _Waiting] = OrderedDict()
         self._taken: OrderedDict[int, discord.Message] = OrderedDict()  # by comment id
         self._taken_ids: OrderedDict[int, None] = OrderedDict()  # the forwards taken
@@ -145,20 +157,52 @@ class ForwardComments:
 
     async def commented(self, message: discord.Message, user_id: str) -> bool:
         """For a forward, before anyone is asked who answers it: waits up to `hold` seconds
-        for a comment to take it (True: that comment answers for both; at once if one took it
-        already). False at once for any other message; after the wait the forward is left to
-        be answered itself, and no later comment takes it."""
+        for a comment to take it, and on (up to `cap` in all) while a message claims it (True:
+        that comment answers for both; at once if one took it already). False at once for any
+        other message; after the wait the forward is left to be answered itself, and no later
+        comment takes it."""
         key = (message.channel.id, user_id)
         waiting = self._waiting.get(key)
         if waiting is None or waiting.forward.id != message.id:
             return message.id in self._taken_ids
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(waiting.taken.wait(), self._hold)
+        loop = asyncio.get_running_loop()
+        hold_ends, cap_ends = loop.time() + self._hold, loop.time() + self._cap
+        while not waiting.taken.is_set():
+            ends = cap_ends if waiting.claims else hold_ends
+            if loop.time() >= ends:
+                break
+            waiting.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(waiting.changed.wait(), ends - loop.time())
         if waiting.taken.is_set():
             return True
         if self._waiting.get(key) is waiting:
             del self._waiting[key]
         return False
+
+    def claim(self, message: discord.Message, user_id: str) -> None:
+        """As soon as `message` (from `user_id`) is read, before anything is awaited: if it may
+        be the comment of that author's forward waiting in the channel (no forward itself, sent
+        after it and within `window`, no reply to it), the forward waits for it to `take` it or
+        `release` it. A dict look-up: no other message is delayed."""
+        waiting = self._waiting.get((message.channel.id, user_id))
+        if waiting is None or is_forward_message(message) or waiting.taken.is_set():
+            return
+        ref = message.reference
+        if ref is not None and ref.message_id == waiting.forward.id:
+            return
+        if sent_with(waiting.forward, message, self._window):
+            waiting.claims.add(message.id)
+            self._claims[message.id] = waiting
+
+    def release(self, message: discord.Message) -> None:
+        """`message` is done being read (it took its forward, addresses nobody, or failed): its
+        claim ends, and a forward no other message claims is answered itself once its hold is
+        over. Nothing for a message that claimed nothing."""
+        waiting = self._claims.pop(message.id, None)
+        if waiting is not None:
+            waiting.claims.discard(message.id)
+            waiting.changed.set()
 
     def take(self, message: discord.Message, user_id: str) -> discord.Message | None:
         """The forward `message` (addressing a personality, from `user_id`) was sent with:
@@ -170,8 +214,12 @@ class ForwardComments:
         waiting = self._waiting.get(key)
         if waiting is None or is_forward_message(message) or message.id <= waiting.forward.id:
             return None  # (a message sent before the forward leaves it to its own comment)
-        late = self._clock() - waiting.at > self._window
-        if late or not (waiting.reposted or sent_with(waiting.forward, message, self._window)):
+        claimed = message.id in waiting.claims  # claimed in time: its gateway call was slow
+        late = not claimed and self._clock() - waiting.at > self._window
+        # Only PluralKit's repost (a webhook's message) skips Discord's ids for a forward
+        # given back: any later message of the author's has to be sent with it.
+        repost = waiting.reposted and message.webhook_id is not None
+        if late or not (repost or sent_with(waiting.forward, message, self._window)):
             del self._waiting[key]
             return None
         ref = message.reference
@@ -179,6 +227,7 @@ class ForwardComments:
             return None
         del self._waiting[key]
         waiting.taken.set()
+        waiting.changed.set()
         _keep(self._taken, message.id, waiting.forward, self._capacity)
         _keep(self._taken_ids, waiting.forward.id, None, self._capacity)
         return waiting.forward

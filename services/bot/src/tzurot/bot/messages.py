@@ -172,10 +172,15 @@ class MessageFlow:
         # Any other message goes on at once.
         if await self._forwards.commented(message, actor.user_id):
             return
-        targets, round_id = await self._addressees.targets(message, actor)
+        # A possible comment holds the forward while the gateway reads it (however slow).
+        self._forwards.claim(message, actor.user_id)
+        try:
+            targets, round_id = await self._addressees.targets(message, actor)
+            forward = self._forwards.take(message, actor.user_id) if targets else None
+        finally:
+            self._forwards.release(message)  # addressing nobody (or failed): not a comment
         if not targets:
             return
-        forward = self._forwards.take(message, actor.user_id)  # the comment of one
         if (
             self._proxies is not None
             and message.webhook_id is None
