@@ -7,15 +7,17 @@ is bounded as a whole by the caller's deadline."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from collections.abc import Callable
-from contextlib import aclosing
+from collections.abc import Callable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass, field
 
 import pytest
 from pydantic import SecretStr
 
 from tzurot.audio import encode_tone
+from tzurot.inference import transcription_cut_off
 from tzurot.inference.domain import Downloaded, PaidCall, Transcript, TranscriptionPending
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotReceived, NotSent, RetryPolicy
@@ -159,11 +161,13 @@ async def test_an_attempt_refused_after_the_upload_is_taken_back() -> None:
         retry_after_seconds=0.01,
         reason="PROVIDER_RATE_LIMITED",
     )
-    gate = asyncio.Event()
-    model = Scripted([Attempt(True, limited), Attempt(True, Transcript("hello"), gate)])
+    refused, gate = asyncio.Event(), asyncio.Event()
+    model = Scripted([Attempt(True, limited, refused), Attempt(True, Transcript("hello"), gate)])
     steps = transcribed(call(), model, POLICY, index=3)
     async with aclosing(steps), asyncio.timeout(5):
-        first, taken_back, again = [await anext(steps) for _ in range(3)]
+        first = await anext(steps)  # said: the upload is out and the audio read
+        refused.set()
+        taken_back, again = [await anext(steps) for _ in range(2)]
         gate.set()
         heard = await anext(steps)
     assert taken_back == TranscriptionPending(3, None)
@@ -191,3 +195,40 @@ async def test_closing_the_reading_ends_the_call() -> None:
     await steps.aclose()
     assert model.cancelled
     assert time.monotonic() - began < 5
+
+
+@contextmanager
+def estimates_thread_busy() -> Iterator[threading.Event]:
+    """Holds the estimates' one thread (a stuck FFmpeg parse, say) until the event is set."""
+    free = threading.Event()
+    held = transcription_cut_off._ESTIMATES.submit(free.wait, 10)
+    try:
+        yield free
+    finally:
+        free.set()
+        held.result(10)
+
+
+async def test_the_transcript_never_waits_for_the_audio_s_duration() -> None:
+    gate = asyncio.Event()
+    model = Scripted([Attempt(True, Transcript("hello"), gate)])
+    with estimates_thread_busy():
+        asyncio.get_running_loop().call_later(0.1, gate.set)  # answered while it is read
+        began = time.monotonic()
+        steps = await steps_of(model)
+        took = time.monotonic() - began
+    assert steps == [Transcript("hello")]  # nothing to say: the outcome came first
+    assert took < transcription_cut_off.ESTIMATE_TIME_LIMIT / 2
+
+
+async def test_the_estimate_is_said_once_the_upload_is_out_and_the_audio_read() -> None:
+    gate = asyncio.Event()
+    model = Scripted([Attempt(True, Transcript("hello"), gate)])
+    steps = transcribed(call(), model, POLICY, index=3)
+    async with aclosing(steps), asyncio.timeout(5):
+        with estimates_thread_busy() as free:
+            asyncio.get_running_loop().call_later(0.3, free.set)
+            pending = await anext(steps)  # the upload went out at once; the read is late
+        assert the_estimate(pending).audio_seconds == pytest.approx(SECONDS, abs=0.05)
+        gate.set()
+        assert await anext(steps) == Transcript("hello")

@@ -482,12 +482,14 @@ class Gateway(
                             request.user_id, event.provider, taken_after=taken_after
                         )
                     continue
-                if lost.is_set():
-                    raise await self._lost(job)
-                if isinstance(event, AttachmentRead):
+                if isinstance(event, AttachmentRead):  # paid: recorded even once lost
                     relayed.read(event)
                     await self._keep_read(request, event, taken_after)
+                    if lost.is_set():
+                        raise await self._lost(job)
                     continue
+                if lost.is_set():
+                    raise await self._lost(job)
                 if isinstance(event, ReplyChunk):
                     relayed.relayed(event.text)
                 yield event

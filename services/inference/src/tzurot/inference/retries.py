@@ -22,9 +22,10 @@ and billing), anything after a stream's first event, a failure of a call answere
 cures) or any other refusal. An answer adds its own rule for silent attempts (answering.py).
 
 A helper model's call that failed once its request went out (the provider began answering,
-or left it unanswered past the time limit) may have been billed: `helper_completion` gives
-its estimate (broken_off.helper_cut_off, under the call's request_type) to the caller, who
-reports it as paid and not delivered; never one refused or never sent.
+or had it whole and left it unanswered past the time limit) may have been billed:
+`helper_completion` gives its estimate (broken_off.helper_cut_off, under the call's
+request_type) to the caller, who reports it as paid and not delivered; never one refused,
+never sent or still uploading.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from tzurot.inference.domain import (
 )
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.providers import Provider
+from tzurot.inference.uploads import watching_upload
 from tzurot.runtime.errors import ResourceExhausted, TzurotError, Unavailable
 
 MAX_RATE_LIMIT_RETRIES = 1
@@ -197,8 +199,13 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     """A helper model's whole answer (a description, a clean-up, facts), streamed and asked
     again as the policy allows: only while nothing of it came. The whole call ends by the
     policy's deadline (each request may take the time left, as a whole: not only each step
-    of it), so its caller can still report it: past it, a request the provider was
-    answering is cut off, one still unanswered is NoAnswerInTime.
+    of it): past it, a request the provider was answering is cut off; one it had whole
+    (uploads.py: the client handed its body to the socket) and left unanswered is
+    NoAnswerInTime; one still uploading its body is NotReceived, and one still waiting for a
+    pooled connection or connecting NotSent (neither was billed). A caller whose deadline
+    ends before its own caller's (a reply's ends a report grace before the gRPC deadline)
+    can still report the estimate; ExtractFacts' ends with the gRPC deadline, so its
+    caller may cut the call first and count only the announced prompt.
 
     A call that fails once its request went out (the provider began answering: the stream
     broke, an error event, an unfinished end; or no answer came in time, NoAnswerInTime)
@@ -229,20 +236,32 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
             request_timeout=None if math.isinf(left) else left,
         )
         try:
-            async with limit, aclosing(events):
-                async for event in events:
-                    began = True
-                    if isinstance(event, Completion):
-                        return event
-                    if isinstance(event, TextDelta | ReasoningDelta | ToolCallText):
-                        received.append(event.text)  # billed, should the stream break
+            with watching_upload() as upload:  # what of it went out, should the deadline cut it
+                async with limit, aclosing(events):
+                    async for event in events:
+                        began = True
+                        if isinstance(event, Completion):
+                            return event
+                        if isinstance(event, TextDelta | ReasoningDelta | ToolCallText):
+                            received.append(event.text)  # billed, should the stream break
         except TimeoutError:
             if not limit.expired():
                 raise
-            _note_cut_off(
-                cut_off, request_type, provider, model, call, received, began=began, unanswered=True
-            )
-            raise _out_of_time(provider.name, began=began) from None
+            sent = began or upload.sent
+            if sent:  # never one still waiting, connecting or uploading: nothing to bill
+                _note_cut_off(
+                    cut_off,
+                    request_type,
+                    provider,
+                    model,
+                    call,
+                    received,
+                    began=began,
+                    unanswered=True,
+                )
+            raise _out_of_time(
+                provider.name, began=began, sent=sent, started=upload.started
+            ) from None
         except TzurotError as err:
             if isinstance(err, ResourceExhausted | Unavailable):
                 wait = retries.wait(err, began=began, resendable=True)
@@ -270,13 +289,17 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
         )
 
 
-def _out_of_time(provider: str, *, began: bool) -> Unavailable:
-    """The caller's deadline passed during a helper call: cut off mid-answer (`began`), or
-    never answered (NoAnswerInTime)."""
+def _out_of_time(provider: str, *, began: bool, sent: bool, started: bool) -> Unavailable:
+    """The caller's deadline passed during a helper call: cut off mid-answer (`began`), never
+    answered though its request went out whole (`sent`: NoAnswerInTime), cut while its body
+    was going out (`started`: NotReceived), else before anything was written (waiting for
+    a connection, connecting: NotSent)."""
+    kind: type[Unavailable]
     if began:
         what, kind = "did not finish answering in time", Unavailable
     else:
-        what, kind = "did not answer in time", NoAnswerInTime
+        what = "did not answer in time"
+        kind = NoAnswerInTime if sent else NotReceived if started else NotSent
     return kind(
         f"{provider} {what}; try again later", reason=UNREACHED, metadata={"provider": provider}
     )

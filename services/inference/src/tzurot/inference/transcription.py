@@ -6,10 +6,14 @@ bills that work even when its answer never comes back. A reply cut while it wait
 client cancelled, the gateway's deadline, inference stopping) can report nothing more, so
 the moment an attempt's upload is handed over whole (uploads.py) the reply says what it may
 be billed (TranscriptionPending: the audio's estimate, transcription_cut_off.py); the gateway
-keeps it and records it only when the reply is cut before the outcome comes. An attempt the
-provider then refuses (a 429 asked again, a 4xx) is taken back (`estimate` None). Nothing is
-said of an upload never sent or never received whole (NotSent, NotReceived): the provider
-has nothing to bill, and NotReceived is asked again once (retries.py).
+keeps it and records it only when the reply is cut before the outcome comes. The audio's
+duration is read from the start, while it uploads, and the estimate said once both are done;
+the transcript never waits for it. An attempt the provider refuses and that is asked again
+(a 429 whose Retry-After fits) is taken back (`estimate` None); a refusal that is the
+outcome (a 4xx) is not: the reply's error that follows it clears the estimate at the
+gateway. Nothing is said of an upload never sent or never received whole (NotSent,
+NotReceived): the provider has nothing to bill, and NotReceived is asked again once
+(retries.py).
 
 The call is bounded as a whole by the caller's deadline (RetryPolicy.time_left, the reply's:
 its gRPC deadline less the report grace), not only step by step: a provider still at work
@@ -64,9 +68,10 @@ vendor at the base URL's host, whatever the provider is named: dialects.dialect_
 TRANSCRIPTION_FORM_MARGIN = 16 * 1024
 """Bytes left for the form around the file: boundaries, part headers, the model's name (a
 few hundred bytes in all)."""
-_Note = Literal["sent", "refused", "ended"]
+_Note = Literal["sent", "refused", "read", "ended"]
 """What the attempts tell the reading: an upload handed over whole, that attempt refused
-after it (taken back), the call over (its outcome is the task's)."""
+after it (taken back), the audio's duration read, the call over (its outcome is the
+task's)."""
 
 
 class Transcriber(Protocol):
@@ -105,34 +110,45 @@ async def transcribed(
     index: int,
     unheard: list[PaidCall] | None = None,
 ) -> AsyncGenerator[TranscriptionPending | Transcript, None]:
-    """Yields a TranscriptionPending for attachment `index` as each attempt's upload is
-    handed over whole (and one taking it back, `estimate` None, when the provider refused
-    that attempt), then the Transcript. A failure once the provider may have processed the
+    """Yields a TranscriptionPending for attachment `index` once an attempt's upload is
+    handed over whole and the audio's duration is read (and one taking it back, `estimate`
+    None, when the provider refused that attempt and it is asked again), then the
+    Transcript, as soon as it comes. A failure once the provider may have processed the
     audio adds its estimate to `unheard` before it is raised. Closing this ends the call."""
     notes: asyncio.Queue[_Note] = asyncio.Queue()
+    # The audio's duration is read while it uploads (the same for every attempt): said once
+    # an upload is out and it is read, never holding up the transcript.
+    reading = asyncio.ensure_future(_estimate(call))
+    reading.add_done_callback(lambda _: notes.put_nowait("read"))
     work = asyncio.ensure_future(_attempts(call, llm, retry, notes))
     work.add_done_callback(lambda _: notes.put_nowait("ended"))
-    estimate: PaidCall | None = None
+    out = said = False  # an attempt's upload is out; its estimate was said
     try:
         while (note := await notes.get()) != "ended":
             if work.done():
                 continue  # its outcome is known: no need to say what it may be billed
-            if note == "sent":
-                estimate = estimate or await _estimate(call)
-                yield TranscriptionPending(index, estimate)
-            else:
-                yield TranscriptionPending(index, None)
+            if note == "refused":
+                out = False
+                if said:
+                    said = False
+                    yield TranscriptionPending(index, None)
+                continue
+            out = out or note == "sent"
+            if out and not said and reading.done():
+                said = True
+                yield TranscriptionPending(index, reading.result())
         try:
             transcript = work.result()
         except TzurotError as err:
             if unheard is not None and may_have_billed(err):  # the same estimate as said
-                unheard.append(estimate or await _estimate(call))
+                unheard.append(await reading)
             raise
         yield transcript
     finally:
-        if not work.done():
-            work.cancel()
-        await asyncio.gather(work, return_exceptions=True)
+        for task in (work, reading):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(work, reading, return_exceptions=True)
 
 
 async def _estimate(call: Transcribing) -> PaidCall:
