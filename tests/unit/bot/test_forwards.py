@@ -384,6 +384,25 @@ async def test_a_claimed_forward_waits_past_its_hold_for_the_comment(world: Worl
     assert await asyncio.wait_for(held, 1)
 
 
+async def test_a_later_message_leaves_a_claimed_forward_to_its_comment(world: World) -> None:
+    """A message sent too late to be the comment, read while the comment still claims the
+    forward (its gateway call came back first), takes nothing and leaves the forward there:
+    the comment still takes it (review 292)."""
+    comments = ForwardComments(hold=0.05, cap=5)
+    alice = str(world.alice["id"])
+    forward, said = await forward_and(world)
+    comments.posted(forward, alice)
+    held = asyncio.create_task(comments.commented(forward, alice))
+    comments.claim(said, alice)
+    later = await world.fake.say(world.general, world.alice, "@Lilith ?")
+    assert (
+        comments.take(sent_at(world, later, forward, COMMENT_WINDOW_SECONDS + 0.5), alice) is None
+    )
+    assert comments.take(said, alice) is forward
+    comments.release(said)
+    assert await asyncio.wait_for(held, 1)
+
+
 async def test_a_forward_its_claimer_lets_go_is_answered_itself(world: World) -> None:
     """The claiming message addresses nobody (or fails): released, the forward is answered on
     its own at once when its hold is over; a later message does not take it."""
@@ -401,12 +420,15 @@ async def test_a_forward_its_claimer_lets_go_is_answered_itself(world: World) ->
 
 
 async def test_a_claim_holds_a_forward_no_longer_than_the_cap(world: World) -> None:
-    comments = ForwardComments(hold=0.01, cap=0.1)
+    comments = ForwardComments(hold=0.01, cap=0.3)
     alice = str(world.alice["id"])
     forward, said = await forward_and(world)
     comments.posted(forward, alice)
     comments.claim(said, alice)
-    assert not await asyncio.wait_for(comments.commented(forward, alice), 1)  # answered itself
+    held = asyncio.create_task(comments.commented(forward, alice))
+    await asyncio.sleep(0.1)  # past the hold: the claim keeps it waiting
+    assert not held.done()
+    assert not await asyncio.wait_for(held, 1)  # the cap: answered itself
     assert comments.take(said, alice) is None
     comments.release(said)
 

@@ -220,7 +220,8 @@ class ForwardComments:
         # given back: any later message of the author's has to be sent with it.
         repost = waiting.reposted and message.webhook_id is not None
         if late or not (repost or sent_with(waiting.forward, message, self._window)):
-            del self._waiting[key]
+            if not waiting.claims:  # else a message still being read may be its comment
+                del self._waiting[key]
             return None
         ref = message.reference
         if ref is not None and ref.message_id == waiting.forward.id:
