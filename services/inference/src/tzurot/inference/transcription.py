@@ -41,10 +41,22 @@ from typing import Literal, Protocol
 from pydantic import SecretStr
 
 from tzurot.inference.dialects import dialect_of
-from tzurot.inference.domain import Downloaded, PaidCall, Transcript, TranscriptionPending
+from tzurot.inference.domain import (
+    TRANSCRIPTION,
+    Downloaded,
+    PaidCall,
+    TokenUsage,
+    Transcript,
+    TranscriptionPending,
+)
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import RetryPolicy, whole_answer
-from tzurot.inference.transcription_cut_off import may_have_billed, transcription_cut_off
+from tzurot.inference.transcription_cut_off import (
+    DEMUXERS,
+    may_have_billed,
+    size_estimate,
+    transcription_cut_off,
+)
 from tzurot.runtime.errors import TzurotError
 
 AUDIO_EXTENSIONS = {
@@ -122,9 +134,10 @@ async def transcribed(
     reading.add_done_callback(lambda _: notes.put_nowait("read"))
     work = asyncio.ensure_future(_attempts(call, llm, retry, notes))
     work.add_done_callback(lambda _: notes.put_nowait("ended"))
-    out = said = False  # an attempt's upload is out; its estimate was said
+    out = said = sent = False  # an attempt's upload is out; its estimate was said; any was
     try:
         while (note := await notes.get()) != "ended":
+            sent = sent or note == "sent"
             if work.done():
                 continue  # its outcome is known: no need to say what it may be billed
             if note == "refused":
@@ -137,6 +150,13 @@ async def transcribed(
             if out and not said and reading.done():
                 said = True
                 yield TranscriptionPending(index, reading.result())
+        if sent and not said and not work.cancelled() and work.exception() is None:
+            # The transcript came before the audio's duration was read: said now, by its size
+            # (no wait), so a reply cut while it is cleaned up still counts the transcription.
+            said = True
+            yield TranscriptionPending(
+                index, reading.result() if reading.done() else _by_size(call)
+            )
         try:
             transcript = work.result()
         except TzurotError as err:
@@ -149,6 +169,19 @@ async def transcribed(
             if not task.done():
                 task.cancel()
         await asyncio.gather(work, reading, return_exceptions=True)
+
+
+def _by_size(call: Transcribing) -> PaidCall:
+    """The transcription's estimate by the audio's size alone (transcription_cut_off)."""
+    seconds = size_estimate(len(call.audio.data), DEMUXERS.get(call.audio.content_type, ""))
+    return PaidCall(
+        TRANSCRIPTION,
+        call.provider.name,
+        call.model,
+        TokenUsage(0, 0),
+        audio_seconds=seconds,
+        estimated=True,
+    )
 
 
 async def _estimate(call: Transcribing) -> PaidCall:
