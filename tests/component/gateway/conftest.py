@@ -58,7 +58,7 @@ from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import metadata
 from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
 from tzurot.gateway.wallet import Wallet
-from tzurot.runtime.errors import TzurotError, Unimplemented
+from tzurot.runtime.errors import NotFound, TzurotError, Unimplemented
 from tzurot.runtime.logging import configure_logging
 from tzurot.runtime.tls import SERVICE_IDENTITIES, generate_dev_pki
 from tzurot.testing.postgres import DatabaseFactory
@@ -364,8 +364,21 @@ class FakeMemory:
             self.imported_exchanges[request.job_id] = request
         return mem.StoreExchangeResponse(turns=list(request.turns), created=created)
 
-    async def edit_turn(self, message_id: str, content: str) -> None:
-        raise Unimplemented("EditTurn is not available here")
+    async def edit_turn(self, message_id: str, content: str, *, job_id: str = "") -> None:
+        """Like memory's: the newest turn posted as the message (of `job_id`'s exchange, when
+        set) takes `content`."""
+        for index in reversed(range(len(self.exchanges))):
+            exchange = self.exchanges[index]
+            if job_id and exchange.job_id != job_id:
+                continue
+            for position in reversed(range(len(exchange.turns))):
+                turn = exchange.turns[position]
+                if message_id in turn.message_ids:
+                    turns = list(exchange.turns)
+                    turns[position] = dataclasses.replace(turn, content=content)
+                    self.exchanges[index] = dataclasses.replace(exchange, turns=tuple(turns))
+                    return
+        raise NotFound("no turn was posted as this message", reason="TURN_NOT_FOUND")
 
     async def list_memories(self, request: mem.ListMemoriesRequest) -> mem.ListMemoriesResponse:
         raise Unimplemented("ListMemories is not available here")

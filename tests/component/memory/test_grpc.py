@@ -104,6 +104,9 @@ async def test_history_round_trip(connect: Connect) -> None:
 
     edited = await gateway.EditTurn(mem.EditTurnRequest(message_id="u2", content="q2 edited"))
     assert edited.turn.content == "q2 edited"
+    with pytest.raises(grpc.aio.AioRpcError) as other_job:  # u2 is no turn of job-1's
+        await gateway.EditTurn(mem.EditTurnRequest(message_id="u2", content="x", job_id="job-1"))
+    assert other_job.value.code() == grpc.StatusCode.NOT_FOUND
 
     removed = await gateway.RemoveLastExchange(
         mem.RemoveLastExchangeRequest(channel_id=CHANNEL, personality_id=PERSONA, user_id=USER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from datetime import timedelta
 
@@ -312,6 +313,31 @@ async def test_edit_turn(history: History) -> None:
     with pytest.raises(InvalidArgument) as bad:
         await history.edit_turn("u0", "x" * 32_001)
     assert bad.value.field == "content"
+
+
+async def test_edit_turn_of_a_job(history: History) -> None:
+    """A message two exchanges share as their user turn: the job named is the one edited
+    (none named: the newest), and the turn's attachments stay as stored."""
+    cat = Attachment(url="https://cdn.example/cat.png", content_type="image/png")
+    jobs = []
+    for persona in ("lilith", "sage"):
+        turns = exchange_turns("my cat", f"{persona}'s answer", 0)
+        turns[0] = dataclasses.replace(turns[0], attachments=(cat,))
+        turns[1] = dataclasses.replace(turns[1], message_ids=(f"a-{persona}",))
+        jobs.append(new_id())
+        await history.store_exchange(jobs[-1], CHANNEL, persona, "user-a", turns)
+
+    older = await history.edit_turn("u0", "our cat", jobs[0])
+    assert (older.job_id, older.content, older.attachments) == (jobs[0], "our cat", (cat,))
+    newest = await history.edit_turn("u0", "their cat")
+    assert (newest.job_id, newest.content) == (jobs[1], "their cat")
+    users = await history.find_turns_by_message_id(["u0"])
+    assert [(t.job_id, t.content) for t in users] == [(jobs[0], "our cat"), (jobs[1], "their cat")]
+    with pytest.raises(NotFound):
+        await history.edit_turn("a-lilith", "x", jobs[1])  # a message of another job
+    with pytest.raises(InvalidArgument) as bad:
+        await history.edit_turn("u0", "x", "job 1")
+    assert bad.value.field == "job_id"
 
 
 async def test_delete_turns(history: History) -> None:

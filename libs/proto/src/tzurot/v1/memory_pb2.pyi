@@ -236,17 +236,24 @@ class EditTurnRequest(_message.Message):
 
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
+    JOB_ID_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     content: _builtins.str
+    """The turn's whole new content (gateway keeps what was read of the message's files)."""
+    job_id: _builtins.str
+    """When set, only the turn of this job's exchange is edited (a message several exchanges
+    share as their user turn); else the newest turn posted as the message.
+    """
     def __init__(
         self,
         *,
         message_id: _builtins.str = ...,
         content: _builtins.str = ...,
+        job_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "message_id", b"message_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "job_id", b"job_id", "message_id", b"message_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -264,15 +264,17 @@ class MessageFlow:
             (text for p, text in addressed if p.slug == answered.personality.slug),
             message.content,
         )
+        # The request's content as `_on_message` made it (the gateway keeps what was read of
+        # the files): the text, the forward it took, the notes of files not read.
+        forward = self._forwards.taken_by(message.id)
+        text = self._builder.readable_text(message, with_forward(content, forward))
         try:
             await self._gateway.call(
                 self._gateway.stub.EditMessage(
                     gw.EditMessageRequest(
                         actor=actor,
                         message_id=key,
-                        content=self._builder.readable_text(
-                            message, with_forward(content, self._forwards.taken_by(message.id))
-                        ),
+                        content="\n".join([text, *self._builder.file_notes(message, forward)]),
                     )
                 )
             )

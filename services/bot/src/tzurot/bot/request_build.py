@@ -55,9 +55,7 @@ class RequestBuilder:
         """What every addressed personality gets (content is set per personality), and notes
         about attachments left out. `forward`: the forward `message` was sent with as its
         comment (`forwards.ForwardComments`), whose files are shown with its own."""
-        # A forward's files are its snapshot's.
-        shown = [*shown_attachments(message), *(shown_attachments(forward) if forward else [])]
-        attachments, notes = triage([to_attachment(a) for a in shown], self._limits)
+        attachments, notes = self._files(message, forward)
         reader = await self._reader_of(message, actor)
         for cid in message.raw_channel_mentions[: self._settings.max_channel_mentions]:
             channel = message.guild.get_channel_or_thread(cid) if message.guild else None
@@ -79,6 +77,20 @@ class RequestBuilder:
             mentions=self._mentioned(message, reader),
         )
         return request, notes
+
+    def file_notes(
+        self, message: discord.Message, forward: discord.Message | None = None
+    ) -> list[str]:
+        """The notes of the files `message` (and the forward it took) shows that are not read,
+        as `base` gives them: an edit's text ends with them as the request's did."""
+        return self._files(message, forward)[1]
+
+    def _files(
+        self, message: discord.Message, forward: discord.Message | None
+    ) -> tuple[list[common.Attachment], list[str]]:
+        # A forward's files are its snapshot's.
+        shown = [*shown_attachments(message), *(shown_attachments(forward) if forward else [])]
+        return triage([to_attachment(a) for a in shown], self._limits)
 
     async def _reader_of(
         self, message: discord.Message, actor: common.Actor

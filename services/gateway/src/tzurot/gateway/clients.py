@@ -379,9 +379,11 @@ class GrpcMemory:
         reply: mem.StoreExchangeResponse = await self._call(self._stub.StoreExchange(request))
         return reply
 
-    async def edit_turn(self, message_id: str, content: str) -> None:
+    async def edit_turn(self, message_id: str, content: str, *, job_id: str = "") -> None:
         await self._call(
-            self._stub.EditTurn(mem.EditTurnRequest(message_id=message_id, content=content)),
+            self._stub.EditTurn(
+                mem.EditTurnRequest(message_id=message_id, content=content, job_id=job_id)
+            ),
             service=None,
         )
 

@@ -115,7 +115,9 @@ class Memory(History, ExchangeTurns, Protocol):
 
     async def get_memory_mode(self, personality_id: str, user_id: str) -> mem.MemoryMode: ...
 
-    async def edit_turn(self, message_id: str, content: str) -> None: ...
+    async def edit_turn(self, message_id: str, content: str, *, job_id: str = "") -> None:
+        """The turn posted as the message (only `job_id`'s, when set) takes `content`."""
+        ...
 
     async def set_memory_mode(
         self, personality_id: str, user_id: str, mode: mem.MemoryMode

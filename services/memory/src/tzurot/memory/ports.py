@@ -38,8 +38,11 @@ class TurnStore(Protocol):
         """Turns posted as any of `message_ids`, oldest first."""
         ...
 
-    async def edit_content(self, message_id: str, content: str) -> StoredTurn | None:
-        """Replaces the content of the (newest) turn posted as `message_id`; None if none."""
+    async def edit_content(
+        self, message_id: str, content: str, job_id: str = ""
+    ) -> StoredTurn | None:
+        """Replaces the content of the (newest) turn posted as `message_id`, only of `job_id`'s
+        exchange when it is set; None if none."""
         ...
 
     async def delete_by_message_ids(self, message_ids: Sequence[str]) -> int: ...

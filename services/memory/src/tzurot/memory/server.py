@@ -121,7 +121,7 @@ class MemoryServicer(mem_grpc.MemoryServiceServicer):
     async def EditTurn(
         self, request: mem.EditTurnRequest, context: Context
     ) -> mem.EditTurnResponse:
-        turn = await self._history.edit_turn(request.message_id, request.content)
+        turn = await self._history.edit_turn(request.message_id, request.content, request.job_id)
         return mem.EditTurnResponse(turn=convert.turn(turn))
 
     async def DeleteTurns(

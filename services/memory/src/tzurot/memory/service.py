@@ -150,11 +150,13 @@ class History:
         """Turns posted as any of the given Discord messages, oldest first."""
         return await self._store.find_by_message_ids(check_lookup_ids(message_ids))
 
-    async def edit_turn(self, message_id: str, content: str) -> StoredTurn:
-        """A Discord message was edited: the turn posted as it takes the new content."""
+    async def edit_turn(self, message_id: str, content: str, job_id: str = "") -> StoredTurn:
+        """A Discord message was edited: the turn posted as it (of `job_id`'s exchange, when
+        set; else the newest) takes the new content, whole: the caller composes it."""
         check_id("message_id", message_id)
+        check_id("job_id", job_id, required=False)
         check_content("content", content)
-        turn = await self._store.edit_content(message_id, content)
+        turn = await self._store.edit_content(message_id, content, job_id)
         if turn is None:
             raise NotFound("no turn was posted as this message", reason="TURN_NOT_FOUND")
         return turn

@@ -288,13 +288,14 @@ class PostgresTurnStore:
         async with self._auto.connect() as conn:
             return [stored_turn(row) for row in (await conn.execute(stmt)).mappings()]
 
-    async def edit_content(self, message_id: str, content: str) -> StoredTurn | None:
+    async def edit_content(
+        self, message_id: str, content: str, job_id: str = ""
+    ) -> StoredTurn | None:
+        where = [turns.c.message_ids.contains([message_id])]
+        if job_id:
+            where.append(turns.c.job_id == job_id)
         target = (
-            sa.select(turns.c.id)
-            .where(turns.c.message_ids.contains([message_id]))
-            .order_by(*_NEWEST_FIRST)
-            .limit(1)
-            .scalar_subquery()
+            sa.select(turns.c.id).where(*where).order_by(*_NEWEST_FIRST).limit(1).scalar_subquery()
         )
         stmt = (
             sa.update(turns)

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, managed_channel, require
 from tzurot.gateway.domain import HistoryTurn, Location
 from tzurot.gateway.exchanges import delete_exchange
+from tzurot.gateway.ids import is_uuid
+from tzurot.gateway.turn_edits import edited_turn_content
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
@@ -49,18 +51,28 @@ class MemoryAdmin(AdminBase):
         return await self._memory.remove_last_exchange(conversation, personality.id, user.id)
 
     async def edit_message(self, who: Principal, message_id: str, content: str) -> None:
-        """The author edited a message a personality answered: its user turn follows."""
+        """The author edited a message a personality answered: its (newest) user turn takes
+        the edited text and keeps what was read of the message's files (turn_edits.py)."""
         user = who.require_user()
         require("message_id", message_id)
         limit_text("content", content, MAX_EDIT_CHARS)
-        if not content.strip():
-            raise InvalidArgument("content", "the edited message is empty")
         turns = [t for t in await self._memory.find_turns([message_id]) if t.role == "user"]
         if not turns:
             raise NotFound("no turn was posted as this message", reason="TURN_NOT_FOUND")
         if not who.superuser and any(t.author_id != user.platform_user_id for t in turns):
             raise PermissionDenied("only the message's author may edit it", reason="NOT_AUTHOR")
-        await self._memory.edit_turn(message_id, content)
+        turn = turns[-1]  # the newest (found oldest first): the one edited, as before
+        found = (
+            await self._store.get_job_with_context(turn.job_id) if is_uuid(turn.job_id) else None
+        )
+        if found is None:  # no job of ours (an imported exchange): the text alone
+            edited = content
+        else:
+            job, context = found
+            edited = edited_turn_content(content, job.request_content, context.user_content)
+        if not edited.strip():
+            raise InvalidArgument("content", "the edited message is empty")
+        await self._memory.edit_turn(message_id, edited, job_id=turn.job_id)
 
     async def delete_exchange(self, who: Principal, message_id: str) -> list[HistoryTurn]:
         """❌/🔄 on any answer: its exchange leaves history (exchanges.py)."""
