@@ -145,3 +145,26 @@ async def test_setting_names_and_values_autocomplete(world: World) -> None:
     assert [c["value"] for c in keys.choices()] == ["model_footer"]
     assert [c["value"] for c in values.choices()] == ["off", "auto", "always"]
     assert "memory_limit must be a whole number" in refusal
+
+
+async def test_a_typed_value_too_long_for_a_choice_is_not_offered_cut(world: World) -> None:
+    """What was typed goes as typed; a suggestion cut to Discord's 100 characters would send
+    another value once picked."""
+
+    async def offered(typed: str) -> FakeInteraction:
+        typing = await world.discord.slash(
+            world.general,
+            world.alice,
+            "settings",
+            {"key": "max_history_messages", "value": typed},
+            subcommand=["set"],
+            focused="value",
+        )
+        await world.discord.wait_until(lambda: typing.acknowledged)
+        return typing
+
+    async with running_bot(world):
+        whole, longer = await offered("7" * 100), await offered("7" * 101)
+    assert [c["value"] for c in whole.choices()] == ["7" * 100]
+    assert longer.responses[0]["type"] == 8  # answered, with nothing to pick
+    assert longer.choices() == []

@@ -12,6 +12,7 @@ from tzurot.bot.commands.chosen import (
     code_span,
     exact,
     gone_text,
+    in_code,
     is_slug,
     unsure_text,
     with_slug,
@@ -60,8 +61,15 @@ def test_an_overwrite_gives_its_own_reason() -> None:
 def test_a_long_name_is_cut_in_the_refusal() -> None:
     again = with_slug("/history clear", OLD)
     text = unsure_text("Nothing cleared", "x" * 500, OLD, again, CANNOT_UNDO)
-    assert f"`{'x' * 100}`" in text
-    assert "x" * 101 not in text
+    assert f"`{'x' * 99}…`" in text
+    assert "x" * 100 not in text
+
+
+def test_a_long_name_is_cut_between_characters_as_a_reader_sees_them() -> None:
+    """Never between a thumb and its skin tone (review: a code point cut)."""
+    typed = "x" * 98 + "👍🏽" + "y" * 10
+    assert in_code(typed) == "x" * 98 + "…"
+    assert in_code("x" * 100) == "x" * 100
 
 
 def test_the_delete_warning_names_the_command_with_the_slug() -> None:

@@ -15,13 +15,13 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.unit.file_kinds import fifo, folder, unix_socket
 from tzurot.cli import mesh as mesh_module
 from tzurot.cli.__main__ import _guarded
 from tzurot.cli.mesh import MeshLayout, ensure_master_key, run_mesh
@@ -56,22 +56,6 @@ def test_a_dangling_symlink_is_one_line_and_nothing_is_made(tmp_path: Path) -> N
     )
     assert sorted(os.listdir(tmp_path)) == ["master.key"]
     assert not (tmp_path / "mount").exists()
-
-
-def fifo(path: Path) -> Iterator[str]:
-    os.mkfifo(path)
-    yield "a FIFO"
-
-
-def unix_socket(path: Path) -> Iterator[str]:
-    with socket.socket(socket.AF_UNIX) as listening:
-        listening.bind(str(path))
-        yield "a socket"
-
-
-def folder(path: Path) -> Iterator[str]:
-    path.mkdir()
-    yield "a folder"
 
 
 @pytest.mark.parametrize("kind", [fifo, unix_socket, folder])

@@ -10,10 +10,8 @@ line too (it used to be a traceback).
 from __future__ import annotations
 
 import os
-import socket
 import stat
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +19,10 @@ import pytest
 import typer
 
 from tests.unit.cli.keys_rotate_helpers import finished, local_state, serve, slow_keyvault, tzurot
+from tests.unit.file_kinds import KINDS, raised_within
 from tzurot.cli.__main__ import keys_add_version
 from tzurot.cli.keys import add_master_key_version, newest_master_key_version
 from tzurot.runtime.errors import StartupError
-
-
-def fifo(path: Path) -> Iterator[str]:
-    os.mkfifo(path)
-    yield "a FIFO"
-
-
-def unix_socket(path: Path) -> Iterator[str]:
-    with socket.socket(socket.AF_UNIX) as listening:
-        listening.bind(str(path))
-        yield "a socket"
-
-
-def folder(path: Path) -> Iterator[str]:
-    path.mkdir()
-    yield "a folder"
-
-
-KINDS = {"fifo": fifo, "socket": unix_socket, "folder": folder}
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
@@ -100,28 +80,6 @@ def looks_regular(monkeypatch: Any, path: Path) -> list[Path]:
     return faked
 
 
-def within_seconds(call: Callable[[], object], fifo_path: Path, seconds: float) -> BaseException:
-    """What `call` raised, or a failure when it still waits after `seconds` (then a writer
-    opens and closes the FIFO, so the waiting open returns and the thread ends)."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the test
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo_path, os.O_WRONLY | os.O_NONBLOCK))  # releases the open
-        thread.join(10)
-        pytest.fail(f"still waiting on the FIFO after {seconds} s")
-    assert raised, "it read the FIFO"
-    return raised[0]
-
-
 @pytest.mark.parametrize("folder", ["real", "symlinked"])
 @pytest.mark.parametrize("read", [add_master_key_version, newest_master_key_version])
 def test_a_fifo_swapped_in_after_the_look_is_refused_without_waiting(
@@ -136,7 +94,7 @@ def test_a_fifo_swapped_in_after_the_look_is_refused_without_waiting(
     os.mkfifo(key_file)
     faked = looks_regular(monkeypatch, key_file)
 
-    raised = within_seconds(lambda: read(key_file), key_file, 5)
+    raised = raised_within(lambda: read(key_file), key_file, 5)
 
     assert faked, "the first look was not faked: the test met the FIFO before the open"
     assert isinstance(raised, StartupError)

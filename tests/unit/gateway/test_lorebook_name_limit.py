@@ -49,6 +49,32 @@ def test_a_files_own_long_title_is_still_cut() -> None:
     assert book.name == "T" * MAX_LOREBOOK_NAME
 
 
+def _titled(kind: str, title: str) -> bytes:
+    """A world info file, a bare book or a card whose book has its own `title`."""
+    entry = {"keys": ["bridge"], "content": "The bridge is old.", "enabled": True,
+             "insertion_order": 100}  # fmt: skip
+    if kind == "world info":
+        return json.dumps({"name": title, "entries": {"0": ENTRY}}).encode()
+    book = {"name": title, "entries": [entry]}
+    if kind == "book":
+        return json.dumps({"spec": "lorebook_v3", "data": book}).encode()
+    card = json.loads(CARD)
+    card["data"]["character_book"] = book
+    return json.dumps(card).encode()
+
+
+@pytest.mark.parametrize("kind", ["world info", "book", "card"])
+@pytest.mark.parametrize("ending", ["👍🏽", "e\u0301", "🇫🇷", "👨\u200d👩\u200d👧"])
+def test_a_files_own_title_is_cut_between_characters_as_a_reader_sees_them(
+    kind: str, ending: str
+) -> None:
+    """The last character the limit reaches into is left out whole (review: a skin tone, an
+    accent was cut off it, as `/lorebook import` already avoids for a file's name)."""
+    before = "T" * (MAX_LOREBOOK_NAME - 1)
+    book, _ = read_lorebook_document(_titled(kind, before + ending + "!"))
+    assert book.name == before
+
+
 TITLED_WORLD_INFO = json.dumps({"name": "Haunts", "entries": {"0": ENTRY}}).encode()
 TITLED_BOOK = json.dumps({"spec": "lorebook_v3", "data": {"name": "Haunts", "entries": [
     {"keys": ["bridge"], "content": "The bridge is old.", "enabled": True,

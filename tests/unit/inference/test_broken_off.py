@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.unit.inference.fake_models import UnusedModel
 from tzurot.inference.answering import Answer, AnswerSettings, answer
 from tzurot.inference.broken_off import broken_off_usage, prompt_tokens
 from tzurot.inference.dialects import ProviderCall
@@ -28,7 +29,6 @@ from tzurot.inference.domain import (
     TokenUsage,
     ToolCall,
     ToolCallStarted,
-    Transcript,
     UsageMeter,
     UsageSpent,
 )
@@ -61,7 +61,7 @@ Script = Sequence[StreamEvent | BaseException | float]
 """A call's events in order: an exception is raised there, a float is a silence that long."""
 
 
-class ScriptedModel:
+class ScriptedModel(UnusedModel):
     """A provider whose each call plays the next script."""
 
     def __init__(self, *scripts: Script) -> None:
@@ -86,23 +86,6 @@ class ScriptedModel:
                 await asyncio.sleep(step)
                 continue
             yield step
-
-    async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
-        raise AssertionError("not used here")
-
-    async def transcribe(
-        self,
-        provider: Provider,
-        api_key: SecretStr,
-        *,
-        model: str,
-        audio: bytes,
-        filename: str,
-        content_type: str,
-        time_limit: float | None = None,
-        on_sent: Callable[[], None] | None = None,
-    ) -> Transcript:
-        raise AssertionError("not used here")
 
 
 def broke_after_answering(error: BaseException | float) -> Script:

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.unit.inference.fake_models import NoHistory
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
     AttachmentRef,
     Character,
     Downloaded,
-    HistoryTurn,
     ModelChoice,
     ReplyRequest,
     StreamEvent,
@@ -121,13 +121,6 @@ def make(
         attachments=AttachmentReader(Cdn(), llm, AttachmentLimits()),
     )
     return inference, llm
-
-
-class NoHistory:
-    async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
-    ) -> list[HistoryTurn]:
-        return []
 
 
 def voice_message(*, free_use: bool = False, attachment: AttachmentRef = VOICE) -> ReplyRequest:

@@ -8,32 +8,26 @@ own; the report still names it. Sent only to a gateway that reads it (`accepts_k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import SecretStr
 
+from tests.unit.inference.fake_models import NoHistory, ToolModel
 from tzurot.inference import convert
 from tzurot.inference.answering import AnswerSettings
-from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
     Character,
-    Completion,
     KeyRefused,
     ModelChoice,
     PromptSent,
     ReplyFinished,
     ReplyRequest,
-    StreamEvent,
     TextDelta,
-    TokenUsage,
-    ToolCall,
-    ToolCallStarted,
-    Transcript,
 )
 from tzurot.inference.keys import KeyResolver
-from tzurot.inference.providers import Provider, ProviderRegistry
+from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.reply_settings import ReplySettings, SkillRuntime
 from tzurot.inference.server import _accepts
 from tzurot.inference.service import Inference
@@ -101,45 +95,6 @@ class Refusing:
                 metadata={"provider": self.provider},
             )
         raise SkillError("refused", refused_key="elsewhere")
-
-
-class ToolModel:
-    """Asks for `calls` at once, then answers."""
-
-    def __init__(self, calls: tuple[str, ...]) -> None:
-        self.calls = calls
-        self.asked = 0
-
-    async def stream_chat(
-        self,
-        provider: Provider,
-        api_key: SecretStr,
-        *,
-        model: str,
-        call: ProviderCall,
-        request_timeout: float | None = None,
-        max_retries: int | None = None,
-        on_accepted: Callable[[], Awaitable[None]] | None = None,
-    ) -> AsyncGenerator[StreamEvent, None]:
-        self.asked += 1
-        if self.asked == 1 and self.calls:
-            yield ToolCallStarted()
-            tool_calls = tuple(ToolCall(f"c{n}", name, "{}") for n, name in enumerate(self.calls))
-            yield Completion("", TokenUsage(10, 2), "tool_calls", tool_calls=tool_calls)
-            return
-        yield TextDelta("Answered.")
-        yield Completion("Answered.", TokenUsage(20, 4), "stop")
-
-    async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
-        return 1
-
-    async def transcribe(self, provider: Provider, api_key: SecretStr, **_: Any) -> Transcript:
-        raise AssertionError("not used here")
-
-
-class NoHistory:
-    async def recent_turns(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return []
 
 
 def inference(calls: tuple[str, ...], *skills: Refusing) -> Inference:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from tests.unit.inference.fake_models import UnusedModel
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
     Character,
@@ -22,7 +23,6 @@ from tzurot.inference.domain import (
     StreamEvent,
     TextDelta,
     TokenUsage,
-    Transcript,
 )
 from tzurot.inference.keys import KeyResolver
 from tzurot.inference.providers import Provider, ProviderRegistry
@@ -67,7 +67,7 @@ class FakeHistory:
         return self.turns[-limit:]
 
 
-class FakeModel:
+class FakeModel(UnusedModel):
     """Answers with fixed pieces; records what it was asked."""
 
     def __init__(
@@ -112,20 +112,6 @@ class FakeModel:
     async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
         self.calls.append({"provider": provider.name, "api_key": api_key.get_secret_value()})
         return self.models
-
-    async def transcribe(
-        self,
-        provider: Provider,
-        api_key: SecretStr,
-        *,
-        model: str,
-        audio: bytes,
-        filename: str,
-        content_type: str,
-        time_limit: float | None = None,
-        on_sent: Callable[[], None] | None = None,
-    ) -> Transcript:
-        raise AssertionError("not used here")
 
 
 def make(

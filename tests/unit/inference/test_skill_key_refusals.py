@@ -6,30 +6,23 @@ A reply that fails after such a refusal names those keys in its error instead (m
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
+from tests.unit.inference.fake_models import NoHistory, ToolModel
 from tzurot.inference.answering import AnswerSettings
-from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
     Character,
-    Completion,
     ModelChoice,
     ReplyFinished,
     ReplyRequest,
-    StreamEvent,
-    TextDelta,
-    TokenUsage,
-    ToolCall,
-    ToolCallStarted,
-    Transcript,
 )
 from tzurot.inference.keys import KeyResolver
-from tzurot.inference.providers import Provider, ProviderRegistry
+from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.reply_settings import ReplySettings, SkillRuntime
 from tzurot.inference.service import Inference
 from tzurot.inference.skills.base import SkillContext, SkillError, SkillOutput
@@ -90,62 +83,6 @@ class RefusedSkill:
         raise SkillError("refused", refused_key="elsewhere")
 
 
-class ToolModel:
-    """Asks for every skill of the request at once, then answers; or, with `failure`,
-    fails every later round with it (a 5xx, a content filter, a bug)."""
-
-    def __init__(self, calls: tuple[str, ...], failure: Exception | None = None) -> None:
-        self.calls = calls
-        self.failure = failure
-        self.asked = 0
-
-    async def stream_chat(
-        self,
-        provider: Provider,
-        api_key: SecretStr,
-        *,
-        model: str,
-        call: ProviderCall,
-        request_timeout: float | None = None,
-        max_retries: int | None = None,
-        on_accepted: Callable[[], Awaitable[None]] | None = None,
-    ) -> AsyncGenerator[StreamEvent, None]:
-        self.asked += 1
-        if self.asked == 1 and self.calls:
-            yield ToolCallStarted()
-            tool_calls = tuple(ToolCall(f"c{n}", name, "{}") for n, name in enumerate(self.calls))
-            yield Completion("", TokenUsage(10, 2), "tool_calls", tool_calls=tool_calls)
-            return
-        if self.failure is not None:
-            raise self.failure
-        yield TextDelta("Answered without them.")
-        yield Completion("Answered without them.", TokenUsage(20, 4), "stop")
-
-    async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
-        return 1
-
-    async def transcribe(
-        self,
-        provider: Provider,
-        api_key: SecretStr,
-        *,
-        model: str,
-        audio: bytes,
-        filename: str,
-        content_type: str,
-        time_limit: float | None = None,
-        on_sent: Callable[[], None] | None = None,
-    ) -> Transcript:
-        raise AssertionError("not used here")
-
-
-class NoHistory:
-    async def recent_turns(
-        self, channel_id: str, personality_id: str, limit: int, *, whole_channel: bool = False
-    ) -> list[Any]:
-        return []
-
-
 def inference_with(*calls: str, failure: Exception | None = None) -> Inference:
     skills = [
         RefusedSkill("search", "wallet"),
@@ -157,7 +94,7 @@ def inference_with(*calls: str, failure: Exception | None = None) -> Inference:
         providers=ProviderRegistry(),
         keys=KeyResolver(Vault()),
         history=NoHistory(),
-        llm=ToolModel(calls, failure),
+        llm=ToolModel(calls, failure, answer="Answered without them."),
         # No retry of a failed round: it fails the reply at once.
         settings=ReplySettings(answer=AnswerSettings(failure_retries=0)),
         skills=SkillRuntime(registry=SkillRegistry(skills)),

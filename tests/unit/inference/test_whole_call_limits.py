@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 import pytest
 from pydantic import SecretStr
 
+from tests.unit.inference.fake_models import UnusedModel
 from tzurot.inference.dialects import ProviderCall, helper_call
 from tzurot.inference.domain import PaidCall, StreamEvent, TextDelta, Transcript
 from tzurot.inference.providers import Provider
@@ -62,7 +63,7 @@ async def test_a_transcription_not_received_is_sent_again() -> None:
     assert await whole_answer(transcribe, RetryPolicy(backoff=0.01)) == Transcript("hi")
 
 
-class Trickling:
+class Trickling(UnusedModel):
     """A helper model whose stream never ends (`every` seconds a word, or silence)."""
 
     def __init__(self, every: float | None) -> None:
@@ -87,23 +88,6 @@ class Trickling:
         while True:
             yield TextDelta("word ")
             await asyncio.sleep(every)
-
-    async def count_models(self, provider: Provider, api_key: SecretStr) -> int:
-        raise AssertionError("not used here")
-
-    async def transcribe(
-        self,
-        provider: Provider,
-        api_key: SecretStr,
-        *,
-        model: str,
-        audio: bytes,
-        filename: str,
-        content_type: str,
-        time_limit: float | None = None,
-        on_sent: Callable[[], None] | None = None,
-    ) -> Transcript:
-        raise AssertionError("not used here")
 
 
 async def cut_short(

@@ -6,60 +6,17 @@ way (a file reached through `..data` symlinks) is read as before."""
 from __future__ import annotations
 
 import os
-import socket
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.unit.file_kinds import KINDS, raised_within
 from tzurot.keyvault.masterkey import load_master_key_ring
 from tzurot.runtime.errors import StartupError
 
 K1 = bytes(range(32)).hex()
 K2 = bytes(range(50, 82)).hex()
 RING = f"1:{K1}\n2:{K2}\n"
-
-
-def fifo(path: Path) -> Iterator[str]:
-    os.mkfifo(path)
-    yield "a FIFO"
-
-
-def unix_socket(path: Path) -> Iterator[str]:
-    with socket.socket(socket.AF_UNIX) as listening:
-        listening.bind(str(path))
-        yield "a socket"
-
-
-def folder(path: Path) -> Iterator[str]:
-    path.mkdir()
-    yield "a folder"
-
-
-KINDS = {"fifo": fifo, "socket": unix_socket, "folder": folder}
-
-
-def raised_within(call: Callable[[], object], fifo_path: Path, seconds: float) -> BaseException:
-    """What `call` raised, or a failure when it still waits after `seconds` (then a writer
-    opens and closes the FIFO, so a waiting open returns and the thread ends)."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the test
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo_path, os.O_WRONLY | os.O_NONBLOCK))  # releases the open
-        thread.join(10)
-        pytest.fail(f"still waiting on the FIFO after {seconds} s")
-    assert raised, "it read the FIFO"
-    return raised[0]
 
 
 @pytest.mark.parametrize("kind", list(KINDS))

@@ -12,36 +12,13 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.unit.file_kinds import finished_within
 from tzurot.runtime.errors import StartupError
 from tzurot.runtime.tls import generate_dev_pki, load_tls
-
-
-def finished_within(call: Callable[[], object], fifo: Path, seconds: float) -> BaseException | None:
-    """What `call` raised (None when it returned), or a failure when it still waits after
-    `seconds` (then a writer opens and closes the FIFO, so a waiting open returns and the
-    thread ends)."""
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            call()
-        except BaseException as exc:  # handed to the test
-            raised.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # releases the open
-        thread.join(10)
-        pytest.fail(f"still waiting on the FIFO {fifo.name} after {seconds} s")
-    return raised[0] if raised else None
 
 
 def swapped_for_a_fifo(path: Path) -> Path:

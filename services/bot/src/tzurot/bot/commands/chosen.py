@@ -26,6 +26,7 @@ import discord
 from tzurot.bot.commands.common import actor, defer, failure_text, send
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.graphemes import clipped
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -61,8 +62,9 @@ def with_slug(command: str, p: common.Personality, more: str = "") -> str:
 
 
 def in_code(text: str) -> str:
-    """`text` fit for an inline code span: on one line, no backtick, 100 characters at most."""
-    return " ".join(text.split()).replace("`", "'")[:100]
+    """`text` fit for an inline code span: on one line, no backtick, 100 characters at most
+    (cut between two characters as a reader sees them, with an ellipsis where cut)."""
+    return clipped(" ".join(text.split()).replace("`", "'"), 100)
 
 
 def code_span(text: str) -> str:

@@ -12,6 +12,7 @@ from discord import InteractionResponseType
 
 from tzurot.bot.gateway_client import GatewayClient, actor_of
 from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.graphemes import clipped
 from tzurot.v1 import common_pb2 as common
 
 T = TypeVar("T")
@@ -21,6 +22,10 @@ PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama", "elevenlab
 CONFIRM_WORD = "DELETE"
 """What a command that erases for good wants typed in its `confirm` option; anything else
 deletes nothing (`/settings data delete`, `/personality delete`)."""
+CHOICE_LIMIT = 100
+"""Discord's limit on an autocomplete choice: a name of 1-100 characters, a string value of
+at most 100 (application-commands, "Application Command Option Choice Structure"); one
+over it and Discord refuses the whole answer (400 50035)."""
 
 
 def actor(interaction: discord.Interaction) -> common.Actor:
@@ -144,11 +149,24 @@ def fits(interaction: discord.Interaction, size: int) -> bool:
     return size <= interaction.filesize_limit
 
 
+def choice_name(text: str) -> str:
+    """`text` as a choice's name: cut to `CHOICE_LIMIT` between two characters as a reader
+    sees them, with an ellipsis where cut."""
+    return clipped(text, CHOICE_LIMIT)
+
+
+def choosable(value: str) -> bool:
+    """Whether `value` can be sent whole as a choice's value: a value cut to the limit would
+    be another string, which the lookup it is sent to would not find."""
+    return len(value) <= CHOICE_LIMIT
+
+
 def choices(values: list[str], current: str) -> list[discord.app_commands.Choice[str]]:
-    """Autocomplete: the values containing what was typed, at most 25 (Discord's limit)."""
+    """Autocomplete: the values containing what was typed, at most 25 (Discord's limit), each
+    its own name; one empty or over `CHOICE_LIMIT` is left out (it may still be typed)."""
     typed = current.casefold()
     return [
-        discord.app_commands.Choice(name=v[:100], value=v[:100])
+        discord.app_commands.Choice(name=v, value=v)
         for v in values
-        if typed in v.casefold()
+        if v and choosable(v) and typed in v.casefold()
     ][:25]

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import actor, choices
+from tzurot.bot.commands.common import CHOICE_LIMIT, actor, choice_name, choices, choosable
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.graphemes import clipped
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -122,20 +123,21 @@ async def personality_slug_choices(
 
 
 def _label(p: common.Personality) -> str:
-    """Its display name and slug, as in "Sage (sage-2)": the name cut so that the slug always
-    shows (100 characters at most)."""
+    """Its display name and slug, as in "Sage (sage-2)": the name cut (`clipped`) so that the
+    slug always shows (`CHOICE_LIMIT` characters at most)."""
     if not p.display_name:
         return p.slug
-    return f"{p.display_name[: 100 - len(p.slug) - 3]} ({p.slug})"
+    return f"{clipped(p.display_name, CHOICE_LIMIT - len(p.slug) - 3)} ({p.slug})"
 
 
 def _by_slug(values: list[tuple[str, str]], current: str) -> list[app_commands.Choice[str]]:
-    """(name, slug) pairs as choices of their slug, matched by name or slug."""
+    """(name, slug) pairs as choices of their slug, matched by name or slug; a slug too long
+    to be a choice's value is left out (cut, it would name no personality)."""
     typed = current.casefold()
     return [
-        app_commands.Choice(name=name[:100], value=slug[:100])
+        app_commands.Choice(name=choice_name(name or slug), value=slug)
         for name, slug in values
-        if typed in name.casefold() or typed in slug
+        if slug and choosable(slug) and (typed in name.casefold() or typed in slug)
     ][:25]
 
 
@@ -161,7 +163,7 @@ async def lorebook_choices(
 
 
 def _lorebook_label(book: common.Lorebook) -> str:
-    return f"{book.name[:80]} ({plural(book.entry_count, 'entry', 'entries')})"
+    return f"{clipped(book.name, 80)} ({plural(book.entry_count, 'entry', 'entries')})"
 
 
 async def memory_choices(
@@ -182,7 +184,7 @@ async def memory_choices(
     values = await _cache.get((f"memories:{personality.casefold()}", interaction.user.id), fetch)
     typed = current.strip().casefold()
     return [
-        app_commands.Choice(name=text[:100] or value, value=value)
+        app_commands.Choice(name=choice_name(text or value), value=value)
         for text, value in values
         if typed in text.casefold() or value.startswith(typed)
     ][:25]
@@ -200,7 +202,7 @@ async def config_choices(
     values = await _cache.get(("configs", interaction.user.id), fetch)
     typed = current.casefold()
     return [
-        app_commands.Choice(name=name[:100], value=value)
+        app_commands.Choice(name=choice_name(name), value=value)
         for name, value in values
         if typed in name.casefold()
     ][:25]

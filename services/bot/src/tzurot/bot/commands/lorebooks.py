@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 
 import discord
-import regex
 from discord import app_commands
 
 from tzurot.bot.commands import render
@@ -37,6 +36,7 @@ from tzurot.bot.commands.options import (
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.graphemes import grapheme_prefix
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -68,23 +68,13 @@ def imported_text(r: gw.ImportLorebookResponse, *, attached: bool, replaced: boo
     return with_warnings(text, r.warnings)
 
 
-_GRAPHEME = regex.compile(r"\X")
-"""One user-perceived character (Unicode's extended grapheme cluster): a letter and its
-accents, an emoji with its skin tone, a flag, a ZWJ family. `regex` is tzurot-runtime's."""
-
-
 def default_name(filename: str) -> str:
     """A book's name when neither the file nor the user gives one: the file's name without its
     extension, cut to what a name may have (the user gave no name to be refused) between two
     characters as a reader sees them, never inside one, and without spaces at its ends (the
     gateway drops them)."""
     stem = filename.rsplit(".", 1)[0].strip()
-    end = 0
-    for character in _GRAPHEME.finditer(stem):
-        if character.end() > LONGEST_LOREBOOK_NAME:
-            break
-        end = character.end()
-    return stem[:end].rstrip()
+    return grapheme_prefix(stem, LONGEST_LOREBOOK_NAME).rstrip()
 
 
 def attached_text(book: common.Lorebook, scope: str, *, already: bool) -> str:

@@ -14,7 +14,7 @@ from discord import app_commands
 from google.protobuf import struct_pb2
 
 from tzurot.bot.commands.account import DataCommands
-from tzurot.bot.commands.common import actor, choices, reply
+from tzurot.bot.commands.common import actor, choice_name, choices, choosable, reply
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import named_reply
 from tzurot.bot.commands.options import PersonalityName
@@ -181,9 +181,9 @@ class SettingsCommands(app_commands.Group):
         known = await self._known(interaction)
         typed = current.casefold()
         return [
-            app_commands.Choice(name=f"{s.key} — {s.help}"[:100], value=s.key)
+            app_commands.Choice(name=choice_name(f"{s.key} — {s.help}"), value=s.key)
             for s in known
-            if typed in s.key.casefold()
+            if choosable(s.key) and typed in s.key.casefold()
         ][:25]
 
     @set_setting.autocomplete("value")
@@ -197,7 +197,9 @@ class SettingsCommands(app_commands.Group):
         if spec.choices:
             return choices(list(spec.choices), current)
         hint = current or shown(spec.value)
-        return [app_commands.Choice(name=f"{hint} ({spec.allowed})"[:100], value=hint[:100])]
+        if not choosable(hint):  # cut, it would be another value; what was typed is sent
+            return []
+        return [app_commands.Choice(name=choice_name(f"{hint} ({spec.allowed})"), value=hint)]
 
     @view.autocomplete("personality")
     @set_setting.autocomplete("personality")

@@ -21,7 +21,15 @@ from tzurot.bot.commands.chosen import (
     named,
     with_slug,
 )
-from tzurot.bot.commands.common import actor, choices, defer, failure_text, reply, send
+from tzurot.bot.commands.common import (
+    CHOICE_LIMIT,
+    actor,
+    choices,
+    defer,
+    failure_text,
+    reply,
+    send,
+)
 from tzurot.bot.commands.lookups import owned_personality_choices, personality_choices
 from tzurot.bot.commands.names import display_name, named_reply
 from tzurot.bot.commands.options import ModelName, PersonalityName, ProviderName, VoiceId
@@ -31,6 +39,7 @@ from tzurot.bot.messages import MessageFlow
 from tzurot.bot.voice import fetch_speech, voice_problem
 from tzurot.bot.voice_notices import STAND_IN_WHY, own_clone_missing_why
 from tzurot.runtime.errors import TzurotError
+from tzurot.runtime.graphemes import clipped
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -418,9 +427,7 @@ class PersonalityVoiceCommands(app_commands.Group):
             except TzurotError:
                 return []
             return [
-                app_commands.Choice(
-                    name=f"{s.filename} ({s.duration_secs:.0f} s)"[:100], value=s.id
-                )
+                app_commands.Choice(name=sample_label(s), value=s.id)
                 for s in listed.samples
                 if current.casefold() in s.filename.casefold()
             ][:25]
@@ -428,6 +435,13 @@ class PersonalityVoiceCommands(app_commands.Group):
         upload.autocomplete("personality")(self._personalities)
         list_samples.autocomplete("personality")(self._personalities)
         remove.autocomplete("personality")(self._owned_slugs)  # by slug (chosen.py)
+
+
+def sample_label(sample: gw.VoiceSampleInfo) -> str:
+    """A voice sample as an autocomplete names it, "take.ogg (12 s)": the file's name cut
+    (`clipped`) so that the duration always shows (`CHOICE_LIMIT` characters at most)."""
+    duration = f" ({sample.duration_secs:.0f} s)"
+    return clipped(sample.filename, CHOICE_LIMIT - len(duration)) + duration
 
 
 async def _speech_providers(

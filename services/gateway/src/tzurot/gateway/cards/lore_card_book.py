@@ -16,6 +16,7 @@ from tzurot.gateway.cards.lore_model import (
     DEFAULT_DEPTH,
     KEPT_POSITIONS,
     LOGIC_BY_NUMBER,
+    MAX_LOREBOOK_NAME,
     NUMBER_BY_LOGIC,
     NUMBER_BY_ROLE,
     OUTLET_POSITION,
@@ -36,6 +37,7 @@ from tzurot.gateway.cards.lore_numbers import (
     whole,
 )
 from tzurot.gateway.cards.spec import Book, BookEntry
+from tzurot.runtime.graphemes import grapheme_prefix
 
 _ST_EXTENSION_KEYS = (
     "position",
@@ -110,7 +112,7 @@ def from_card_book(book: Book, warnings: list[str] | None = None) -> Lorebook:
         )
     return with_unique_uids(
         Lorebook(
-            name=(book.name or "Character book")[:100],
+            name=grapheme_prefix(book.name or "", MAX_LOREBOOK_NAME) or "Character book",
             description=book.description or "",
             scan_depth=book.scan_depth,
             token_budget=None if book.token_budget is None else min(book.token_budget, INT32_MAX),

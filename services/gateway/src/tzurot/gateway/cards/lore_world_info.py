@@ -13,6 +13,7 @@ from tzurot.gateway.cards.lore_model import (
     DEFAULT_DEPTH,
     KEPT_POSITIONS,
     LOGIC_BY_NUMBER,
+    MAX_LOREBOOK_NAME,
     NUMBER_BY_LOGIC,
     NUMBER_BY_ROLE,
     POSITION_BY_NUMBER,
@@ -31,6 +32,7 @@ from tzurot.gateway.cards.lore_numbers import (
     unique_uids,
 )
 from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.graphemes import grapheme_prefix
 
 _WI_KNOWN = {
     "uid",
@@ -115,7 +117,8 @@ def from_world_info(
                 extensions=extensions,
             )
         )
-    title = str(document.get("name") or name or "World info")[:100]
+    title = str(document.get("name") or name or "World info")
+    title = grapheme_prefix(title, MAX_LOREBOOK_NAME) or "World info"
     return with_unique_uids(Lorebook(name=title, entries=entries), warnings)
 
 

@@ -22,6 +22,7 @@ from tzurot.gateway.cards.codec import EMBEDDED_PREFIX, DecodedCard, main_icon
 from tzurot.gateway.cards.lore_checks import check_size
 from tzurot.gateway.cards.lorebooks import (
     MAX_ENTRIES,
+    MAX_LOREBOOK_NAME,
     Lorebook,
     LoreEntry,
     from_card_book,
@@ -30,6 +31,7 @@ from tzurot.gateway.cards.lorebooks import (
 from tzurot.gateway.cards.spec import SPEC_V3, V1_FIELDS, Book, Card, CardData
 from tzurot.gateway.personalities import SLUG_PATTERN, PersonalitySeed, slugify
 from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.graphemes import grapheme_prefix
 
 TZUROT_EXTENSION = "tzurot"
 DEFAULT_DEPTH = 4
@@ -114,7 +116,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     warnings: list[str] = []
     lorebook = _card_lorebook(data.character_book, warnings) if data.character_book else None
     if lorebook is not None and not data.character_book.name:  # type: ignore[union-attr]
-        lorebook.name = f"{name} (card)"[:100]
+        lorebook.name = grapheme_prefix(f"{name} (card)", MAX_LOREBOOK_NAME) or lorebook.name
     assets = dict(decoded.assets)
     icon = main_icon(decoded.card)
     if icon is not None and icon.uri.startswith(EMBEDDED_PREFIX) and decoded.image:
