@@ -313,17 +313,20 @@ async def test_a_forward_no_comment_took_is_answered_and_taken_by_none_after(
     assert comments.take(said, alice) is None  # it was answered itself
 
 
-async def test_a_comment_not_answered_gives_its_forward_back(world: World) -> None:
-    """PluralKit reposts the comment: the repost, answered instead, takes the forward."""
+async def test_a_comment_reposted_by_pluralkit_hands_its_forward_to_the_repost(
+    world: World,
+) -> None:
+    """The comment is not answered: its repost, naming it as its original, is (and takes the
+    forward, once)."""
     comments = ForwardComments()
     alice = str(world.alice["id"])
     forward, said = await forward_and(world)
     comments.posted(forward, alice)
     assert comments.take(said, alice) is forward
-    comments.give_back(said, alice)
-    assert comments.taken_by(said.id) is None
     repost = world.read(await world.fake.say(world.general, world.alice, "@Lilith what of it?"))
-    assert comments.take(repost, alice) is forward
+    assert comments.take(as_repost(repost), alice, original=said.id) is forward
+    assert comments.taken_by(repost.id) is forward  # for its edits
+    assert comments.take(repost, alice, original=said.id) is None  # taken once
 
 
 async def test_forwards_awaiting_a_comment_are_bounded(world: World) -> None:
@@ -459,23 +462,19 @@ def as_repost(message: discord.Message) -> discord.Message:
     return message
 
 
-async def test_pluralkits_repost_takes_a_given_back_forward_after_the_window(
-    world: World,
-) -> None:
-    """PluralKit reposts the comment a while later: its repost, sent more than the window
-    after the forward by Discord's ids, still takes what the comment gave back; the author's
-    own message then does not."""
+async def test_pluralkits_repost_is_judged_by_its_original(world: World) -> None:
+    """The repost comes more than the window after the forward (by Discord's ids) while the
+    comment has taken nothing yet (its gateway call slow): sent as its original was, it takes
+    the forward; a message of the author's sent as late, with no original, does not."""
     comments = ForwardComments()
     alice = str(world.alice["id"])
     forward, said = await forward_and(world)
-    comments.posted(forward, alice)
-    assert comments.take(said, alice) is forward
-    comments.give_back(said, alice)
     later = await world.fake.say(world.general, world.alice, "@Lilith what of it?")
+    comments.posted(forward, alice)
+    comments.claim(said, alice)  # the comment, still being read
     human = sent_at(world, later, forward, COMMENT_WINDOW_SECONDS + 0.5)
     assert comments.take(human, alice) is None  # no repost: Discord's ids decide
-    comments.posted(forward, alice)
-    assert comments.take(said, alice) is forward
-    comments.give_back(said, alice)
     repost = as_repost(sent_at(world, later, forward, COMMENT_WINDOW_SECONDS + 0.5))
-    assert comments.take(repost, alice) is forward
+    assert comments.take(repost, alice, original=said.id) is forward
+    assert comments.take(said, alice) is None  # the original is not answered
+    comments.release(said)

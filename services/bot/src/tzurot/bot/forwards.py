@@ -27,7 +27,9 @@ call): the forward waits on while a claim is open, up to `CLAIM_CAP_SECONDS` in 
 the message takes it (it addresses someone) or lets it go (`release`: it addresses nobody,
 or failed). Taken, the two get one answer, else the forward is answered itself (where a
 personality is activated) and no later message takes it. A message sent before the forward
-never takes it.
+never takes it. PluralKit's repost of a comment (a webhook message its record names the
+original of) stands for that original: it takes the forward the original took, or is judged
+by the original's id.
 """
 
 from __future__ import annotations
@@ -103,12 +105,12 @@ def forwarded_by(message: discord.Message) -> str:
     return f"a message {message.author.display_name} forwarded"
 
 
-def sent_with(forward: discord.Message, message: discord.Message, window: float) -> bool:
-    """Whether `message` was sent after `forward` and within `window` seconds of it, by
-    Discord's ids (their times and order), not by when the bot read them."""
-    if message.id <= forward.id:
+def sent_with(forward: discord.Message, message_id: int, window: float) -> bool:
+    """Whether the message `message_id` was sent after `forward` and within `window` seconds
+    of it, by Discord's ids (their times and order), not by when the bot read them."""
+    if message_id <= forward.id:
         return False
-    gap = discord.utils.snowflake_time(message.id) - discord.utils.snowflake_time(forward.id)
+    gap = discord.utils.snowflake_time(message_id) - discord.utils.snowflake_time(forward.id)
     return gap.total_seconds() <= window
 
 
@@ -116,7 +118,6 @@ def sent_with(forward: discord.Message, message: discord.Message, window: float)
 class _Waiting:
     forward: discord.Message
     at: float
-    reposted: bool = False  # given back for PluralKit's repost of the comment that took it
     claims: set[int] = field(default_factory=set)  # the messages that may take it, being read
     taken: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)  # taken, or a claim let go
@@ -124,9 +125,9 @@ class _Waiting:
 
 class ForwardComments:
     """Each author's latest forward per channel, until a comment takes it (once), its hold
-    ends or `window` seconds pass; and which comment took which forward (for its edits). In
-    memory, at most `capacity` of each: a restart forgets them (a 🔄 of such an answer rebuilt
-    from Discord after it has the comment only)."""
+    ends or `window` seconds pass; and which comment took which forward (for its edits, and
+    for PluralKit's repost of it). In memory, at most `capacity` of each: a restart forgets
+    them (a 🔄 after one finds the forward by its id, asked with the comment's)."""
 
     def __init__(
         self,
@@ -180,18 +181,19 @@ class ForwardComments:
             del self._waiting[key]
         return False
 
-    def claim(self, message: discord.Message, user_id: str) -> None:
+    def claim(self, message: discord.Message, user_id: str, *, original: int = 0) -> None:
         """As soon as `message` (from `user_id`) is read, before anything is awaited: if it may
         be the comment of that author's forward waiting in the channel (no forward itself, sent
-        after it and within `window`, no reply to it), the forward waits for it to `take` it or
-        `release` it. A dict look-up: no other message is delayed."""
+        after it and within `window`, no reply to it; a repost judged by its `original`), the
+        forward waits for it to `take` it or `release` it. A dict look-up: no other message is
+        delayed."""
         waiting = self._waiting.get((message.channel.id, user_id))
         if waiting is None or is_forward_message(message) or waiting.taken.is_set():
             return
         ref = message.reference
         if ref is not None and ref.message_id == waiting.forward.id:
             return
-        if sent_with(waiting.forward, message, self._window):
+        if sent_with(waiting.forward, original or message.id, self._window):
             waiting.claims.add(message.id)
             self._claims[message.id] = waiting
 
@@ -204,22 +206,29 @@ class ForwardComments:
             waiting.claims.discard(message.id)
             waiting.changed.set()
 
-    def take(self, message: discord.Message, user_id: str) -> discord.Message | None:
+    def take(
+        self, message: discord.Message, user_id: str, *, original: int = 0
+    ) -> discord.Message | None:
         """The forward `message` (addressing a personality, from `user_id`) was sent with:
         that author's latest in the channel, still waiting, that `message` was sent after and
-        within `window` seconds of (`sent_with`; PluralKit's repost takes what its original
-        gave back), once; None for a forward (no comment), a message sent before it or a reply
-        to that very forward (its reference shows it)."""
+        within `window` seconds of (`sent_with`), once; None for a forward (no comment), a
+        message sent before it or a reply to that very forward (its reference shows it).
+        `original`: the message PluralKit reposted as `message` (its record names it), which
+        is not answered: the repost takes the forward that original took, and is otherwise
+        judged as sent when the original was."""
+        if original:
+            forward = self._taken.pop(original, None)
+            if forward is not None:  # only this repost: the original's id names it
+                _keep(self._taken, message.id, forward, self._capacity)
+                return forward
+        sent = original or message.id
         key = (message.channel.id, user_id)
         waiting = self._waiting.get(key)
-        if waiting is None or is_forward_message(message) or message.id <= waiting.forward.id:
+        if waiting is None or is_forward_message(message) or sent <= waiting.forward.id:
             return None  # (a message sent before the forward leaves it to its own comment)
         claimed = message.id in waiting.claims  # claimed in time: its gateway call was slow
         late = not claimed and self._clock() - waiting.at > self._window
-        # Only PluralKit's repost (a webhook's message) skips Discord's ids for a forward
-        # given back: any later message of the author's has to be sent with it.
-        repost = waiting.reposted and message.webhook_id is not None
-        if late or not (repost or sent_with(waiting.forward, message, self._window)):
+        if late or not sent_with(waiting.forward, sent, self._window):
             if not waiting.claims:  # else a message still being read may be its comment
                 del self._waiting[key]
             return None
@@ -232,14 +241,6 @@ class ForwardComments:
         _keep(self._taken, message.id, waiting.forward, self._capacity)
         _keep(self._taken_ids, waiting.forward.id, None, self._capacity)
         return waiting.forward
-
-    def give_back(self, message: discord.Message, user_id: str) -> None:
-        """`message` is not answered after all (PluralKit's repost is, and takes it then)."""
-        forward = self._taken.pop(message.id, None)
-        if forward is not None:
-            self._taken_ids.pop(forward.id, None)
-            key = (message.channel.id, user_id)
-            self._waiting.setdefault(key, _Waiting(forward, self._clock(), reposted=True))
 
     def taken_by(self, message_id: int) -> discord.Message | None:
         """The forward the comment `message_id` took, while remembered."""

@@ -172,11 +172,15 @@ class MessageFlow:
         # Any other message goes on at once.
         if await self._forwards.commented(message, actor.user_id):
             return
+        # PluralKit's repost stands for its original: it takes what the original took.
+        original = self._proxies.original_of(message.id) if self._proxies is not None else 0
         # A possible comment holds the forward while the gateway reads it (however slow).
-        self._forwards.claim(message, actor.user_id)
+        self._forwards.claim(message, actor.user_id, original=original)
         try:
             targets, round_id = await self._addressees.targets(message, actor)
-            forward = self._forwards.take(message, actor.user_id) if targets else None
+            forward = (
+                self._forwards.take(message, actor.user_id, original=original) if targets else None
+            )
         finally:
             self._forwards.release(message)  # addressing nobody (or failed): not a comment
         if not targets:
@@ -188,9 +192,10 @@ class MessageFlow:
             and not is_forward_message(message)
             and await self._proxies.original_was_proxied(message.id, self._deleted.__contains__)
         ):
-            self._forwards.give_back(message, actor.user_id)
-            return  # PluralKit reposted it: the repost is answered, as this human
+            return  # PluralKit reposted it: the repost is answered (and takes its forward)
         request, notes = await self._builder.base(message, actor, forward=forward)
+        if forward is not None:  # asked with both: a 🔄 after a restart finds the forward
+            request.message_ids.append(str(forward.id))
         for personality, content in targets:
             one = gw.GenerateRequest()
             one.CopyFrom(request)

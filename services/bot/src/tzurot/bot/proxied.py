@@ -6,7 +6,8 @@ whose PluralKit record has `original ==` its id arrives meanwhile, or the origin
 only the repost is answered; after the hold, PluralKit is asked about the original id once
 (it answers for originals too). Whichever of the two is answered first claims the original id,
 so the other is never answered. PluralKit is only asked about messages that address a
-personality (the caller checks), never about interaction replies.
+personality (the caller checks), never about interaction replies. A repost answered is known
+by the original it stands for (`original_of`: the forward a comment took goes to its repost).
 
 A reply made through PluralKit has no `message_reference`: the repost carries a reply embed
 whose author name ends with " ↩️" and whose links point at the replied message.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 
 import discord
@@ -29,9 +31,10 @@ _JUMP = re.compile(r"https://(?:\w+\.)?discord(?:app)?\.com/channels/\d+/(\d+)/(
 
 class ProxyWatch:
     def __init__(self, pluralkit: PluralKit, *, hold: float, capacity: int = 10_000) -> None:
-        self._pk, self._hold = pluralkit, hold
+        self._pk, self._hold, self._capacity = pluralkit, hold, capacity
         self._holds: dict[int, asyncio.Event] = {}
         self._answered = SeenMessages(capacity)
+        self._originals: OrderedDict[int, int] = OrderedDict()  # repost id -> original id
 
     async def original_was_proxied(self, message_id: int, deleted: Callable[[int], bool]) -> bool:
         """Holds a human message; True when PluralKit proxied it (its repost is answered)."""
@@ -62,7 +65,15 @@ class ProxyWatch:
                 held.set()
             if not self._answered.first_time(record.original):
                 return None
+            self._originals[message_id] = record.original
+            while len(self._originals) > self._capacity:
+                self._originals.popitem(last=False)
         return record.sender
+
+    def original_of(self, message_id: int) -> int:
+        """The message PluralKit reposted as `message_id` (which is answered instead of it),
+        as its record named it when `sender_of_repost` read it; 0 if none is known."""
+        return self._originals.get(message_id, 0)
 
     def deleted(self, message_id: int) -> None:
         held = self._holds.get(message_id)

@@ -8,13 +8,16 @@ the new answer naming the old one's job (`replaces_job_id`): the gateway leaves 
 exchange out of the new prompt and takes it out of history only when the new answer is
 delivered, and the old messages go only once the new answer is posted (`Poster.post`'s
 `replacing`). A generation refused (a deletion landing after the check, no key, a rate
-limit...) or failing leaves the old answer shown and remembered.
+limit...) or failing leaves the old answer shown and remembered. A comment that took a forward
+was asked with both messages' ids: rebuilt after a restart, it reads the forward again.
 
 What was said to the channel answered nobody: a greeting (no job), a free-will post or a
 chain reply (a job whose user only pays, key `turn:…`) are no one's to delete or regenerate,
 and the gateway's DeleteExchange refuses them too (NOT_YOUR_EXCHANGE)."""
 
 from __future__ import annotations
+
+import contextlib
 
 import discord
 import grpc
@@ -26,7 +29,9 @@ from tzurot.bot.answer_endings import Replacing
 from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.delivery import channel_key
+from tzurot.bot.forwards import is_forward_message
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
+from tzurot.bot.references import with_forward
 from tzurot.bot.request_build import RequestBuilder
 from tzurot.bot.webhooks import WebhookPool, delete_messages
 from tzurot.runtime.errors import TzurotError
@@ -163,21 +168,40 @@ class Reactions:
     async def _rebuilt_request(
         self, answer: Answer
     ) -> tuple[common.Personality, gw.GenerateRequest] | None:
+        """The request for the message `answer` answered, built again from Discord: the
+        first of the messages it was asked with, and the forward a comment took (the second,
+        `messages.py`), read again by its id; a forward gone since is left out."""
         if not answer.request.message_ids:
             return None
+        first, *others = answer.request.message_ids
         try:
-            original = await answer.channel.fetch_message(int(answer.request.message_ids[0]))
+            original = await answer.channel.fetch_message(int(first))
         except discord.HTTPException:
             return None
+        forward = await self._forward_among(answer.channel, others)
         actor = answer.request.actor
         for personality, content in await self._addressees.addressed(original, actor):
             if personality.id == answer.personality.id:
-                request, notes = await self._builder.base(original, actor)
+                request, notes = await self._builder.base(original, actor, forward=forward)
+                if forward is not None:
+                    request.message_ids.append(str(forward.id))
                 request.personality = personality.slug or personality.display_name
-                request.content = "\n".join(
-                    [self._builder.readable_text(original, content), *notes]
-                )
+                text = with_forward(content, forward)
+                request.content = "\n".join([self._builder.readable_text(original, text), *notes])
                 return personality, request
+        return None
+
+    @staticmethod
+    async def _forward_among(
+        channel: discord.abc.Messageable, message_ids: list[str]
+    ) -> discord.Message | None:
+        """The forward among `message_ids` (in `channel`), fetched; None if there is none or
+        it is gone."""
+        for message_id in message_ids:
+            with contextlib.suppress(discord.HTTPException):
+                found = await channel.fetch_message(int(message_id))
+                if is_forward_message(found):
+                    return found
         return None
 
     async def _forget_turn(self, answer: Answer) -> bool:
