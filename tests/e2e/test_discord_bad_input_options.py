@@ -29,7 +29,8 @@ pytestmark = pytest.mark.e2e
 
 A_CHANNEL = "123456789012345678"
 ACCEPTED = "elevenlabs, kokoro, openai, openedai-speech"
-"""What inference lists (the built-in providers, ElevenLabs) that speaks."""
+"""What inference says speaks (ListProvidersResponse.speech_providers): ElevenLabs and the
+built-in speech providers."""
 
 
 async def make_superuser(world: World) -> None:
@@ -147,12 +148,12 @@ async def test_a_voice_provider_is_one_the_system_speaks_with(world: World) -> N
             world, world.alice, "personality", "voice", "set",
             personality="echo", provider="kokoro", voice_id="af_bella",
         )  # fmt: skip
-    unknown = f"unknown provider; of the providers inference lists, a voice may name {ACCEPTED}"
+    unknown = f"unknown provider; the providers that can speak here: {ACCEPTED}"
     assert refused_in_words == [
         unknown,
-        "'openrouter' is a chat provider, not a speech provider; a speech server is given "
-        "kokoro's or openedai-speech's address, or a name of its own, in the operator's "
-        "TZUROT_PROVIDERS",
+        "provider 'openrouter' is a chat provider, not a speech provider; the providers that "
+        f'can speak here: {ACCEPTED} (the operator declares a speech server with "speech": '
+        "true in TZUROT_PROVIDERS)",
     ]
     assert chosen.startswith("**Echo** (`echo`) speaks with kokoro voice `af_bella`"), chosen
     with pytest.raises(grpc.aio.AioRpcError) as refused:

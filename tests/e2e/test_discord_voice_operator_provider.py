@@ -1,9 +1,10 @@
-"""A voice with a speech server the operator added (`TZUROT_PROVIDERS`, README "Voice"),
+"""A voice with a speech server the operator added and declared (`TZUROT_PROVIDERS`'
+`"speech": true`, README "Voice"),
 through the fake Discord, the real bot and the whole mesh, set up as the Kubernetes manifests
 ship it (`TZUROT_LOOPBACK_PROVIDERS=false`): `/personality voice set` takes the name (the
-gateway asks inference which providers there are), and the answers are spoken by that server
+gateway asks inference which providers speak), and the answers are spoken by that server
 (its `/audio/speech`, with the user's key for it); a name inference does not list is refused in
-words naming those it does, and a local speech server the operator has not given an address
+words naming those that speak, and a local speech server the operator has not given an address
 (`kokoro`) is refused as inference refuses it, FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED
 saying what the operator must set (README, review 277); nothing is stored by either. The bot
 suggests the built-in speech providers as the name is typed, and lets any be typed."""
@@ -28,12 +29,9 @@ from .voice_posts import voice_messages
 
 pytestmark = pytest.mark.e2e
 
-REFUSED = (
-    "unknown provider; of the providers inference lists, a voice may name elevenlabs, openai, "
-    "or one the operator added: my-tts (that speaks only if its server serves speech)"
-)
-"""What inference lists that a voice may name, in a pod: ElevenLabs and OpenAI (the local
-speech servers have no address), then the operator's own."""
+REFUSED = "unknown provider; the providers that can speak here: elevenlabs, my-tts, openai"
+"""What inference says speaks, in a pod: ElevenLabs, OpenAI (the local speech servers have no
+address) and the operator's own speech server, declared so."""
 NOT_SET_UP = (
     "provider 'kokoro' is not set up on this server: its default address is inference's own "
     "loopback, where nothing runs in this deployment; the operator must give it its server's "
@@ -55,7 +53,8 @@ async def operator_mesh(
     async with discord_world(
         database,
         tmp_path_factory.mktemp("voice-provider"),
-        providers={"my-tts": speech_server.base_url},  # the operator's TZUROT_PROVIDERS
+        # The operator's TZUROT_PROVIDERS: a speech server, declared so (it takes a key).
+        providers={"my-tts": {"base_url": speech_server.base_url, "speech": True}},
         inference={"loopback_providers": False},  # as in a pod (the manifests' configmap)
     ) as world:
         yield world

@@ -25,6 +25,7 @@ from tzurot.gateway.wallet import (
     PROVIDERS_TTL_SECONDS,
     UNKNOWN_PROVIDER,
     InferenceProviders,
+    ProviderList,
     Wallet,
 )
 from tzurot.inference.providers import DEFAULT_PROVIDERS
@@ -192,13 +193,13 @@ class Lister:
     gate: asyncio.Event | None = None
     failure: TzurotError = field(default_factory=lambda: Unavailable("inference is restarting"))
 
-    async def list_providers(self) -> frozenset[str]:
+    async def list_providers(self) -> ProviderList:
         self.asked += 1
         if self.gate is not None:
             await self.gate.wait()
         if self.names is None:
             raise self.failure
-        return self.names
+        return ProviderList(self.names)
 
 
 class Clock:

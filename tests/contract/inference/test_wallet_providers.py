@@ -99,6 +99,21 @@ async def test_the_providers_are_the_registrys_with_voice_and_the_search_engine(
     assert list(listed.providers) == sorted(expected)
 
 
+async def test_the_speech_providers_are_the_built_in_ones_and_those_the_operator_declared(
+    start: Start, connect: Callable[[InferenceApp, str], Stub], fake: FakeProvider
+) -> None:
+    """ListProvidersResponse.speech_providers: what a voice may name. `groq` (a base URL, as
+    before) is listed for the wallet but does not speak; `my-tts` is declared a speech server."""
+    speech_server = {"base_url": fake.base_url, "speech": True, "keyless": True}
+    app = await start(providers={"groq": fake.base_url, "my-tts": speech_server})
+    listed = await connect(app, "gateway").ListProviders(inf.ListProvidersRequest())
+    assert {"groq", "my-tts"} <= set(listed.providers)
+    assert list(listed.speech_providers) == [
+        "elevenlabs", "kokoro", "my-tts", "openai", "openedai-speech",
+    ]  # fmt: skip
+    assert listed.speech_providers_listed
+
+
 @pytest.mark.parametrize("identity", ["bot", "cli", "memory", "keyvault", "inference"])
 async def test_only_gateway_may_list_the_providers(
     start: Start, connect: Callable[[InferenceApp, str], Stub], identity: str

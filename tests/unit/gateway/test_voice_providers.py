@@ -2,7 +2,9 @@
 took any text, stored it, and every answer the voice was to speak then failed at inference;
 then a fixed list refused the speech servers an operator adds with `TZUROT_PROVIDERS`).
 
-Inference is the authority (its ListProviders, asked through the wallet's cached
+Here, an inference that lists names only (older than ListProvidersResponse.speech_providers;
+one that says which speak: test_voice_speech_providers.py). It is the authority (its
+ListProviders, asked through the wallet's cached
 `InferenceProviders`): any name it lists is taken but those known to speak no audio (Brave,
 its built-in chat providers, refused saying so), anything else refused with INVALID_ARGUMENT
 naming what is taken. In a pod (`TZUROT_LOOPBACK_PROVIDERS=false`) a local speech server the
@@ -29,7 +31,7 @@ from tzurot.gateway.admin.voice import VoiceAdmin
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.voice import Voice, validate_voice
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, InferenceProviders
+from tzurot.gateway.wallet import KNOWN_PROVIDERS, InferenceProviders, Listed, ProviderList
 from tzurot.inference.providers import DEFAULT_PROVIDERS, LOCAL_PROVIDERS, ProviderRegistry
 from tzurot.inference.speech_types import ELEVENLABS
 from tzurot.inference.wallet_keys import wallet_providers
@@ -66,17 +68,18 @@ def listed_in_a_pod(operators: dict[str, str]) -> frozenset[str]:
 
 
 class Inference:
-    """Inference's ListProviders: `listed`, or a TzurotError when it cannot answer."""
+    """An older inference's ListProviders: `listed` (names only, no `speech_providers`), or a
+    TzurotError when it cannot answer."""
 
     def __init__(self, listed: frozenset[str] | TzurotError) -> None:
         self.listed = listed
         self.asked = 0
 
-    async def list_providers(self) -> frozenset[str]:
+    async def list_providers(self) -> ProviderList:
         self.asked += 1
         if isinstance(self.listed, TzurotError):
             raise self.listed
-        return self.listed
+        return ProviderList(self.listed)
 
 
 class Voices:
@@ -195,8 +198,9 @@ async def test_in_a_pod_a_local_speech_server_given_an_address_is_taken() -> Non
 
 
 async def test_an_operators_chat_back_end_is_taken_but_not_called_a_speech_provider() -> None:
-    """The limit (no proto field says which providers speak): `deepseek` is taken, and the
-    refusal names it apart from the speech providers, as one that may not speak."""
+    """The fallback's limit (an older inference does not say which providers speak):
+    `deepseek` is taken, as before that field, rather than every voice refused; the refusal
+    names it apart from the speech providers, as one that may not speak."""
     listed = LISTED | {"deepseek"}
     voice = await set_voice(Inference(listed), "deepseek")
     assert voice is not None
@@ -242,11 +246,11 @@ async def test_without_inferences_answer_only_what_it_always_lists_is_taken(
 
 async def test_the_lookup_says_whether_inference_answered() -> None:
     lookup = InferenceProviders(Inference(Unavailable("inference is restarting")))
-    assert await lookup.listed() == (KNOWN_PROVIDERS, False)
+    assert await lookup.listed() == Listed(KNOWN_PROVIDERS, answered=False, speech=None)
     assert await lookup.names() == KNOWN_PROVIDERS
     lookup = InferenceProviders(Inference(LISTED))
-    assert await lookup.listed() == (LISTED, True)
-    assert await wallet.FixedProviders(KNOWN_PROVIDERS).listed() == (KNOWN_PROVIDERS, True)
+    assert await lookup.listed() == Listed(LISTED, answered=True, speech=None)
+    assert await wallet.FixedProviders(KNOWN_PROVIDERS).listed() == Listed(KNOWN_PROVIDERS, True)
 
 
 async def test_inferences_list_is_asked_once_a_minute_not_at_every_voice() -> None:

@@ -809,6 +809,12 @@ class ListProvidersResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PROVIDERS_FIELD_NUMBER: _builtins.int
+    SPEECH_PROVIDERS_FIELD_NUMBER: _builtins.int
+    SPEECH_PROVIDERS_LISTED_FIELD_NUMBER: _builtins.int
+    speech_providers_listed: _builtins.bool
+    """Set by an inference that fills speech_providers (an older one leaves both unset, and its
+    caller cannot tell which providers speak).
+    """
     @_builtins.property
     def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Sorted: the provider registry's names (the built-in ones and the operator's
@@ -816,14 +822,24 @@ class ListProvidersResponse(_message.Message):
         is Brave Search.
         """
 
+    @_builtins.property
+    def speech_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sorted: those of `providers` that synthesise speech, which a voice may name: "elevenlabs"
+        and the registry's speech providers (the built-in openai, kokoro and openedai-speech, and
+        those the operator's TZUROT_PROVIDERS declares `"speech": true`; a declared `false` takes
+        a built-in one out). Empty when voice is not served.
+        """
+
     def __init__(
         self,
         *,
         providers: _abc.Iterable[_builtins.str] | None = ...,
+        speech_providers: _abc.Iterable[_builtins.str] | None = ...,
+        speech_providers_listed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["providers", b"providers"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["providers", b"providers", "speech_providers", b"speech_providers", "speech_providers_listed", b"speech_providers_listed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -21,6 +21,7 @@ from tzurot.gateway.domain import (
 )
 from tzurot.gateway.ports import MARKED_CLONES_WAIT_SECONDS
 from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
+from tzurot.gateway.wallet import ProviderList
 from tzurot.runtime.client import wait_connected
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
@@ -90,16 +91,18 @@ class GrpcInference:
             raise from_rpc_error(exc, service="inference") from None
         return convert.key_check(reply)
 
-    async def list_providers(self) -> frozenset[str]:
-        """The providers inference says a user may hold a key for (wallet.py
-        `InferenceProviders` caches them); within PROVIDERS_TIMEOUT_SECONDS."""
+    async def list_providers(self) -> ProviderList:
+        """The providers inference says a user may hold a key for, and those of them that
+        speak (None from an inference older than `speech_providers`); wallet.py
+        `InferenceProviders` caches them. Within PROVIDERS_TIMEOUT_SECONDS."""
         try:
             reply = await self._stub.ListProviders(
                 inf.ListProvidersRequest(), timeout=PROVIDERS_TIMEOUT_SECONDS
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
-        return frozenset(reply.providers)
+        speech = frozenset(reply.speech_providers) if reply.speech_providers_listed else None
+        return ProviderList(frozenset(reply.providers), speech)
 
     async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
         try:

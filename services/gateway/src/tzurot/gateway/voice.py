@@ -49,17 +49,18 @@ are what a voice may name while inference cannot say which providers it has."""
 NOT_SPEECH_PROVIDERS = frozenset(
     {"brave", "openrouter", "anthropic", "gemini", "ollama", "vllm", "lmstudio"}
 )
-"""Names inference lists (ListProviders) that a voice may not name: Brave Search (the wallet's
-web search key, no registry provider) and inference's built-in chat providers, which serve
-answers, not `/audio/speech`. ListProviders gives names only, so one the operator pointed at
-a speech server (`TZUROT_PROVIDERS={"vllm": …}`) looks the same and is refused too: a speech
-server goes under a name of its own in `TZUROT_PROVIDERS`, or gives `kokoro` or
-`openedai-speech` its address (a voice stored on such a name before keeps speaking)."""
+"""Names inference lists (ListProviders) that a voice may not name while inference does not
+say which speak (an older inference, or none answering): Brave Search (the wallet's web search
+key, no registry provider) and inference's built-in chat providers, which serve answers, not
+`/audio/speech`. An inference that says (`speech_providers`) is believed instead: one the
+operator pointed at a speech server and declared `"speech": true` is then taken."""
 NO_PROVIDER_LIST = "inference cannot say which providers it has right now; try again in a minute"
 """UNAVAILABLE while inference cannot answer: the wallet's words (`wallet.NO_PROVIDER_LIST`),
 not imported from it, as wallet.py imports ports.py, which imports this module."""
 UNKNOWN_PROVIDER = "UNKNOWN_PROVIDER"
 """The reason of a name inference does not list, as the wallet's (`wallet.UNKNOWN_PROVIDER`)."""
+NOT_SPEECH_PROVIDER = "NOT_SPEECH_PROVIDER"
+"""The reason of a name inference lists but says does not speak (a chat provider, Brave)."""
 MAX_PROVIDER_CHARS = 64
 """The longest provider name inference's registry takes (`TZUROT_PROVIDERS`' name rule)."""
 DEFAULT_ELEVENLABS_MODEL = "eleven_multilingual_v2"
@@ -160,40 +161,75 @@ def _check_range(field: str, value: float | None, low: float, high: float) -> No
 
 
 def speech_providers(listed: Iterable[str]) -> tuple[str, ...]:
-    """The providers a voice may name, of those inference lists (ListProviders: its registry's
-    names, the operator's `TZUROT_PROVIDERS` among them, and `elevenlabs` when it speaks),
-    sorted: every one but those known to speak no audio (`NOT_SPEECH_PROVIDERS`).
-
-    The limit: ListProviders does not say which names speak, so an operator's own speech
-    server is taken by the name it was given, and so is a chat back end the operator added
-    (`deepseek`), whose voice then fails at every answer it is asked to speak. Telling them
-    apart needs inference to say it (a `speech_providers` field of ListProvidersResponse,
-    filled from the built-in speech names and an operator's list)."""
+    """The providers a voice may name when inference lists names only (an inference older
+    than ListProvidersResponse.speech_providers), sorted: every one but those known to speak
+    no audio (`NOT_SPEECH_PROVIDERS`). An operator's chat back end (`deepseek`) is then taken
+    too, and its voice fails at every answer; an inference that says which speak is believed
+    instead (`check_speech_provider`)."""
     return tuple(sorted(set(listed) - NOT_SPEECH_PROVIDERS))
 
 
-def check_speech_provider(provider: str, listed: Iterable[str], *, answered: bool = True) -> None:
+def check_speech_provider(
+    provider: str,
+    listed: Iterable[str],
+    *,
+    answered: bool = True,
+    speech: Iterable[str] | None = None,
+) -> None:
     """Refuses a voice's provider inference would not speak with, where `listed` is what
-    inference lists (`answered`) or the built-in stand-in while it cannot answer:
+    inference lists (`answered`) or the built-in stand-in while it cannot answer, and
+    `speech` those of them inference says synthesise speech (None: it does not say):
 
-    - a chat provider or Brave (`NOT_SPEECH_PROVIDERS`): INVALID_ARGUMENT saying so;
+    - inference says which speak: one of them is taken, whatever its name (a built-in chat
+      name the operator declared `speech` too); any other it lists, or a chat provider or
+      Brave, is INVALID_ARGUMENT naming those that speak;
+    - it does not say (older): a chat provider or Brave (`NOT_SPEECH_PROVIDERS`) is
+      INVALID_ARGUMENT saying so, any other name it lists is taken;
     - a local speech server inference does not list (in a pod, no address given yet):
       FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED telling the operator what to set, as
       inference itself says when asked for it;
     - while inference cannot answer, any but ElevenLabs and OpenAI (always listed): UNAVAILABLE,
       try again; the name may be the operator's own, or an unconfigured local one;
-    - any other name inference does not list: INVALID_ARGUMENT naming those it lists.
+    - any other name inference does not list: INVALID_ARGUMENT UNKNOWN_PROVIDER naming those
+      a voice may name.
 
     Only a known name is quoted back: a key pasted into the wrong option would be."""
+    names = frozenset(listed)
+    if answered and speech is not None:
+        _check_said_speaker(provider, names, tuple(sorted(speech)))
+        return
     if provider in NOT_SPEECH_PROVIDERS:
         raise InvalidArgument("voice.provider", _not_speech(provider))
     if not answered:
         if provider not in (ELEVENLABS, OPENAI):
             raise Unavailable(NO_PROVIDER_LIST)
         return
-    accepted = speech_providers(listed)
+    accepted = speech_providers(names)
     if provider in accepted:
         return
+    _check_configured(provider)
+    raise InvalidArgument("voice.provider", _not_listed(accepted), reason=UNKNOWN_PROVIDER)
+
+
+def _check_said_speaker(provider: str, names: frozenset[str], speech: tuple[str, ...]) -> None:
+    """`check_speech_provider` where inference says which providers speak (`speech`)."""
+    if provider in speech:
+        return
+    if provider in names or provider in NOT_SPEECH_PROVIDERS:
+        raise InvalidArgument(
+            "voice.provider", _does_not_speak(provider, speech), reason=NOT_SPEECH_PROVIDER
+        )
+    _check_configured(provider)
+    raise InvalidArgument(
+        "voice.provider",
+        f"unknown provider; the providers that can speak here: {_speakers(speech)}",
+        reason=UNKNOWN_PROVIDER,
+    )
+
+
+def _check_configured(provider: str) -> None:
+    """FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED for a local speech server inference does
+    not list (its default address is its own loopback, where nothing runs in a pod)."""
     if provider in LOCAL_SPEECH_PROVIDERS:
         raise FailedPrecondition(
             f"provider {provider!r} is not set up on this server: its default address is "
@@ -202,7 +238,21 @@ def check_speech_provider(provider: str, listed: Iterable[str], *, answered: boo
             reason=PROVIDER_NOT_CONFIGURED,
             metadata={"provider": provider},
         )
-    raise InvalidArgument("voice.provider", _not_listed(accepted), reason=UNKNOWN_PROVIDER)
+
+
+def _speakers(speech: tuple[str, ...]) -> str:
+    return ", ".join(speech) if speech else "none (this server serves no voice)"
+
+
+def _does_not_speak(provider: str, speech: tuple[str, ...]) -> str:
+    """A listed provider inference says does not speak: the option, what it is, and which
+    providers can speak (an operator's speech server is declared so)."""
+    what = "web search" if provider == "brave" else "a chat provider"
+    return (
+        f"provider {provider!r} is {what}, not a speech provider; the providers that can "
+        f"speak here: {_speakers(speech)} (the operator declares a speech server with "
+        '"speech": true in TZUROT_PROVIDERS)'
+    )
 
 
 def _not_speech(provider: str) -> str:

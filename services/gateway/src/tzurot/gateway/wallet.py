@@ -106,6 +106,18 @@ class Listed(NamedTuple):
 
     names: frozenset[str]
     answered: bool
+    speech: frozenset[str] | None = None
+    """Those that synthesise speech, which a voice may name, as inference says them
+    (ListProvidersResponse.speech_providers); None when it did not say: an inference older
+    than that field, or the built-in list standing in."""
+
+
+class ProviderList(NamedTuple):
+    """Inference's ListProviders: the providers a key may be stored for, and those of them
+    that speak (None from an inference that does not say: older than the field)."""
+
+    names: frozenset[str]
+    speech: frozenset[str] | None = None
 
 
 @runtime_checkable
@@ -120,7 +132,7 @@ class ProviderNames(Protocol):
 
 
 class ProviderLister(Protocol):
-    async def list_providers(self) -> frozenset[str]:
+    async def list_providers(self) -> ProviderList:
         """Inference's ListProviders; raises a TzurotError when inference cannot answer."""
         ...
 
@@ -164,7 +176,7 @@ class InferenceProviders:
         self._ttl = ttl
         self._fallback = frozenset(fallback)
         self._clock = clock
-        self._known: frozenset[str] | None = None
+        self._known: Listed | None = None
         self._until = 0.0
         self._asking = asyncio.Lock()
 
@@ -173,12 +185,12 @@ class InferenceProviders:
 
     async def listed(self) -> Listed:
         if self._known is not None and self._clock() < self._until:
-            return Listed(self._known, answered=True)
+            return self._known
         async with self._asking:  # one question at a time; those waiting take its answer
             if self._known is not None and self._clock() < self._until:
-                return Listed(self._known, answered=True)
+                return self._known
             try:
-                known = await self._inference.list_providers()
+                answer = await self._inference.list_providers()
             except TzurotError as exc:
                 log.warning(
                     "wallet.providers_unavailable",
@@ -187,8 +199,9 @@ class InferenceProviders:
                     using="built-in providers",
                 )
                 return Listed(self._fallback, answered=False)
+            known = Listed(answer.names, answered=True, speech=answer.speech)
             self._known, self._until = known, self._clock() + self._ttl
-            return Listed(known, answered=True)
+            return known
 
 
 class Users(Protocol):

@@ -24,14 +24,29 @@ class CleanupRuleSetting(BaseModel):
     replacement: str = ""
 
 
+class ProviderSetting(BaseModel):
+    """A `TZUROT_PROVIDERS` entry that says what its server is for (providers.Declared):
+    `{"base_url": "http://tts.lan:8880/v1", "speech": true, "keyless": true}`. Left out,
+    `speech` and `keyless` follow the built-in names (openai, kokoro and openedai-speech
+    speak; the local servers are keyless; an added name neither)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    base_url: str
+    speech: bool | None = None
+    """It serves OpenAI's `/audio/speech`: a voice may name it (ListProviders' speech_providers)."""
+    keyless: bool | None = None
+    """It takes no key: nobody is asked for one (no `/wallet set`), a placeholder is sent."""
+
+
 class InferenceSettings(ServiceSettings):
     """Where inference listens, the services it calls, its providers and their limits."""
 
     listen: str = "127.0.0.1:15052"
     memory_addr: str = "127.0.0.1:15053"
     keyvault_addr: str = "127.0.0.1:15054"
-    providers: dict[str, str] = Field(default_factory=dict)
-    """`TZUROT_PROVIDERS`: extra or overriding providers, name -> OpenAI-compatible base URL."""
+    providers: dict[str, str | ProviderSetting] = Field(default_factory=dict)
+    """`TZUROT_PROVIDERS`: extra or overriding providers, name -> OpenAI-compatible base URL,
+    or name -> a `ProviderSetting` declaring whether it speaks and whether it takes a key."""
     loopback_providers: bool = True
     """`TZUROT_LOOPBACK_PROVIDERS=false` where nothing serves on inference's loopback (a pod):
     the built-in local providers (ollama, vllm, lmstudio, kokoro, openedai-speech) are then

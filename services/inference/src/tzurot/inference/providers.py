@@ -3,8 +3,15 @@
 A provider is a base URL speaking the OpenAI chat-completions protocol. The defaults cover
 OpenRouter, OpenAI, Anthropic and Gemini (their OpenAI-compatible endpoints) and the local
 servers Ollama, vLLM and LM Studio (no key); the operator adds or overrides names with
-`TZUROT_PROVIDERS` (a JSON object, name -> base URL). How each is spoken to (which
+`TZUROT_PROVIDERS` (a JSON object, name -> base URL, or name -> a declaration
+`{"base_url": …, "speech": true, "keyless": true}`). How each is spoken to (which
 parameters, how reasoning is asked for) is dialects.py's job.
+
+What a provider is for, and whether it needs the user's key, is the operator's word where
+declared: `speech` (it serves OpenAI's `/audio/speech`, so a voice may name it) and `keyless`
+(no key is asked of anyone: a local server). Undeclared, the built-in names say it: `openai`,
+`kokoro` and `openedai-speech` speak; the local servers (`LOCAL_PROVIDERS`) are keyless; a
+name the operator adds neither speaks nor goes without a key until declared so.
 
 The local servers' defaults are this host's loopback, right for `tzurot up` on one machine.
 In a pod nothing listens there: with `TZUROT_LOOPBACK_PROVIDERS=false` (the Kubernetes
@@ -17,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from tzurot.runtime.errors import (
@@ -43,6 +51,9 @@ DEFAULT_PROVIDERS: Mapping[str, str] = {
     "kokoro": "http://127.0.0.1:8880/v1",
     "openedai-speech": "http://127.0.0.1:8000/v1",
 }
+SPEECH_PROVIDERS = frozenset({"openai", "kokoro", "openedai-speech"})
+"""The built-in providers that serve `/audio/speech` (ElevenLabs, its own API, is no registry
+provider: voice.py speaks to it by name)."""
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # keyvault's provider rule
 
@@ -51,14 +62,41 @@ KEY_CHECK_PATHS = {"openrouter": "/key"}
 """OpenRouter lists models to anyone; GET /key answers 401 for a bad key and shows its credit."""
 
 
+class Declared(Protocol):
+    """An operator's `TZUROT_PROVIDERS` entry in its object form (config.ProviderSetting):
+    `speech` and `keyless` are None where it does not say."""
+
+    @property
+    def base_url(self) -> str: ...
+    @property
+    def speech(self) -> bool | None: ...
+    @property
+    def keyless(self) -> bool | None: ...
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
     base_url: str
+    keyless: bool | None = None
+    """The operator's `"keyless"`; None: the built-in rule (the local servers need no key)."""
+    speech: bool | None = None
+    """The operator's `"speech"`; None: the built-in rule (`SPEECH_PROVIDERS`)."""
 
     @property
     def needs_key(self) -> bool:
+        """Whether the call is paid with a key (the user's, or the operator's for free_use);
+        a keyless provider is sent a placeholder and no listener is asked for a key."""
+        if self.keyless is not None:
+            return not self.keyless
         return self.name not in LOCAL_PROVIDERS
+
+    @property
+    def speaks(self) -> bool:
+        """Whether it serves `/audio/speech`, so a voice may name it."""
+        if self.speech is not None:
+            return self.speech
+        return self.name in SPEECH_PROVIDERS
 
     @property
     def key_check_path(self) -> str | None:
@@ -74,24 +112,32 @@ class ProviderRegistry:
     and `get` tells the caller what the operator must set."""
 
     def __init__(
-        self, overrides: Mapping[str, str] | None = None, *, loopback_defaults: bool = True
+        self,
+        overrides: Mapping[str, str | Declared] | None = None,
+        *,
+        loopback_defaults: bool = True,
     ) -> None:
-        merged = dict(DEFAULT_PROVIDERS)
-        for name, base_url in (overrides or {}).items():
-            merged[_check_name(name)] = _check_base_url(name, base_url)
-        given = set(overrides or {})  # a loopback address given on purpose (a sidecar) stays
+        merged = {name: Provider(name, url) for name, url in DEFAULT_PROVIDERS.items()}
+        for name, given in (overrides or {}).items():
+            merged[_check_name(name)] = _provider(name, given)
+        given_names = set(overrides or {})  # a loopback address given on purpose (a sidecar)
         self._unconfigured = (
-            {} if loopback_defaults else {n: DEFAULT_PROVIDERS[n] for n in LOCAL_PROVIDERS - given}
+            {}
+            if loopback_defaults
+            else {n: DEFAULT_PROVIDERS[n] for n in LOCAL_PROVIDERS - given_names}
         )
         self._providers = {
-            name: Provider(name, url)
-            for name, url in merged.items()
-            if name not in self._unconfigured
+            name: provider for name, provider in merged.items() if name not in self._unconfigured
         }
 
     @property
     def names(self) -> list[str]:
         return sorted(self._providers)
+
+    @property
+    def speech_names(self) -> list[str]:
+        """The providers listed that serve `/audio/speech` (`Provider.speaks`), sorted."""
+        return sorted(name for name, provider in self._providers.items() if provider.speaks)
 
     def get(self, name: str) -> Provider:
         """The provider called `name`; FailedPrecondition for a local one left at this pod's
@@ -115,6 +161,15 @@ class ProviderRegistry:
                 metadata={"provider": name[:64]},
             )
         return provider
+
+
+def _provider(name: str, given: str | Declared) -> Provider:
+    """The operator's entry: a base URL, or a declaration of one with what it is for."""
+    if isinstance(given, str):
+        return Provider(name, _check_base_url(name, given))
+    return Provider(
+        name, _check_base_url(name, given.base_url), keyless=given.keyless, speech=given.speech
+    )
 
 
 def _check_name(name: str) -> str:

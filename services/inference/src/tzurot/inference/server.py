@@ -30,7 +30,7 @@ from tzurot.inference.service import Inference
 from tzurot.inference.skills.search import BRAVE
 from tzurot.inference.speech import ELEVENLABS, Sample
 from tzurot.inference.voice import MAX_CLONE_SAMPLES, SpeechBilled, VoiceService
-from tzurot.inference.wallet_keys import BraveKeys, wallet_providers
+from tzurot.inference.wallet_keys import BraveKeys, speech_providers, wallet_providers
 from tzurot.runtime.errors import InvalidArgument, TzurotError
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import inference_pb2 as inf
@@ -193,7 +193,11 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                 self._inference.provider_names(),
                 voice=self._voice is not None,
                 brave=self._brave is not None and self._brave.offered,
-            )
+            ),
+            speech_providers=speech_providers(
+                self._inference.speech_provider_names(), voice=self._voice is not None
+            ),
+            speech_providers_listed=True,
         )
 
     async def ExtractFacts(

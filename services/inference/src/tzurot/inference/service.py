@@ -307,6 +307,10 @@ class Inference(ContextReading, HelperModels, KeyChecks, SkillLoops):
         """The LLM providers' names: the built-in ones and the operator's (sorted)."""
         return self._providers.names
 
+    def speech_provider_names(self) -> list[str]:
+        """Those of them that serve `/audio/speech` (built in, or declared so; sorted)."""
+        return self._providers.speech_names
+
 
 def _regex_budget_spent(request: ReplyRequest, spent: RegexBudget) -> None:
     """Once per reply, by ids only (keys and messages are users' text)."""

@@ -4,7 +4,7 @@ of a Brave Search key.
 Inference alone knows its providers (its registry's built-in ones and the operator's
 `TZUROT_PROVIDERS`), whether it speaks (ElevenLabs, with the user's key) and which search
 engine web_research uses: `wallet_providers` is what ListProviders answers, and gateway's
-wallet stores a key for nothing else.
+wallet stores a key for nothing else; `speech_providers`, which of them a voice may name.
 
 Brave Search has no free call that proves a key: every request is a search, billed to the key
 (its API has no account or key endpoint). So a new key (`/wallet set brave`) is checked for its
@@ -64,6 +64,13 @@ class BraveKeys:
         return ServiceKeyCheck(billed_requests=1)
 
 
+def speech_providers(registry_speech: Iterable[str], *, voice: bool) -> list[str]:
+    """The providers a voice may name, sorted: ElevenLabs and the registry's providers that
+    serve `/audio/speech` (built in, or the operator's declared `speech`); none when voice is
+    not served."""
+    return sorted({ELEVENLABS, *registry_speech}) if voice else []
+
+
 def wallet_providers(llm_providers: Iterable[str], *, voice: bool, brave: bool) -> list[str]:
     """The providers a user may hold a key for, sorted: the LLM providers, ElevenLabs when
     voice is served, Brave when web_research searches with it."""
@@ -75,4 +82,4 @@ def wallet_providers(llm_providers: Iterable[str], *, voice: bool, brave: bool) 
     return sorted(names)
 
 
-__all__ = ["BraveKeys", "ServiceKeyCheck", "wallet_providers"]
+__all__ = ["BraveKeys", "ServiceKeyCheck", "speech_providers", "wallet_providers"]

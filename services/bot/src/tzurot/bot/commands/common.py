@@ -18,6 +18,9 @@ from tzurot.v1 import common_pb2 as common
 T = TypeVar("T")
 
 NOT_YET = "This is not available on this Tzurot yet (the gateway does not offer it)."
+UNREACHABLE = "A service is briefly unreachable; try again in a minute."
+"""UNAVAILABLE (a service restarting, inference or a provider away for a moment): the same
+command, sent again shortly, is answered; nothing was wrong with what was asked."""
 PROVIDERS = ("openrouter", "openai", "anthropic", "gemini", "ollama", "elevenlabs")
 CONFIRM_WORD = "DELETE"
 """What a command that erases for good wants typed in its `confirm` option; anything else
@@ -39,6 +42,8 @@ def confirmed(confirm: str) -> bool:
 def failure_text(err: TzurotError) -> str:
     if err.code is grpc.StatusCode.UNIMPLEMENTED:
         return NOT_YET
+    if err.code is grpc.StatusCode.UNAVAILABLE:
+        return UNREACHABLE
     if err.code in {
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.NOT_FOUND,

@@ -82,15 +82,18 @@ class VoiceAdmin(AdminBase):
         self, who: Principal, name: str, voice: Voice | None
     ) -> Voice | None:
         """Sets (or, with None, removes) the voice; owner or superuser. Its provider is one
-        inference lists (its ListProviders, cached), not a chat provider; while inference
-        cannot answer, only ElevenLabs or OpenAI (`check_speech_provider`)."""
+        inference says speaks (its ListProviders, cached; an older inference's names but the
+        chat providers); while inference cannot answer, only ElevenLabs or OpenAI
+        (`check_speech_provider`)."""
         target = await self._owned(name, who)
         if voice is None:
             await self._voices.delete_voice(target.id)
             return None
         validate_voice(voice)
         listed = await self._providers.listed()
-        check_speech_provider(voice.provider, listed.names, answered=listed.answered)
+        check_speech_provider(
+            voice.provider, listed.names, answered=listed.answered, speech=listed.speech
+        )
         await self._voices.put_voice(target.id, voice)
         return await self._voices.voice(target.id)
 
