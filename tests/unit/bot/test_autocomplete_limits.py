@@ -71,11 +71,40 @@ def test_a_voice_samples_name_keeps_its_duration() -> None:
     assert len(label) == CHOICE_LIMIT
 
 
+def test_a_voice_samples_name_is_cut_between_characters() -> None:
+    """The thumb straddles the cut (code points 92-93 of a name cut to 92): left out whole."""
+    sample = gw.VoiceSampleInfo(id="s1", filename="f" * 91 + THUMB + ".ogg", duration_secs=12)
+    assert sample_label(sample) == f"{'f' * 91}… (12 s)"
+
+
+def test_labels_stay_within_the_limit_whatever_their_numbers() -> None:
+    """A duration or a size too long to leave the name any room still gives a name Discord
+    takes (review: `clipped` gave "…" for a limit under 1, and the label went over)."""
+    sample = gw.VoiceSampleInfo(id="s1", filename="take.ogg", duration_secs=1e97)
+    book = common.Lorebook(id="b1", name="L" * 120, entry_count=2**31 - 1)
+    labels = [sample_label(sample), _lorebook_label(book)]
+    assert all(0 < len(label) <= CHOICE_LIMIT for label in labels), labels
+    named = [app_commands.Choice(name=label, value="v") for label in labels]
+    assert taken(named)
+
+
+def test_a_blank_name_is_never_sent() -> None:
+    """Discord trims a choice's name before its 1-100 check: a blank one is refused, and the
+    whole answer with it. A blank value is left out; a blank name falls back to the slug."""
+    assert [c.value for c in choices(["  ", "\u3000", "ok"], "")] == ["ok"]
+    found = _by_slug([(" \t", "sage")], "")
+    assert [(c.name, c.value) for c in found] == [("sage", "sage")]
+    assert taken(found)
+    assert _label(common.Personality(slug="sage", display_name="   ")) == "sage"
+    assert not taken([app_commands.Choice(name="  ", value="v")])  # the fake refuses it
+
+
 class _Gateway:
     """What the lookups below ask the gateway: memories, configs, settings."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, settings: list[gw.ResolvedSetting] | None = None) -> None:
         self.text = text
+        self.settings = settings
 
     async def call(self, rpc: Any) -> Any:
         return await rpc
@@ -93,7 +122,7 @@ class _Gateway:
 
     async def GetSettings(self, request: gw.GetSettingsRequest) -> Any:
         setting = gw.ResolvedSetting(key="max_history_messages", allowed="a whole number")
-        return gw.GetSettingsResponse(settings=[setting])
+        return gw.GetSettingsResponse(settings=self.settings or [setting])
 
 
 def _interaction(user_id: int, **namespace: str) -> Any:
@@ -122,4 +151,21 @@ async def test_a_typed_setting_value_is_offered_whole_or_not_at_all(
     # discord.py's autocomplete decorator types the method as unbound: called as Discord does.
     found = await cast(Any, settings)._values(typing, typed)
     assert [c.value for c in found] == ([typed] if offered else [])
+    assert taken(found)
+
+
+async def test_a_setting_value_is_not_offered_when_there_is_none() -> None:
+    """Nothing typed and no value shown: a choice of "" would name no value (review F4)."""
+    settings = SettingsCommands(cast(GatewayClient, _Gateway("")))
+    typing = _interaction(9604, key="max_history_messages")
+    assert await cast(Any, settings)._values(typing, "") == []
+
+
+async def test_a_setting_key_too_long_to_be_a_value_is_left_out() -> None:
+    """Its name is cut, its value could not be: picked, it would name no setting."""
+    longest, longer = "k" * CHOICE_LIMIT, "k" * (CHOICE_LIMIT + 1)
+    known = [gw.ResolvedSetting(key=key, help="what it does") for key in (longer, longest)]
+    settings = SettingsCommands(cast(GatewayClient, _Gateway("", known)))
+    found = await cast(Any, settings)._keys(_interaction(9605), "")
+    assert [c.value for c in found] == [longest]
     assert taken(found)

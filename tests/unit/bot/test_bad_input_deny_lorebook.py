@@ -194,3 +194,10 @@ def test_as_many_whole_characters_as_fit_are_kept() -> None:
     accented = "e\u0301\u0323"  # one character as a reader sees it, three code points
     name = default_name(accented * 40 + ".json")
     assert name == accented * (MAX_LOREBOOK_NAME // 3)  # 33 of them: 99 code points
+
+
+def test_a_space_bound_to_a_mark_before_it_goes_with_the_mark() -> None:
+    """U+0600 and the space after it are one character (UAX #29 GB9b): the cut keeps both,
+    and the space, dropped alone, would leave the mark bare (review F3)."""
+    name = default_name("T" * (MAX_LOREBOOK_NAME - 2) + "\u0600 xyz.json")
+    assert name == "T" * (MAX_LOREBOOK_NAME - 2)

@@ -1,8 +1,9 @@
 """The fake Discord refuses the interaction responses Discord refuses: a message's content over
 2000 characters or more than 10 embeds (400, 50035, the field named under `data` in a
 callback), an empty message (400, 50006), autocomplete past 25 choices or with a name or value
-too long, a modal whose title, custom_id or components are out of bounds. Each with what still
-passes. One test per rule, over raw HTTP."""
+too long (or a name only of whitespace, as Discord trims it), a modal whose title, custom_id
+or components are out of bounds. Each with what still passes. One test per rule, over raw
+HTTP."""
 
 from __future__ import annotations
 
@@ -174,6 +175,7 @@ async def test_more_than_25_choices_are_refused() -> None:
     [
         ({"name": "n" * 101, "value": "v"}, "name", "BASE_TYPE_BAD_LENGTH"),
         ({"name": "", "value": "v"}, "name", "BASE_TYPE_BAD_LENGTH"),
+        ({"name": " \t\u3000", "value": "v"}, "name", "BASE_TYPE_BAD_LENGTH"),  # trimmed: empty
         ({"value": "v"}, "name", "BASE_TYPE_REQUIRED"),
         ({"name": "n", "value": "v" * 101}, "value", "BASE_TYPE_MAX_LENGTH"),
         ({"name": "n"}, "value", "BASE_TYPE_REQUIRED"),
@@ -189,6 +191,13 @@ async def test_a_choice_needs_a_name_of_1_to_100_and_a_value_of_at_most_100(
         )
         assert status == 400
         assert form_error(body, "data", "choices", 1, field) == code
+
+
+async def test_a_name_with_spaces_around_it_and_an_empty_value_pass() -> None:
+    async with responding(focused=True) as http:
+        given = [{"name": " n ", "value": ""}]
+        status, _ = await http.call("POST", http.callback, {"type": 8, "data": {"choices": given}})
+        assert status == 200
 
 
 async def test_no_choices_and_numeric_values_pass() -> None:

@@ -27,9 +27,22 @@ def grapheme_prefix(text: str, limit: int) -> str:
     return text[:end]
 
 
+def trimmed_prefix(text: str, limit: int) -> str:
+    """`grapheme_prefix` without the whitespace at its end, each grapheme ending in one
+    dropped whole: a prepended mark binds the space after it into one grapheme (U+0600 then
+    a space), and stripping code points would leave the mark bare."""
+    graphemes = _GRAPHEME.findall(grapheme_prefix(text, limit))
+    while graphemes and graphemes[-1][-1].isspace():
+        graphemes.pop()
+    return "".join(graphemes)
+
+
 def clipped(text: str, limit: int) -> str:
     """`text` when it fits in `limit` code points; else its start cut between graphemes
-    with an ellipsis after it, the whole within `limit`."""
+    with an ellipsis after it, the whole within `limit` (no room for the ellipsis: the
+    start alone, empty when `limit` < 1)."""
     if len(text) <= limit:
         return text
+    if limit < len(ELLIPSIS):
+        return grapheme_prefix(text, limit)
     return grapheme_prefix(text, limit - len(ELLIPSIS)) + ELLIPSIS

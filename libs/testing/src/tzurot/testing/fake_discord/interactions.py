@@ -11,10 +11,11 @@ What a response holds is checked as Discord checks it (400, 50035 Invalid Form B
 `errors` tree naming the field, `data.…` in a callback), from discord-api-docs
 interactions/receiving-and-responding ("Interaction Callback Data Structure": messages,
 autocomplete with "max of 25 choices", a modal as modals.py checks it, its text inputs
-included), interactions/application-commands (a choice's `name` 1-100 characters, a string
-`value` at most 100) and resources/message "Create Message" (`content` up to 2000
-characters, embeds within embeds.py's limits; at least one of `content`, `embeds`,
-`sticker_ids`, `components`, files or `poll`, else 400 50006 Cannot send an empty message).
+included), interactions/application-commands (a choice's `name` 1-100 characters, not only
+whitespace; a string `value` at most 100, an empty one taken, discord-jda/JDA#3084) and
+resources/message "Create Message" (`content` up to 2000 characters, embeds within
+embeds.py's limits; at least one of `content`, `embeds`, `sticker_ids`, `components`, files or
+`poll`, else 400 50006 Cannot send an empty message).
 Follow-ups and edits of the original are Execute and Edit Webhook Message, so the same message
 rules, the fields at the top level; an edit of the original may not leave it empty
 (`edit_empties`, as for any webhook message), and Edit Followup Message finds only a follow-up
@@ -90,12 +91,22 @@ def _choices_errors(errors: FormErrors, data: Json) -> None:
         if not isinstance(choice, dict):
             errors.add((*path, n), *_NOT_A_DICT)
             continue
-        length_error(errors, (*path, n, "name"), choice.get("name"), 1, CHOICE_LIMIT)
+        _choice_name_error(errors, (*path, n, "name"), choice.get("name"))
         value = choice.get("value")
         if value is None:
             errors.add((*path, n, "value"), "BASE_TYPE_REQUIRED", "This field is required")
         elif isinstance(value, str):
             length_error(errors, (*path, n, "value"), value, 0, CHOICE_LIMIT)
+
+
+def _choice_name_error(errors: FormErrors, path: Path, name: object) -> None:
+    """1-100 characters, and not only whitespace: Discord trims a name before its length
+    check (a blank one is refused as BASE_TYPE_BAD_LENGTH, Statsify/statsify#830; a command
+    description too, twilight-interactions#23). Stricter than a trimmed count, the 100 is
+    counted untrimmed."""
+    length_error(errors, path, name, 1, CHOICE_LIMIT)
+    if isinstance(name, str) and name and not name.strip():
+        errors.add(path, "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {CHOICE_LIMIT} in length.")
 
 
 def callback_types(interaction: Json) -> set[int]:

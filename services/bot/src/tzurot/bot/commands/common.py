@@ -154,10 +154,17 @@ def fits(interaction: discord.Interaction, size: int) -> bool:
     return size <= interaction.filesize_limit
 
 
-def choice_name(text: str) -> str:
+def choice_name(text: str, blank: str = "") -> str:
     """`text` as a choice's name: cut to `CHOICE_LIMIT` between two characters as a reader
-    sees them, with an ellipsis where cut."""
-    return clipped(text, CHOICE_LIMIT)
+    sees them, with an ellipsis where cut; `blank` instead when `text` is only whitespace
+    (`named`)."""
+    return clipped(text if named(text) else blank, CHOICE_LIMIT)
+
+
+def named(name: str) -> bool:
+    """Whether `name` can name a choice: Discord trims a name before its 1-100 check, so
+    a name of only whitespace is refused as an empty one, and with it the whole answer."""
+    return bool(name.strip())
 
 
 def choosable(value: str) -> bool:
@@ -168,10 +175,11 @@ def choosable(value: str) -> bool:
 
 def choices(values: list[str], current: str) -> list[discord.app_commands.Choice[str]]:
     """Autocomplete: the values containing what was typed, at most 25 (Discord's limit), each
-    its own name; one empty or over `CHOICE_LIMIT` is left out (it may still be typed)."""
+    its own name; one blank (`named`) or over `CHOICE_LIMIT` is left out (it may still be
+    typed)."""
     typed = current.casefold()
     return [
         discord.app_commands.Choice(name=v, value=v)
         for v in values
-        if v and choosable(v) and typed in v.casefold()
+        if named(v) and choosable(v) and typed in v.casefold()
     ][:25]

@@ -16,7 +16,14 @@ from collections.abc import Awaitable, Callable
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import CHOICE_LIMIT, actor, choice_name, choices, choosable
+from tzurot.bot.commands.common import (
+    CHOICE_LIMIT,
+    actor,
+    choice_name,
+    choices,
+    choosable,
+    named,
+)
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
@@ -125,7 +132,7 @@ async def personality_slug_choices(
 def _label(p: common.Personality) -> str:
     """Its display name and slug, as in "Sage (sage-2)": the name cut (`clipped`) so that the
     slug always shows (`CHOICE_LIMIT` characters at most)."""
-    if not p.display_name:
+    if not named(p.display_name):
         return p.slug
     return f"{clipped(p.display_name, CHOICE_LIMIT - len(p.slug) - 3)} ({p.slug})"
 
@@ -135,7 +142,7 @@ def _by_slug(values: list[tuple[str, str]], current: str) -> list[app_commands.C
     to be a choice's value is left out (cut, it would name no personality)."""
     typed = current.casefold()
     return [
-        app_commands.Choice(name=choice_name(name or slug), value=slug)
+        app_commands.Choice(name=choice_name(name, slug), value=slug)
         for name, slug in values
         if slug and choosable(slug) and (typed in name.casefold() or typed in slug)
     ][:25]
@@ -163,7 +170,10 @@ async def lorebook_choices(
 
 
 def _lorebook_label(book: common.Lorebook) -> str:
-    return f"{clipped(book.name, 80)} ({plural(book.entry_count, 'entry', 'entries')})"
+    """Its name and size, as in "Haunts (3 entries)": the name cut to 80, the whole to
+    `CHOICE_LIMIT` (`choice_name`)."""
+    size = plural(book.entry_count, "entry", "entries")
+    return choice_name(f"{clipped(book.name, 80)} ({size})")
 
 
 async def memory_choices(
@@ -184,7 +194,7 @@ async def memory_choices(
     values = await _cache.get((f"memories:{personality.casefold()}", interaction.user.id), fetch)
     typed = current.strip().casefold()
     return [
-        app_commands.Choice(name=choice_name(text or value), value=value)
+        app_commands.Choice(name=choice_name(text, value), value=value)
         for text, value in values
         if typed in text.casefold() or value.startswith(typed)
     ][:25]

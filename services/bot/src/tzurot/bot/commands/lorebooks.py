@@ -36,7 +36,7 @@ from tzurot.bot.commands.options import (
 from tzurot.bot.commands.words import plural
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import TzurotError
-from tzurot.runtime.graphemes import grapheme_prefix
+from tzurot.runtime.graphemes import trimmed_prefix
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -72,9 +72,9 @@ def default_name(filename: str) -> str:
     """A book's name when neither the file nor the user gives one: the file's name without its
     extension, cut to what a name may have (the user gave no name to be refused) between two
     characters as a reader sees them, never inside one, and without spaces at its ends (the
-    gateway drops them)."""
+    gateway drops them; `trimmed_prefix`, so no mark is left bare)."""
     stem = filename.rsplit(".", 1)[0].strip()
-    return grapheme_prefix(stem, LONGEST_LOREBOOK_NAME).rstrip()
+    return trimmed_prefix(stem, LONGEST_LOREBOOK_NAME)
 
 
 def attached_text(book: common.Lorebook, scope: str, *, already: bool) -> str:

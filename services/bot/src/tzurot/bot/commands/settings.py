@@ -197,7 +197,9 @@ class SettingsCommands(app_commands.Group):
         if spec.choices:
             return choices(list(spec.choices), current)
         hint = current or shown(spec.value)
-        if not choosable(hint):  # cut, it would be another value; what was typed is sent
+        # Blank, it names no value (Discord would take it); cut, it would be another value.
+        # Either way nothing is offered, and what was typed is sent.
+        if not hint.strip() or not choosable(hint):
             return []
         return [app_commands.Choice(name=choice_name(f"{hint} ({spec.allowed})"), value=hint)]
 

@@ -24,6 +24,7 @@ from tzurot.bot.commands.chosen import (
 from tzurot.bot.commands.common import (
     CHOICE_LIMIT,
     actor,
+    choice_name,
     choices,
     defer,
     failure_text,
@@ -439,9 +440,9 @@ class PersonalityVoiceCommands(app_commands.Group):
 
 def sample_label(sample: gw.VoiceSampleInfo) -> str:
     """A voice sample as an autocomplete names it, "take.ogg (12 s)": the file's name cut
-    (`clipped`) so that the duration always shows (`CHOICE_LIMIT` characters at most)."""
+    (`clipped`) so that the duration shows, the whole within `CHOICE_LIMIT` (`choice_name`)."""
     duration = f" ({sample.duration_secs:.0f} s)"
-    return clipped(sample.filename, CHOICE_LIMIT - len(duration)) + duration
+    return choice_name(clipped(sample.filename, CHOICE_LIMIT - len(duration)) + duration)
 
 
 async def _speech_providers(

@@ -22,7 +22,6 @@ from tzurot.gateway.cards.codec import EMBEDDED_PREFIX, DecodedCard, main_icon
 from tzurot.gateway.cards.lore_checks import check_size
 from tzurot.gateway.cards.lorebooks import (
     MAX_ENTRIES,
-    MAX_LOREBOOK_NAME,
     Lorebook,
     LoreEntry,
     from_card_book,
@@ -31,7 +30,7 @@ from tzurot.gateway.cards.lorebooks import (
 from tzurot.gateway.cards.spec import SPEC_V3, V1_FIELDS, Book, Card, CardData
 from tzurot.gateway.personalities import SLUG_PATTERN, PersonalitySeed, slugify
 from tzurot.runtime.errors import InvalidArgument
-from tzurot.runtime.graphemes import grapheme_prefix
+from tzurot.runtime.graphemes import trimmed_prefix
 
 TZUROT_EXTENSION = "tzurot"
 DEFAULT_DEPTH = 4
@@ -52,6 +51,8 @@ CARD_KEYS = (
     "creation_date",
     "modification_date",
 )
+MAX_NAME = 80
+"""A personality's name (`PersonalitySeed.name`): a card's longer name is cut to it."""
 
 
 @dataclass
@@ -73,7 +74,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     data = decoded.card.data
     ours = data.extensions.get(TZUROT_EXTENSION)
     ours = ours if isinstance(ours, dict) else {}
-    name = data.name.strip()[:80]
+    name = _cut_name(data.name.strip())
     slug = str(ours.get("slug") or "") or slugify(name)
     if not SLUG_PATTERN.match(slug):
         raise InvalidArgument("data.name", f"cannot derive a slug from the name {name!r}")
@@ -116,7 +117,7 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
     warnings: list[str] = []
     lorebook = _card_lorebook(data.character_book, warnings) if data.character_book else None
     if lorebook is not None and not data.character_book.name:  # type: ignore[union-attr]
-        lorebook.name = grapheme_prefix(f"{name} (card)", MAX_LOREBOOK_NAME) or lorebook.name
+        lorebook.name = f"{name} (card)"  # MAX_NAME + 7: within a lorebook's 100
     assets = dict(decoded.assets)
     icon = main_icon(decoded.card)
     if icon is not None and icon.uri.startswith(EMBEDDED_PREFIX) and decoded.image:
@@ -134,6 +135,13 @@ def draft_from_card(decoded: DecodedCard) -> CharacterDraft:
         assets=assets,
         warnings=warnings,
     )
+
+
+def _cut_name(name: str) -> str:
+    """A card's name within `MAX_NAME`, cut between graphemes (never an emoji without its
+    skin tone) and without spaces at the cut; a first grapheme longer than that alone is cut
+    where the limit falls, as there is no whole one to keep."""
+    return trimmed_prefix(name, MAX_NAME) or name[:MAX_NAME]
 
 
 def _without_v1_fields(top_level: dict[str, Any]) -> dict[str, Any]:
