@@ -97,3 +97,47 @@ def test_markers_around_more_than_the_mention_stay() -> None:
     assert strip_mentions(content, [Addressed(SAGE, "@Sage", 7)]).startswith("*wow!*")
     content = "**hi**@Sage* ok"
     assert strip_mentions(content, [Addressed(SAGE, "@Sage", 6)]).startswith("**hi**")
+
+
+def _found(content: str) -> list[Addressed]:
+    """Each "@Sage" and "@Lilith" in `content`, as the gateway reports them."""
+    people = [(SAGE, "@Sage"), (LILITH, "@Lilith")]
+    return [Addressed(p, name, content.index(name)) for p, name in people if name in content]
+
+
+def test_a_mention_between_two_formattings_leaves_both_whole_and_apart() -> None:
+    """Discord reads marks left to right: "*hi*@Sage*bye*" is italic "hi", "@Sage" and italic
+    "bye". The marks around the mention close and open other formatting: they stay, with a
+    space between, so the model reads the two spans Discord shows, not one ("*hibye*") nor
+    marks run together into other emphasis ("*hi**bye*")."""
+    cases = {
+        "*hi*@Sage*bye*": "*hi* *bye*",
+        "**a**@Sage**b**": "**a** **b**",
+        "||a||@Sage||b||": "||a|| ||b||",
+        "~~a~~@Sage~~b~~": "~~a~~ ~~b~~",
+        "_a_@Sage_b_": "_a_ _b_",
+        "__a__@Sage__b__": "__a__ __b__",
+        "*hi*@Sage @Lilith*bye*": "*hi* *bye*",
+        "*a*_@Sage_*b*": "*a* *b*",  # the italics that held only the mention go
+        "_**a**@Sage**_": "_**a** **_",  # the bold's closer stays
+        "**hi**@Sage* ok": "**hi** * ok",  # a '*' nothing closes stays apart too
+        "*hi!*@Sage bye": "*hi!* bye",  # a closer holds no text after it: the space stays
+    }
+    for content, model_reads in cases.items():
+        assert strip_mentions(content, _found(content)) == model_reads, content
+
+
+def test_marks_are_formatting_only_where_discord_reads_them_so() -> None:
+    """Which marks pair is read as the gateway reads them (tzurot.runtime.emphasis): a run of
+    four or more '_' opens nothing (for the gateway "____@Sage__" mentions nobody), so the
+    space after it is no space inside formatting; '*' italics and strikethrough open before
+    no space, so those marks are text and stay."""
+    cases = {
+        "____@Sage hi": "____ hi",  # Discord: italic "__", then "@Sage hi"
+        "* @Sage* hi": "* * hi",
+        "~~ @Sage~~ hi": "~~ ~~ hi",
+        "***@Sage* hi**": "**hi**",  # italic "@Sage" inside the bold
+        "_waves at @Sage _": "_waves at_",
+    }
+    for content, model_reads in cases.items():
+        assert strip_mentions(content, _found(content)) == model_reads, content

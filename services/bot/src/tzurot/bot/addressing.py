@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 import discord
 
+from tzurot.runtime.formatting import MARKS, formatting_pairs
 from tzurot.runtime.mention_starts import MentionStarts
 from tzurot.v1 import common_pb2 as common
 
 _DISCORD_MENTION = re.compile(r"<@[!&]?\d+>")
 """How Discord writes a mention of a user (`<@id>`, `<@!id>`) or a role (`<@&id>`)."""
-_MARKS = "_*~|"
-"""Discord's formatting marks: italics, underline, bold, strikethrough, spoiler."""
-_OPENING = _MARKS + "([{"
-"""What may come right before formatting that opens: its marks, an opening bracket."""
+_MARK_RUN = re.compile(rf"([{re.escape(MARKS)}])\1*")
+"""A run of one of Discord's formatting marks: italics, underline, bold, strikethrough,
+spoiler."""
 
 
 @dataclass(frozen=True)
@@ -45,91 +45,112 @@ class PostedAs:
 
 def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
     """The content without the mention texts (so the model reads "hi", not "@Lilith hi"),
-    nor Discord's formatting marks that held only mentions and spaces ("**_@Sage_** hi",
+    nor Discord's formatting that held only mentions and spaces ("**_@Sage_** hi",
     "_@Sage @Lilith_ hi" and "__ @Sage__ hi" are "hi"); where the formatting holds more, no
     space is left inside it ("_waves at @Sage_" is "_waves at_", "_@Sage waves_" is
-    "_waves_")."""
+    "_waves_"). Which marks are formatting, and which pair, is read as Discord reads them
+    (`tzurot.runtime.formatting`: the gateway's reading of '_', which found the mentions), so
+    marks of other formatting stay, and stay apart: "*hi*@Sage*bye*" is two italics, "*hi*
+    *bye*", not "*hibye*"."""
+    marks = _Formatting(content) if any(mark in content for mark in MARKS) else None
     removed: list[tuple[int, int]] = []
     for item in sorted(addressed, key=lambda a: a.offset):
-        floor = removed[-1][1] if removed else 0
-        span = _unwrapped(content, item.offset, item.offset + len(item.matched_text), floor)
-        # Mentions only spaces apart are unwrapped together ("_@Sage @Lilith_"), where that
-        # takes marks or spaces around them: else the spaces between them stay.
-        while removed and not content[removed[-1][1] : span[0]].strip(" \t"):
-            first = removed[-1][0]
-            floor = removed[-2][1] if len(removed) > 1 else 0
-            together = _unwrapped(content, first, span[1], floor)
-            if together == (first, span[1]):
+        span = item.offset, item.offset + len(item.matched_text)
+        while True:
+            floor = removed[-1][1] if removed else 0
+            if marks is not None:
+                span = marks.unwrapped(span, floor)
+            # Mentions only spaces apart are taken out together ("_@Sage @Lilith_").
+            if not removed or content[floor : span[0]].strip(" \t"):
                 break
-            removed.pop()
-            span = together
+            span = removed.pop()[0], span[1]
         removed.append(span)
     out, cursor = [], 0
     for start, end in removed:
         out.append(content[cursor:start])
+        # Marks on both sides stay apart: "*hi*" and "*bye*", not "*hi**bye*".
+        glued = start > 0 and end < len(content) and content[start - 1] == content[end]
+        out.append(" " if glued and content[end] in MARKS else "")
         cursor = end
     out.append(content[cursor:])
     text = re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
     return text.lstrip(",:;").strip()
 
 
-def _unwrapped(content: str, start: int, end: int, floor: int) -> tuple[int, int]:
-    """The mentions at content[start:end] with the marks around them that held only them
-    and spaces (`_paired`), and the spaces between them and the marks that open or close
-    formatting holding more (no letter or digit on their far side); nothing before
-    `floor`. Each character is looked at a bounded number of times."""
-    start, end = _paired(content, start, end, floor)
-    if end < len(content) and (mark := content[end]) in _MARKS:
-        after = end
-        while after < len(content) and content[after] == mark:
-            after += 1
-        if after == len(content) or not content[after].isalnum():
-            while start > floor and content[start - 1] in " \t":
-                start -= 1
-            return start, end
-    if start > floor and (mark := content[start - 1]) in _MARKS:
-        before = start - 1
-        while before > 0 and content[before - 1] == mark:
-            before -= 1
-        if before == 0 or not content[before - 1].isalnum():
-            while end < len(content) and content[end] in " \t":
-                end += 1
-    return start, end
+class _Formatting:
+    """A message's formatting (`formatting_pairs`), by the runs of marks holding each pair's
+    markers: a run's marks are alike, so a pair taken out takes its width from the side of
+    each run facing its text, where an inner pair's markers are."""
 
+    __slots__ = ("_content", "_ends", "_pairs", "_run", "_taking_part")
 
-def _paired(content: str, start: int, end: int, floor: int) -> tuple[int, int]:
-    """content[start:end] with the runs of one mark on each side that pair around it. Runs
-    of one length touching it pair as they are; spaces between, or runs of two lengths, only
-    where the runs look like an opener and a closer (after a space, a mark, an opening
-    bracket or nothing; before no letter nor digit), so "*hi* @Sage *bye*" and "*!* @Sage*"
-    keep theirs. Of runs of two lengths, as many as the shorter has ("__@Sage_" is "_" and
-    italic "@Sage")."""
-    while True:
-        left, right = start, end
-        while left > floor and content[left - 1] in " \t":
-            left -= 1
-        while right < len(content) and content[right] in " \t":
-            right += 1
-        if left == floor or right == len(content):
-            return start, end
-        mark = content[left - 1]
-        if mark not in _MARKS or content[right] != mark:
-            return start, end
-        before, after = left - 1, right + 1
-        while before > floor and content[before - 1] == mark:
-            before -= 1
-        while after < len(content) and content[after] == mark:
-            after += 1
-        plain = left == start and right == end and left - before == after - right
-        if not plain and not (
-            (before == floor or content[before - 1] in _OPENING or content[before - 1].isspace())
-            and (after == len(content) or not content[after].isalnum())
-        ):
-            return start, end
-        width = min(left - before, after - right)
-        start, end = left - width, right + width
-        if left - before != after - right:
-            return start, end  # the rest of the longer run is no pair's
+    def __init__(self, content: str) -> None:
+        self._content = content
+        self._run: dict[int, int] = {}
+        """Where the run of marks holding each mark begins."""
+        self._ends: dict[int, int] = {}
+        """Where each run ends, by where it begins."""
+        for run in _MARK_RUN.finditer(content):
+            self._ends[run.start()] = run.end()
+            self._run.update(dict.fromkeys(range(run.start(), run.end()), run.start()))
+        self._pairs: dict[tuple[int, int], list[int]] = {}
+        """The width of each pair not taken out, by the runs of its opener and its closer."""
+        self._taking_part: dict[int, list[tuple[int, int]]] = {}
+        """The pairs (by their runs) each run holds markers of: at most a few, but for a
+        long run of '|' (spoilers of one '|' each, none around a mention)."""
+        for pair in formatting_pairs(content):
+            runs = self._run[pair.opener[0]], self._run[pair.closer[0]]
+            self._pairs.setdefault(runs, []).append(pair.opener[1] - pair.opener[0])
+            for at in runs:
+                self._taking_part.setdefault(at, []).append(runs)
+
+    def unwrapped(self, span: tuple[int, int], floor: int) -> tuple[int, int]:
+        """`span` (mentions) with the pairs around it that hold only it and spaces; then, in
+        formatting holding more, the spaces between it and the text. Nothing before `floor`.
+        Each step takes a pair out, so each character is looked at a bounded number of
+        times."""
+        content = self._content
+        start, end = span
+        while True:
+            left, right = self._spaced(start, end, floor)
+            if left == floor or right == len(content) or content[left - 1] != content[right]:
+                break
+            opener, closer = self._run.get(left - 1, -1), self._run.get(right, -1)
+            widths = self._pairs.get((opener, closer))
+            if not widths or left - widths[-1] < max(opener, floor):
+                break
+            width = widths.pop()
+            start, end = left - width, right + width
+        left, right = self._spaced(start, end, floor)
+        opens = left > floor and self._opens_after(left - 1, right)
+        if opens or self._closes_before(right, left):
+            return left, right
+        return start, end
+
+    def _spaced(self, start: int, end: int, floor: int) -> tuple[int, int]:
+        """`start` and `end` moved over the spaces and tabs around them."""
+        content = self._content
+        while start > floor and content[start - 1] in " \t":
+            start -= 1
+        while end < len(content) and content[end] in " \t":
+            end += 1
+        return start, end
+
+    def _opens_after(self, at: int, pos: int) -> bool:
+        """Whether the run of marks at `at` opens formatting closing at `pos` or after."""
+        run = self._run.get(at)
+        return run is not None and any(
+            self._pairs[runs] and runs[0] == run and self._ends[runs[1]] > pos
+            for runs in self._taking_part.get(run, ())
+        )
+
+    def _closes_before(self, at: int, pos: int) -> bool:
+        """Whether the run of marks at `at` closes formatting opened before `pos`."""
+        run = self._run.get(at)
+        return run is not None and any(
+            self._pairs[runs] and runs[1] == run and runs[0] < pos
+            for runs in self._taking_part.get(run, ())
+        )
 
 
 def reply_addressee(posted: PostedAs, now: common.Personality | None) -> common.Personality | None:

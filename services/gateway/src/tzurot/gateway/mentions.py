@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tzurot.gateway.domain import Personality
-from tzurot.gateway.emphasis import Emphasis
 from tzurot.gateway.personalities import continues_word, mention_key, normalize_alias, same_key
+from tzurot.runtime.emphasis import Emphasis
 from tzurot.runtime.folding import fold
 from tzurot.runtime.mention_starts import MentionStarts
 
@@ -46,7 +46,7 @@ def find_mentions(
     it (not before a letter, combining mark, digit, '_' or '-'): "@lil!", "@lil," and
     "@lil's" mention `lil`, "@lily" and "@lil-y" do not; or where the '_'s after it close
     Discord's italics or underline that a '_' run before its '@' opened
-    (tzurot.gateway.emphasis): "_waves at @Sage_", "__@Sage__hi" and "_@Sage_です" mention
+    (tzurot.runtime.emphasis): "_waves at @Sage_", "__@Sage__hi" and "_@Sage_です" mention
     Sage, "ping @Sage_ lol", "@Sage_bot" and "__init__@Sage__" do not, nor does
     "@night_owl_" mention night_owl (its own '_' opened the italics: "@night" and italic
     "owl"). A personality is reported once, at its first

@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tzurot.gateway.emphasis import Emphasis
+from tzurot.runtime.emphasis import Emphasis
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -79,7 +79,7 @@ def named_in(text: str, members: Sequence[Member]) -> list[Member]:
     ("Sage" for "Sage Wren"), case-insensitive; none inside an e-mail address, a link or
     Discord's code (`prose`). A name is read in the text as written ("_x_" names a member
     named so) and as Discord shows it, without the '_'s of its italics or underline
-    (tzurot.gateway.emphasis): "_waves at Sage_" and "__Sage__" name Sage, "sage_" and
+    (tzurot.runtime.emphasis): "_waves at Sage_" and "__Sage__" name Sage, "sage_" and
     "self._sage", where nothing pairs with the '_', do not; nor do "sage_bot_" and
     "the_sage_", which Discord shows as one word ("sagebot", "thesage")."""
     emphasis = Emphasis(text)

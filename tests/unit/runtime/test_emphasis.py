@@ -1,4 +1,4 @@
-"""Discord's '_' emphasis read in one pass (tzurot.gateway.emphasis), checked against
+"""Discord's '_' emphasis read in one pass (tzurot.runtime.emphasis), checked against
 simple-markdown's own rules run as its parser runs them: which '_'s are markers, and where
 a name followed by closing markers ends."""
 
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tzurot.gateway.emphasis import Emphasis
+from tzurot.runtime.emphasis import Emphasis
 
 # simple-markdown's rules (its em rule's leading \b always holds on the rest of the source).
 _EM = re.compile(r"_((?:__|\\[\s\S]|[^\\_])+?)_\b", re.ASCII)
