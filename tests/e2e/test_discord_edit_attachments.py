@@ -112,3 +112,25 @@ async def test_an_edited_comment_keeps_its_forwards_image(world: World) -> None:
     assert f"is he Felix?\n{FORWARD_TURN}\n> look at him" in turn
     assert f"[Image cat.png: {DESCRIPTION}]" in turn
     assert "Tom" not in turn
+
+
+async def test_a_file_the_edit_took_off_leaves_its_description(world: World) -> None:
+    await world.set_key(world.alice)
+    world.provider.reply = describing_model
+    files = [
+        world.discord.upload(world.general, "cat.png", PNG, "image/png"),
+        world.discord.upload(world.general, "dog.png", PNG, "image/png"),
+    ]
+    async with running_bot(world) as bot:
+        said = await world.discord.say(
+            world.general, world.alice, "@Lilith my pets: Tom", attachments=files
+        )
+        await world.delivered(f"{said.id}:lilith")
+        said.data["attachments"] = said.data["attachments"][1:]  # the author took cat.png off
+        await world.discord.edit_message(said, "@Lilith my pet: Rex")
+        await settled(world, bot)
+        asked = await world.discord.say(world.general, world.alice, "@Lilith which pet?")
+        await world.delivered(f"{asked.id}:lilith")
+    [turn] = [t for t in history(world) if "my pet" in t]
+    assert turn.endswith(f"my pet: Rex\n[Image dog.png: {DESCRIPTION}]")
+    assert "cat.png" not in turn

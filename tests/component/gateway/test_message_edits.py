@@ -1,5 +1,6 @@
-"""EditMessage: the author's edit changes what they typed in the user turn; what inference
-read of the message's files (an image's description, a voice message's transcript) stays."""
+"""EditMessage: the author's edit changes what they typed in every user turn posted as the
+message; what inference read of the message's files (an image's description, a voice
+message's transcript) stays, unless the edit took the file off the message."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.domain import (
     Actor,
     Attachment,
+    AttachmentRead,
     JobAccepted,
     ReplyChunk,
+    ReplyEvent,
     ReplyFinished,
 )
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.turn_edits import MessageEdit
 from tzurot.runtime.errors import InvalidArgument, PermissionDenied
 
 from .conftest import ALICE, USAGE, FakeInference, FakeMemory, command, seed
@@ -70,9 +74,9 @@ async def test_an_edit_keeps_the_images_description(
     await delivered(gateway, "my cat is called Tom")
     alice = Principal(await gateway.user(ALICE))
 
-    await admin.edit_message(alice, "msg-1", "my cat is called Felix")
+    await admin.edit_message(alice, "msg-1", MessageEdit("my cat is called Felix"))
     assert user_turns(memory) == [f"my cat is called Felix\n{SEEN}"]
-    await admin.edit_message(alice, "msg-1", "my cat is called Felix, really")  # again
+    await admin.edit_message(alice, "msg-1", MessageEdit("my cat is called Felix, really"))  # again
     assert user_turns(memory) == [f"my cat is called Felix, really\n{SEEN}"]
 
 
@@ -84,7 +88,7 @@ async def test_an_emptied_text_leaves_the_description_and_nothing_is_refused(
     await delivered(gateway, "my cat")
     alice = Principal(await gateway.user(ALICE))
 
-    await admin.edit_message(alice, "msg-1", "")
+    await admin.edit_message(alice, "msg-1", MessageEdit(""))
     assert user_turns(memory) == [SEEN]
 
 
@@ -99,9 +103,9 @@ async def test_an_edit_leaving_nothing_is_refused(
     alice = Principal(await gateway.user(ALICE))
 
     with pytest.raises(InvalidArgument) as empty:
-        await admin.edit_message(alice, "msg-1", "  ")
+        await admin.edit_message(alice, "msg-1", MessageEdit("  "))
     assert empty.value.field == "content"
-    await admin.edit_message(alice, "msg-1", "hello there")  # no file: the text alone
+    await admin.edit_message(alice, "msg-1", MessageEdit("hello there"))  # no file: the text alone
     assert user_turns(memory) == ["hello there"]
 
 
@@ -112,26 +116,84 @@ async def test_only_the_author_edits(
     inference.script = list(reading(f"my cat\n{SEEN}"))
     await delivered(gateway, "my cat")
     with pytest.raises(PermissionDenied) as denied:
-        await admin.edit_message(Principal(await gateway.user(BOB)), "msg-1", "his cat")
+        await admin.edit_message(
+            Principal(await gateway.user(BOB)), "msg-1", MessageEdit("his cat")
+        )
     assert denied.value.reason == "NOT_AUTHOR"
     assert user_turns(memory) == [f"my cat\n{SEEN}"]
 
 
 @pytest.mark.usefixtures("lilith")
-async def test_a_message_two_personalities_answered_edits_the_newest_turn_with_its_reading(
+async def test_a_message_two_personalities_answered_edits_both_turns_with_their_readings(
     gateway: Gateway,
     admin: Admin,
     store: GatewayStore,
     inference: FakeInference,
     memory: FakeMemory,
 ) -> None:
-    """Each exchange's reading is its own (a description read again): the edited turn keeps
-    the one its own job saw."""
+    """Each exchange's reading is its own (a description read again): each turn keeps the one
+    its own job saw. In a group channel the prompt shows the oldest copy of the message:
+    every copy is edited, so it shows the edit."""
     await store.import_personality(seed("sage"), owner_user_id=None)
     inference.script = list(reading(f"my cat\n{SEEN}"))
     await delivered(gateway, "my cat", personality="lilith")
     inference.script = list(reading("my cat\n[Image cat.png: a cat on a sofa]"))
     await delivered(gateway, "my cat", personality="sage")
 
-    await admin.edit_message(Principal(await gateway.user(ALICE)), "msg-1", "our cat")
-    assert user_turns(memory) == [f"my cat\n{SEEN}", "our cat\n[Image cat.png: a cat on a sofa]"]
+    await admin.edit_message(Principal(await gateway.user(ALICE)), "msg-1", MessageEdit("our cat"))
+    assert user_turns(memory) == [f"our cat\n{SEEN}", "our cat\n[Image cat.png: a cat on a sofa]"]
+
+
+@pytest.mark.usefixtures("lilith")
+async def test_a_turn_the_edit_would_empty_keeps_its_text(
+    gateway: Gateway,
+    admin: Admin,
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+) -> None:
+    """Sage's job read nothing: emptied, its turn would say nothing, and keeps what it said;
+    Lilith's keeps its image's description."""
+    await store.import_personality(seed("sage"), owner_user_id=None)
+    inference.script = list(reading(f"my cat\n{SEEN}"))
+    await delivered(gateway, "my cat", personality="lilith")
+    inference.script = list(reading("my cat"))
+    await delivered(gateway, "my cat", personality="sage")
+
+    await admin.edit_message(Principal(await gateway.user(ALICE)), "msg-1", MessageEdit(""))
+    assert user_turns(memory) == [SEEN, "my cat"]
+
+
+def read_by_a_helper() -> list[ReplyEvent]:
+    """An answer whose image a helper model described (the job keeps what it read)."""
+    described = dataclasses.replace(CAT, description="a grey cat asleep on a red sofa")
+    return [AttachmentRead(0, described, (USAGE,)), *reading(f"my cat is called Tom\n{SEEN}")]
+
+
+@pytest.mark.usefixtures("lilith")
+async def test_a_file_the_edit_took_off_leaves_its_reading(
+    gateway: Gateway, admin: Admin, inference: FakeInference, memory: FakeMemory
+) -> None:
+    inference.script = read_by_a_helper()
+    await delivered(gateway, "my cat is called Tom")
+    alice = Principal(await gateway.user(ALICE))
+
+    shown = MessageEdit("my cat is called Felix", files=[f"{CAT.url}?ex=1234"])  # re-signed
+    await admin.edit_message(alice, "msg-1", shown)
+    assert user_turns(memory) == [f"my cat is called Felix\n{SEEN}"]
+    await admin.edit_message(alice, "msg-1", MessageEdit("I have no cat", files=[]))
+    assert user_turns(memory) == ["I have no cat"]
+
+
+@pytest.mark.usefixtures("lilith")
+async def test_readings_not_made_by_file_stay_whatever_the_files(
+    gateway: Gateway, admin: Admin, inference: FakeInference, memory: FakeMemory
+) -> None:
+    """No reading kept on the job (an older gateway's): which file a line reads cannot be
+    told, so none is dropped."""
+    inference.script = list(reading(f"my cat is called Tom\n{SEEN}"))
+    await delivered(gateway, "my cat is called Tom")
+
+    edit = MessageEdit("I have no cat", files=[])
+    await admin.edit_message(Principal(await gateway.user(ALICE)), "msg-1", edit)
+    assert user_turns(memory) == [f"I have no cat\n{SEEN}"]

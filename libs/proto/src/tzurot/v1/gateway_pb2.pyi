@@ -3100,21 +3100,37 @@ class EditMessageRequest(_message.Message):
     ACTOR_FIELD_NUMBER: _builtins.int
     MESSAGE_ID_FIELD_NUMBER: _builtins.int
     CONTENT_FIELD_NUMBER: _builtins.int
+    ATTACHMENT_URLS_FIELD_NUMBER: _builtins.int
+    ATTACHMENTS_LISTED_FIELD_NUMBER: _builtins.int
     message_id: _builtins.str
     content: _builtins.str
-    """The message's new text as the personality should read it (mentions resolved)."""
+    """The message's new text as the personality should read it (mentions resolved): the
+    request's content as Generate would have had it (the text, a forward it took, notes of
+    files not read). Every exchange the message started takes it: each personality that
+    answered it was sent the same text (all the mentions taken out; a group round's whole).
+    """
+    attachments_listed: _builtins.bool
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
+    @_builtins.property
+    def attachment_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The URLs of the files the edited message still shows (its own, and a forward's it took),
+        when `attachments_listed`: what was read of a file no longer shown leaves the turn. An
+        older bot lists none and leaves `attachments_listed` unset: every reading stays.
+        """
+
     def __init__(
         self,
         *,
         actor: _common_pb2.Actor | None = ...,
         message_id: _builtins.str = ...,
         content: _builtins.str = ...,
+        attachment_urls: _abc.Iterable[_builtins.str] | None = ...,
+        attachments_listed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "content", b"content", "message_id", b"message_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "attachment_urls", b"attachment_urls", "attachments_listed", b"attachments_listed", "content", b"content", "message_id", b"message_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -781,9 +781,10 @@ class GatewayServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def EditMessage(self, request, context):
-        """A user edited a message a personality answered: its user turn in history takes the new
-        content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
-        posted as it.
+        """A user edited a message a personality answered: every user turn posted as it (one for
+        each exchange it started: several personalities addressed, a group round) takes the new
+        content (memory's EditTurn, naming each turn's job). Only the message's author may;
+        NOT_FOUND when no turn was posted as it.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -127,9 +127,10 @@ class GatewayServiceStub:
     """
     StartFresh: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]
     EditMessage: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.EditMessageRequest, _gateway_pb2.EditMessageResponse]
-    """A user edited a message a personality answered: its user turn in history takes the new
-    content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
-    posted as it.
+    """A user edited a message a personality answered: every user turn posted as it (one for
+    each exchange it started: several personalities addressed, a group round) takes the new
+    content (memory's EditTurn, naming each turn's job). Only the message's author may;
+    NOT_FOUND when no turn was posted as it.
     """
     ExportUserData: _grpc.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]
     """Privacy: everything stored about a user, as an archive, or erased."""
@@ -322,9 +323,10 @@ class GatewayServiceAsyncStub(GatewayServiceStub):
     """
     StartFresh: _aio.UnaryUnaryMultiCallable[_gateway_pb2.StartFreshRequest, _gateway_pb2.StartFreshResponse]  # type: ignore[assignment]
     EditMessage: _aio.UnaryUnaryMultiCallable[_gateway_pb2.EditMessageRequest, _gateway_pb2.EditMessageResponse]  # type: ignore[assignment]
-    """A user edited a message a personality answered: its user turn in history takes the new
-    content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
-    posted as it.
+    """A user edited a message a personality answered: every user turn posted as it (one for
+    each exchange it started: several personalities addressed, a group round) takes the new
+    content (memory's EditTurn, naming each turn's job). Only the message's author may;
+    NOT_FOUND when no turn was posted as it.
     """
     ExportUserData: _aio.UnaryUnaryMultiCallable[_gateway_pb2.ExportUserDataRequest, _gateway_pb2.ExportUserDataResponse]  # type: ignore[assignment]
     """Privacy: everything stored about a user, as an archive, or erased."""
@@ -790,9 +792,10 @@ class GatewayServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _gateway_pb2.EditMessageRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_gateway_pb2.EditMessageResponse, _abc.Awaitable[_gateway_pb2.EditMessageResponse]]:
-        """A user edited a message a personality answered: its user turn in history takes the new
-        content (memory's EditTurn). Only the message's author may; NOT_FOUND when no turn was
-        posted as it.
+        """A user edited a message a personality answered: every user turn posted as it (one for
+        each exchange it started: several personalities addressed, a group round) takes the new
+        content (memory's EditTurn, naming each turn's job). Only the message's author may;
+        NOT_FOUND when no turn was posted as it.
         """
 
     @_abc_1.abstractmethod

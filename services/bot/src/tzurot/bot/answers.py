@@ -49,12 +49,14 @@ class AnswerBook:
     def forget(self, message_id: int) -> None:
         self._by_message.pop(message_id, None)
 
-    def answering(self, message_id: str) -> Answer | None:
-        """The answer to the user's message `message_id`, if one is remembered."""
-        return next(
-            (a for a in list(self._by_message.values()) if message_id in a.request.message_ids),
-            None,
-        )
+    def answers_to(self, message_id: str) -> list[Answer]:
+        """The answers remembered to the user's message `message_id` (one per personality
+        that answered it; a 🔄's in place of the one it replaced), oldest first."""
+        found: dict[int, Answer] = {}
+        for answer in list(self._by_message.values()):
+            if message_id in answer.request.message_ids:
+                found.setdefault(id(answer), answer)
+        return list(found.values())
 
     def trim(self) -> None:
         while len(self._by_message) > self._capacity:

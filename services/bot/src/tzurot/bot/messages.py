@@ -23,6 +23,7 @@ from tzurot.bot.chain_quote import answered_message
 from tzurot.bot.config import BotSettings
 from tzurot.bot.dedup import SeenMessages
 from tzurot.bot.delivery import channel_key
+from tzurot.bot.edits import EditQueue, MessageEdits
 from tzurot.bot.forwards import ForwardComments, is_forward_message
 from tzurot.bot.gateway_client import GatewayClient, NoteBudget, actor_of
 from tzurot.bot.moderation import Cooldowns
@@ -88,6 +89,15 @@ class MessageFlow:
         )
         self.voice = VoicePoster(gateway, webhooks, client.http)
         self._poster = Poster(gateway, webhooks, settings, self._answers, self.voice)
+        edits = MessageEdits(
+            gateway,
+            self._answers,
+            addressees=self._addressees,
+            builder=self._builder,
+            forwards=self._forwards,
+        )
+        # An edit waits while the message is being answered (a 🔄 of it too): edits.py.
+        self._edits = EditQueue(edits.apply)
         self._reactions = Reactions(
             gateway,
             webhooks,
@@ -95,6 +105,7 @@ class MessageFlow:
             addressees=self._addressees,
             builder=self._builder,
             poster=self._poster,
+            edits=self._edits,
         )
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -163,6 +174,10 @@ class MessageFlow:
             await asyncio.wait_for(self._poster.notes_sent(), max(0.0, deadline - loop.time()))
 
     async def _on_message(self, message: discord.Message) -> None:
+        async with self._edits.holding(message.id):  # its edits, once it is answered
+            await self._answer_message(message)
+
+    async def _answer_message(self, message: discord.Message) -> None:
         actor = await self._actor(message)
         if actor is None:
             return
@@ -244,47 +259,15 @@ class MessageFlow:
         return self._answers.get(message_id)
 
     async def on_edit(self, message: discord.Message) -> None:
-        with self._busy():
-            try:
-                await self._on_edit(message)
-            except TzurotError as err:
-                # Who the edit addresses could not be found (the gateway away): history keeps
-                # the text it had. Logged, never raised into discord.py's event loop.
-                log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
-
-    async def _on_edit(self, message: discord.Message) -> None:
-        """A user edited a message a personality answered: its turn in history follows. No
-        user edits a forward: its update events (a pin, an embed) leave its turn as it is."""
+        """A user edited a message: if a personality answered it, its turns in history and
+        its answers' 🔄 take the new text (edits.py). No user edits a forward: its update
+        events (a pin, an embed) leave its turn as it is."""
         if message.author.bot or message.webhook_id is not None or message.guild is None:
             return
         if is_forward_message(message):
             return
-        key = str(message.id)
-        answered = self._answers.answering(key)
-        if answered is None:
-            return
-        actor = actor_of(message.author)
-        addressed = await self._addressees.addressed(message, actor)
-        content = next(
-            (text for p, text in addressed if p.slug == answered.personality.slug),
-            message.content,
-        )
-        # The request's content as `_on_message` made it (the gateway keeps what was read of
-        # the files): the text, the forward it took, the notes of files not read.
-        forward = self._forwards.taken_by(message.id)
-        text = self._builder.readable_text(message, with_forward(content, forward))
-        try:
-            await self._gateway.call(
-                self._gateway.stub.EditMessage(
-                    gw.EditMessageRequest(
-                        actor=actor,
-                        message_id=key,
-                        content="\n".join([text, *self._builder.file_notes(message, forward)]),
-                    )
-                )
-            )
-        except TzurotError as err:
-            log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
+        with self._busy():
+            await self._edits.edited(message)
 
     def on_delete(self, message_id: int) -> None:
         self._deleted.first_time(message_id)

@@ -29,6 +29,7 @@ from tzurot.bot.answer_endings import Replacing
 from tzurot.bot.answering import Poster
 from tzurot.bot.answers import Answer, AnswerBook
 from tzurot.bot.delivery import channel_key
+from tzurot.bot.edits import EditQueue
 from tzurot.bot.forwards import is_forward_message
 from tzurot.bot.gateway_client import GatewayClient, actor_of, location_of, unimplemented
 from tzurot.bot.references import with_forward
@@ -59,9 +60,12 @@ class Reactions:
         addressees: Addressees,
         builder: RequestBuilder,
         poster: Poster,
+        edits: EditQueue | None = None,
     ) -> None:
+        """`edits`: the user's edits of a message, which wait while a 🔄 answers it again."""
         self._gateway, self._webhooks, self._answers = gateway, webhooks, answers
         self._addressees, self._builder, self._poster = addressees, builder, poster
+        self._edits = edits
 
     async def on_reaction(self, payload: discord.RawReactionActionEvent) -> None:
         emoji = str(payload.emoji)
@@ -79,6 +83,16 @@ class Reactions:
             await self._delete_messages(answer)
 
     async def _regenerate(self, answer: Answer) -> None:
+        """A new answer for the message `answer` answered; an edit of that message made
+        meanwhile waits until it is delivered (its exchange then replaces the old one)."""
+        first = answer.request.message_ids[0] if answer.request.message_ids else ""
+        if self._edits is None or not first.isdigit():
+            await self._regenerate_now(answer)
+            return
+        async with self._edits.holding(int(first)):
+            await self._regenerate_now(answer)
+
+    async def _regenerate_now(self, answer: Answer) -> None:
         regeneration = await self._regeneration(answer)
         if regeneration is None:
             return  # nothing to generate again: the answer stays as it is

@@ -78,13 +78,6 @@ class RequestBuilder:
         )
         return request, notes
 
-    def file_notes(
-        self, message: discord.Message, forward: discord.Message | None = None
-    ) -> list[str]:
-        """The notes of the files `message` (and the forward it took) shows that are not read,
-        as `base` gives them: an edit's text ends with them as the request's did."""
-        return self._files(message, forward)[1]
-
     def _files(
         self, message: discord.Message, forward: discord.Message | None
     ) -> tuple[list[common.Attachment], list[str]]:

@@ -1,4 +1,4 @@
-"""A user's edit of a message a personality answered, as its turn in history takes it.
+"""A user's edit of a message a personality answered, as its turns in history take it.
 
 The user's turn is stored as the prompt saw it (delivery_flow, job_context): the request's
 content (what the bot sent: the typed text, a forward the message took, notes of files not
@@ -6,26 +6,93 @@ read), then, one a line, what inference read of the message's files: an image's 
 a voice message's transcript (inference joins them so into `ReplyFinished.user_content`,
 kept on the job's row). An edit changes only the text: the bot sends the edited message's
 request content, which takes the old request content's place; what was read of the files
-stays, as the files were not read again. The job's row tells the two apart, not the turn.
+stays, as the files were not read again, except a reading of a file the edit took off the
+message (`MessageEdit.files`). The job's row tells the two apart, not the turn.
+
+A message several exchanges share (several personalities addressed, a group round) has a
+user turn in each, each composed from its own job: what each one's inference read is its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
-def read_from_files(request_content: str, user_content: str | None) -> str:
+import structlog
+
+from tzurot.gateway.attachment_reads import read_key
+from tzurot.gateway.domain import Attachment, Job, JobContext
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class MessageEdit:
+    """What the bot sends of an edited message (`EditMessageRequest`)."""
+
+    content: str
+    """The edited request content (every personality that answered was sent the same)."""
+    files: Collection[str] | None = None
+    """The URLs of the files the message still shows; None when the bot did not list them."""
+
+
+def edited_turn(edit: MessageEdit, job: Job, context: JobContext) -> str:
+    """The user's turn of `job`'s exchange after `edit`: the edited request content, then
+    what was read of the files still shown, joined as inference joined them (an empty part
+    left out). Readings that cannot be found are logged (ids only) and none is kept;
+    readings that cannot be told apart by file are logged and all are kept."""
+    readings = read_from_files(job.request_content, context.user_content)
+    if readings is None:
+        log.warning("turn_edit.readings_unmatched", job_id=job.id)
+        readings = ""
+    elif edit.files is not None and readings:
+        kept = readings_of_files_shown(
+            readings, context.attachments, dict(job.attachment_reads), edit.files
+        )
+        if kept is None:
+            log.warning("turn_edit.readings_not_per_file", job_id=job.id)
+        else:
+            readings = kept
+    parts = (edit.content, readings)
+    return "\n".join(part for part in parts if part)
+
+
+def read_from_files(request_content: str, user_content: str | None) -> str | None:
     """What inference added to `request_content` for the prompt (`user_content`): the
-    readings of the message's files; '' when it added nothing (or, never expected, when
-    `user_content` does not begin with the request's content as a line of its own)."""
+    readings of the message's files; '' when it added nothing; None (never expected) when
+    `user_content` does not begin with the request's content as a line of its own."""
     if not user_content or user_content == request_content:
         return ""
     if not request_content:
         return user_content
     head = request_content + "\n"
-    return user_content[len(head) :] if user_content.startswith(head) else ""
+    return user_content[len(head) :] if user_content.startswith(head) else None
 
 
-def edited_turn_content(edited: str, request_content: str, user_content: str | None) -> str:
-    """The user's turn after an edit: the edited request content, then what was read of the
-    message's files, joined as inference joined them (an empty part left out)."""
-    parts = (edited, read_from_files(request_content, user_content))
-    return "\n".join(part for part in parts if part)
+def readings_of_files_shown(
+    readings: str,
+    attachments: Sequence[Attachment],
+    reads: Mapping[str, str],
+    shown: Collection[str],
+) -> str | None:
+    """`readings` without those of the files no longer `shown` (URLs, told apart by
+    `read_key`). Each reading is made again as inference made it, from the job's attachments
+    (in order) and what was read of each (`reads`); None when they do not make `readings`
+    (told apart, they could not be split safely)."""
+    made = [(read_key(a.url), reading_of(i, a, reads)) for i, a in enumerate(attachments)]
+    found = [(key, text) for key, text in made if text]
+    if "\n".join(text for _, text in found) != readings:
+        return None
+    still = {read_key(url) for url in shown}
+    return "\n".join(text for key, text in found if key in still)
+
+
+def reading_of(index: int, attachment: Attachment, reads: Mapping[str, str]) -> str:
+    """The line inference added for the message's `index`th file ('' for none: an image a
+    model with vision saw), as tzurot.inference.attachments writes it."""
+    text = attachment.description or reads.get(read_key(attachment.url), "")
+    if not text:
+        return ""
+    if attachment.content_type.split(";", 1)[0].strip().lower().startswith("image/"):
+        return f"[Image {attachment.filename or f'attachment {index + 1}'}: {text}]"
+    return f"[Voice message: {text}]"

@@ -9,7 +9,7 @@ from tzurot.gateway.admin.base import AdminBase, Principal, limit_text, managed_
 from tzurot.gateway.domain import HistoryTurn, Location
 from tzurot.gateway.exchanges import delete_exchange
 from tzurot.gateway.ids import is_uuid
-from tzurot.gateway.turn_edits import edited_turn_content
+from tzurot.gateway.turn_edits import MessageEdit, edited_turn
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
@@ -50,29 +50,33 @@ class MemoryAdmin(AdminBase):
         personality = await self._personality(name, who)
         return await self._memory.remove_last_exchange(conversation, personality.id, user.id)
 
-    async def edit_message(self, who: Principal, message_id: str, content: str) -> None:
-        """The author edited a message a personality answered: its (newest) user turn takes
-        the edited text and keeps what was read of the message's files (turn_edits.py)."""
+    async def edit_message(self, who: Principal, message_id: str, edit: MessageEdit) -> None:
+        """The author edited a message a personality answered: every user turn posted as it
+        (one for each exchange the message started) takes the edited text, and keeps what was
+        read of the files still shown (turn_edits.py), each from its own job. A turn the edit
+        would leave empty keeps its text; if every one would, INVALID_ARGUMENT `content`."""
         user = who.require_user()
         require("message_id", message_id)
-        limit_text("content", content, MAX_EDIT_CHARS)
+        limit_text("content", edit.content, MAX_EDIT_CHARS)
         turns = [t for t in await self._memory.find_turns([message_id]) if t.role == "user"]
         if not turns:
             raise NotFound("no turn was posted as this message", reason="TURN_NOT_FOUND")
         if not who.superuser and any(t.author_id != user.platform_user_id for t in turns):
             raise PermissionDenied("only the message's author may edit it", reason="NOT_AUTHOR")
-        turn = turns[-1]  # the newest (found oldest first): the one edited, as before
-        found = (
-            await self._store.get_job_with_context(turn.job_id) if is_uuid(turn.job_id) else None
-        )
-        if found is None:  # no job of ours (an imported exchange): the text alone
-            edited = content
-        else:
-            job, context = found
-            edited = edited_turn_content(content, job.request_content, context.user_content)
-        if not edited.strip():
+        edited = [(turn.job_id, await self._edited(turn.job_id, edit)) for turn in turns]
+        if not any(content.strip() for _, content in edited):
             raise InvalidArgument("content", "the edited message is empty")
-        await self._memory.edit_turn(message_id, edited, job_id=turn.job_id)
+        for job_id, content in edited:
+            if content.strip():
+                await self._memory.edit_turn(message_id, content, job_id=job_id)
+
+    async def _edited(self, job_id: str, edit: MessageEdit) -> str:
+        """The user turn of `job_id`'s exchange after `edit`; with no job row (gone while its
+        turns stay) the text alone."""
+        found = await self._store.get_job_with_context(job_id) if is_uuid(job_id) else None
+        if found is None:
+            return edit.content
+        return edited_turn(edit, *found)
 
     async def delete_exchange(self, who: Principal, message_id: str) -> list[HistoryTurn]:
         """❌/🔄 on any answer: its exchange leaves history (exchanges.py)."""

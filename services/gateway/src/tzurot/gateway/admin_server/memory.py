@@ -6,6 +6,7 @@ from tzurot.gateway import admin_convert as ac
 from tzurot.gateway import convert
 from tzurot.gateway.admin_server.base import AdminRpcs
 from tzurot.gateway.server import Context
+from tzurot.gateway.turn_edits import MessageEdit
 from tzurot.v1 import gateway_pb2 as gw
 
 
@@ -106,7 +107,7 @@ class MemoryRpcs(AdminRpcs):
     async def EditMessage(
         self, request: gw.EditMessageRequest, context: Context
     ) -> gw.EditMessageResponse:
-        await self._admin.edit_message(
-            await self._who(request), request.message_id, request.content
-        )
+        files = list(request.attachment_urls) if request.attachments_listed else None
+        edit = MessageEdit(request.content, files)
+        await self._admin.edit_message(await self._who(request), request.message_id, edit)
         return gw.EditMessageResponse()
