@@ -4,11 +4,13 @@ it streamed), and its usage never came. The reply reports it estimated (UsageSpe
 estimated, under the helper's request_type): an image description's just before the reply's
 error, a transcript clean-up's right after the reading that did without it (the reply goes
 on with the raw transcript). A call refused, or one that failed before anything was sent,
-reports nothing."""
+reports nothing. While each call runs, what it may bill is said as its request goes out whole
+(HelperCallPending), for a reply cut before any report: taken back when it is refused."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx2
 import pytest
@@ -26,12 +28,13 @@ from tzurot.inference.domain import (
     AttachmentRead,
     AttachmentRef,
     Character,
+    HelperCallPending,
     ModelChoice,
     PaidCall,
     ReplyEvent,
     ReplyFinished,
     ReplyRequest,
-    TranscriptionPending,
+    TokenUsage,
     UsageSpent,
 )
 from tzurot.inference.keys import KeyResolver
@@ -142,6 +145,12 @@ async def failed_reply(inference: Inference, req: ReplyRequest) -> tuple[list[Re
     return events, caught.value.reason
 
 
+def said_and_told(events: list[ReplyEvent]) -> tuple[list[HelperCallPending], list[ReplyEvent]]:
+    """What the reply said its helper calls may bill while they ran, and everything else."""
+    said = [e for e in events if isinstance(e, HelperCallPending)]
+    return said, [e for e in events if not isinstance(e, HelperCallPending)]
+
+
 def only_estimate(spent: ReplyEvent) -> PaidCall:
     assert isinstance(spent, UsageSpent)
     assert spent.failed
@@ -168,6 +177,10 @@ async def test_a_description_broken_mid_stream_is_reported_before_the_replys_err
         "fakeai",
         "fake/vision",
     )
+    # Said as its request went out whole: the same prompt, nothing of the answer yet.
+    said, _ = said_and_told(events)
+    (prompt,) = [p.calls for p in said]
+    assert prompt == (replace(paid, usage=TokenUsage(paid.usage.input_tokens, 0)),)
     assert paid.usage.input_tokens > IMAGE_TOKENS  # the prompt, its image counted
     assert paid.usage.output_tokens == TokenCounter("fake/vision").count(words(DESCRIPTION, 4))
 
@@ -191,15 +204,19 @@ async def test_a_description_unanswered_in_time_is_reported_as_its_prompt(
 async def test_a_refused_or_unbegun_description_reports_nothing(
     inference: Inference, fake: FakeProvider, cdn: str
 ) -> None:
-    fake.valid_keys.clear()  # a 401: nobody billed it
+    fake.valid_keys.clear()  # a 401 once the request went out: nobody billed it
     events, reason = await failed_reply(inference, request(image(cdn)))
     assert reason == "INVALID_API_KEY"
-    assert events == []
+    said, told = said_and_told(events)
+    assert told == []
+    assert [len(p.calls) for p in said] == [1, 0]  # said as it went out, then taken back
     fake.valid_keys.add(KEY)
     fake.cut_after_chunks = 0  # the body ends before any answer: asked again, then given up
     events, reason = await failed_reply(inference, request(image(cdn)))
     assert reason == "PROVIDER_UNAVAILABLE"
-    assert events == []
+    said, told = said_and_told(events)
+    assert told == []
+    assert [len(p.calls) for p in said] == [1, 0] * 3  # each attempt, taken back
 
 
 async def test_a_cleanup_broken_mid_stream_is_reported_next_to_its_reading(
@@ -216,8 +233,7 @@ async def test_a_cleanup_broken_mid_stream_is_reported_next_to_its_reading(
         events.append(event)
         if isinstance(event, AttachmentRead):
             fake.drop_after_chunks = None  # the answer streams whole
-    pending, read, spent, *_, finished = events
-    assert isinstance(pending, TranscriptionPending)  # while the provider had the audio
+    said, (read, spent, *_, finished) = said_and_told(events)
     assert isinstance(read, AttachmentRead)
     assert read.attachment.description == fake.transcript  # raw: not cleaned
     assert [p.request_type for p in read.paid] == ["transcription"]
@@ -234,6 +250,10 @@ async def test_a_cleanup_broken_mid_stream_is_reported_next_to_its_reading(
     ]
     assert paid.usage.input_tokens == prompt_tokens(messages, counter)  # type: ignore[arg-type]  # plain dicts as ChatMessage
     assert paid.usage.output_tokens == counter.count(words(CLEANED, 2))
+    # Until its report, what the clean-up may have been billed stays in flight beside the
+    # transcription's own count: said before the reading that did without it.
+    assert said[-1] == HelperCallPending(0, (read.paid[0], paid))
+    assert events.index(said[-1]) < events.index(read)
     assert isinstance(finished, ReplyFinished)
     assert finished.content == "I am well, child."
     assert len(fake.chat_requests()) == 2  # the clean-up never asked again
@@ -251,3 +271,40 @@ async def test_a_refused_cleanup_reports_no_estimate(
             fake.cut_after_chunks = None
     assert isinstance(events[-1], ReplyFinished)
     assert not [e for e in events if isinstance(e, UsageSpent)]
+    said, (read, *_) = said_and_told(events)
+    assert isinstance(read, AttachmentRead)
+    assert said[-1] == HelperCallPending(0, read.paid)  # the clean-up taken back
+
+
+async def test_what_each_call_may_bill_is_said_before_its_reading(
+    inference: Inference, fake: FakeProvider, cdn: str
+) -> None:
+    """An image's description: its prompt once its request is out. A voice note: the
+    transcription's own count once its transcript came (not the estimate of the audio), then
+    with the clean-up's prompt once that is out; each reading carries them all."""
+    fake.enqueue(DESCRIPTION)
+    fake.enqueue(CLEANED)
+    fake.enqueue("I see.")
+    events: list[ReplyEvent] = []
+    await collect(inference, request(image(cdn), voice(cdn)), events)
+    said, told = said_and_told(events)
+    described, heard = [e for e in told if isinstance(e, AttachmentRead)]
+    ((prompt,),) = [p.calls for p in said if p.index == 0]
+    assert prompt.request_type == "image_description"
+    assert (prompt.estimated, prompt.usage.output_tokens) == (True, 0)
+    assert prompt.usage.input_tokens > IMAGE_TOKENS  # the prompt, its image counted
+    hearing = [p for p in said if p.index == 1]
+    transcription, cleanup = heard.paid
+    messages = [
+        {"role": "system", "content": CLEANUP_PROMPT},
+        {"role": "user", "content": fake.transcript},
+    ]
+    tokens = prompt_tokens(messages, TokenCounter("fake/cheap"))  # type: ignore[arg-type]  # plain dicts as ChatMessage
+    estimate = replace(cleanup, usage=TokenUsage(tokens, 0), estimated=True)
+    assert hearing[-2:] == [
+        HelperCallPending(1, (transcription,)),
+        HelperCallPending(1, (transcription, estimate)),
+    ]
+    assert not transcription.estimated  # the provider's own count
+    for pending in said:
+        assert events.index(pending) < events.index(described if pending.index == 0 else heard)

@@ -57,6 +57,7 @@ class GenerateReplyRequest(_message.Message):
     ACCEPTS_ANSWER_PROGRESS_FIELD_NUMBER: _builtins.int
     ACCEPTS_KEY_REFUSED_FIELD_NUMBER: _builtins.int
     ACCEPTS_TRANSCRIPTION_PENDING_FIELD_NUMBER: _builtins.int
+    ACCEPTS_HELPER_CALL_PENDING_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     user_id: _builtins.str
     """Gateway's internal user id: the wallet and memories are keyed by it."""
@@ -106,6 +107,11 @@ class GenerateReplyRequest(_message.Message):
     """The caller reads GenerateReplyResponse.transcription_pending (its own flag, as
     accepts_key_refused: stubs that know the field but not the event read it as the finished
     answer).
+    """
+    accepts_helper_call_pending: _builtins.bool
+    """The caller reads GenerateReplyResponse.helper_call_pending (its own flag, as
+    accepts_transcription_pending). Inference then sends it instead of transcription_pending;
+    a caller that sets only accepts_transcription_pending is sent that, as before.
     """
     @_builtins.property
     def actor(self) -> _common_pb2.Actor: ...
@@ -170,10 +176,11 @@ class GenerateReplyRequest(_message.Message):
         accepts_answer_progress: _builtins.bool = ...,
         accepts_key_refused: _builtins.bool = ...,
         accepts_transcription_pending: _builtins.bool = ...,
+        accepts_helper_call_pending: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "config", b"config", "group", b"group", "location", b"location", "lore", b"lore", "persona", b"persona", "personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_key_refused", b"accepts_key_refused", "accepts_transcription_pending", b"accepts_transcription_pending", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepts_answer_progress", b"accepts_answer_progress", "accepts_helper_call_pending", b"accepts_helper_call_pending", "accepts_key_refused", b"accepts_key_refused", "accepts_transcription_pending", b"accepts_transcription_pending", "accepts_usage_spent", b"accepts_usage_spent", "actor", b"actor", "attachments", b"attachments", "config", b"config", "content", b"content", "directive", b"directive", "group", b"group", "include_reasoning", b"include_reasoning", "job_id", b"job_id", "location", b"location", "lore", b"lore", "max_history_messages", b"max_history_messages", "memory_limit", b"memory_limit", "memory_threshold", b"memory_threshold", "mentions", b"mentions", "message_ids", b"message_ids", "persona", b"persona", "personality", b"personality", "references", b"references", "replaces_job_id", b"replaces_job_id", "shared_context", b"shared_context", "timezone", b"timezone", "user_id", b"user_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -445,6 +452,7 @@ class GenerateReplyResponse(_message.Message):
     ROUNDS_BILLED_FIELD_NUMBER: _builtins.int
     KEY_REFUSED_FIELD_NUMBER: _builtins.int
     TRANSCRIPTION_PENDING_FIELD_NUMBER: _builtins.int
+    HELPER_CALL_PENDING_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def chunk(self) -> _gateway_pb2.TextChunk: ...
     @_builtins.property
@@ -510,6 +518,18 @@ class GenerateReplyResponse(_message.Message):
         "transcription"), or the reply's own error (nothing billed) carries the outcome.
         """
 
+    @_builtins.property
+    def helper_call_pending(self) -> Global___HelperCallPending:
+        """What the helper calls reading one attachment (its image description, its transcription,
+        the transcript's clean-up) may bill should the reply be cut now (its client cancelled,
+        the gateway's deadline, inference stopping), when no report can follow: sent, only to a
+        caller that set accepts_helper_call_pending, each time it changes (a request handed to
+        the provider whole, that attempt refused or asked again, a transcript's own count come).
+        Provisional, never recorded from this but for such a cut: the attachment's
+        AttachmentRead, a failed UsageSpent of the same request_type, or the reply's own error
+        carries the outcome. Such a caller is sent no transcription_pending.
+        """
+
     def __init__(
         self,
         *,
@@ -522,16 +542,52 @@ class GenerateReplyResponse(_message.Message):
         rounds_billed: Global___RoundsBilled | None = ...,
         key_refused: Global___KeyRefused | None = ...,
         transcription_pending: Global___TranscriptionPending | None = ...,
+        helper_call_pending: Global___HelperCallPending | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "transcription_pending", b"transcription_pending", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "helper_call_pending", b"helper_call_pending", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "transcription_pending", b"transcription_pending", "usage_spent", b"usage_spent"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "transcription_pending", b"transcription_pending", "usage_spent", b"usage_spent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity", b"activity", "attachment_read", b"attachment_read", "chunk", b"chunk", "event", b"event", "finished", b"finished", "helper_call_pending", b"helper_call_pending", "key_refused", b"key_refused", "prompt_sent", b"prompt_sent", "rounds_billed", b"rounds_billed", "transcription_pending", b"transcription_pending", "usage_spent", b"usage_spent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed", "key_refused", "transcription_pending"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["chunk", "finished", "activity", "attachment_read", "usage_spent", "prompt_sent", "rounds_billed", "key_refused", "transcription_pending", "helper_call_pending"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
 Global___GenerateReplyResponse: _TypeAlias = GenerateReplyResponse  # noqa: Y015
+
+@_typing.final
+class HelperCallPending(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INDEX_FIELD_NUMBER: _builtins.int
+    CALLS_FIELD_NUMBER: _builtins.int
+    index: _builtins.int
+    """Its position in GenerateReplyRequest.attachments."""
+    @_builtins.property
+    def calls(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.Usage]:
+        """Each call of the attachment's reading whose request the provider had whole and whose
+        outcome no event carries yet, request_type set ("image_description", "transcription",
+        "transcript_cleanup"): estimated (a streamed call's prompt, nothing of its answer; a
+        transcription's audio duration), or the provider's own count once it came (a transcript
+        whose clean-up runs). It replaces every call said before for this attachment; empty:
+        nothing is in flight for it (an attempt refused, or asked again). An AttachmentRead ends
+        the calls of the request_types its usage carries, a failed UsageSpent those of its
+        request_types, the reply's own error all of them. Never a call whose request never left
+        the client whole (never sent, still connecting or uploading).
+        """
+
+    def __init__(
+        self,
+        *,
+        index: _builtins.int = ...,
+        calls: _abc.Iterable[_common_pb2.Usage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["calls", b"calls", "index", b"index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HelperCallPending: _TypeAlias = HelperCallPending  # noqa: Y015
 
 @_typing.final
 class TranscriptionPending(_message.Message):

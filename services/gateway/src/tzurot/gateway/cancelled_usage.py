@@ -26,15 +26,19 @@ failed) resets those of its round; the failed reply's report of all its rounds
 (`UsageSpent.all_rounds`) resets everything. An older inference sends neither PromptSent nor
 RoundsBilled: the estimate is then the relayed text's output only.
 
-A voice note's transcription is billed for the audio the provider worked on, and answered
-in one body: a reply cut while the provider has the audio (its client cancelled, the
-gateway's deadline, inference restarting) hears nothing of it. So inference says what it may
-bill the moment an attempt's upload is handed over whole (TranscriptionPending: the audio's
-duration, estimated); the gateway keeps it until the outcome comes (the attachment's
-AttachmentRead, the failed UsageSpent of the same estimate, or an error of inference's own:
-a refusal, nothing billed) and, for a reply cut before then, writes it with the rest
-(`unheard`: failed, estimated, under "transcription"). An upload never sent or never
-received whole is never said: nothing is billed.
+The helper calls that read a reply's attachments (an image's description, a voice note's
+transcription and its clean-up) bill what the provider worked on, and a reply cut while the
+provider works (its client cancelled, the gateway's deadline, inference restarting) hears
+nothing of them. So inference says, for each attachment, what its calls may bill the moment
+a request is handed over whole (HelperCallPending: a description's or clean-up's prompt, a
+transcription's audio duration, estimated; a transcription's own count once its transcript
+came and while it is cleaned up), each time that changes; the gateway keeps the latest until
+the outcome comes (the attachment's AttachmentRead ends the calls of the kinds it carries, a
+failed UsageSpent those of its kinds, an error of inference's own all: a refusal billed
+nothing) and, for a reply cut before then, writes them with the rest (`pending_calls`:
+failed, each under its own request_type, estimated but for a transcription's own count). A
+request never sent or never received whole is never said: nothing is billed. An older
+inference says only a transcription's estimate (TranscriptionPending), read so too.
 
 A helper RPC (ExtractFacts) is unary: it has no stream for PromptSent, and its error carries
 its estimate (UsageSpent) only when inference could send one. So inference announces the
@@ -58,10 +62,10 @@ import grpc
 
 from tzurot.gateway.domain import (
     AttachmentRead,
+    HelperCallPending,
     PromptSent,
     ReplyEvent,
     RoundsBilled,
-    TranscriptionPending,
     Usage,
     UsageSpent,
 )
@@ -77,10 +81,9 @@ MAX_ANNOUNCED_DIGITS = 9
 """At most 999,999,999 tokens: within usage_log's int4 columns, far above any prompt."""
 ANNOUNCED_PROMPT = "announced_prompt_tokens"
 """Where the gateway's client keeps that announcement on the call's error (its metadata)."""
-TRANSCRIPTION = "transcription"
 _CUT = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.CANCELLED})
 _UNREPORTED = _CUT | {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
-"""Inference's stream ended so without reporting what a transcription in flight was billed:
+"""Inference's stream ended so without reporting what a helper call in flight was billed:
 cut (the gateway's deadline, the call cancelled), or failing on no classified error."""
 _RESTARTING = "SERVICE_RESTARTING"
 """A call whose connection broke without a status (from_rpc_error's reason)."""
@@ -97,9 +100,9 @@ class RelayedAnswer:
     (PromptSent)."""
     billed: Usage | None = None
     """The latest RoundsBilled: the finished rounds' usage, until a report carries it."""
-    transcriptions: dict[int, Usage] = field(default_factory=dict)
-    """Transcriptions whose upload the provider has whole and whose outcome no event carried
-    yet (TranscriptionPending), by attachment: their estimates."""
+    helper_calls: dict[int, tuple[Usage, ...]] = field(default_factory=dict)
+    """Helper calls whose request the provider has whole and whose outcome no event carried
+    yet (HelperCallPending), by attachment: what they may bill."""
 
     def relayed(self, text: str) -> None:
         self.characters += len(text)
@@ -115,35 +118,43 @@ class RelayedAnswer:
     def reported(self, spent: UsageSpent) -> None:
         """Inference reported the answer's own calls (a round broken off, estimated; a failed
         reply's rounds): what was sent and relayed before is counted there; the rounds billed
-        before too, when the report is of all of them. Or it reported a transcription that
-        failed once the provider had it (estimated): the one in flight (attachments are read
-        one at a time)."""
+        before too, when the report is of all of them. Or it reported a helper call that
+        failed once its request went out (estimated): the one in flight of its kind
+        (attachments are read one at a time)."""
         if spent.failed and any(not paid.request_type for paid in spent.paid):
             self.prompt_tokens = self.characters = 0
             if spent.all_rounds:
                 self.billed = None
-        if any(paid.request_type == TRANSCRIPTION for paid in spent.paid):
-            self.transcriptions.clear()
+        kinds = {paid.request_type for paid in spent.paid if paid.request_type}
+        for index in list(self.helper_calls):
+            self._settle(index, kinds)
 
-    def transcription_pending(self, pending: TranscriptionPending) -> None:
-        """The provider has a transcription's audio (its estimate kept), or refused that
-        attempt (the estimate dropped)."""
-        if pending.estimate is None:
-            self.transcriptions.pop(pending.index, None)
+    def helper_call_pending(self, pending: HelperCallPending) -> None:
+        """What attachment `index`'s helper calls may bill now (all of it: what was kept for
+        it before is replaced; none: an attempt refused or asked again)."""
+        if pending.calls:
+            self.helper_calls[pending.index] = pending.calls
         else:
-            self.transcriptions[pending.index] = pending.estimate
+            self.helper_calls.pop(pending.index, None)
 
     def read(self, read: AttachmentRead) -> None:
-        """The attachment's reading came, with its transcription's own usage."""
-        self.transcriptions.pop(read.index, None)
+        """The attachment's reading came, with its calls' own usage: those are no longer in
+        flight (a clean-up it did without, failed once sent, is until its failed report)."""
+        self._settle(read.index, {paid.request_type for paid in read.paid})
+
+    def _settle(self, index: int, kinds: set[str]) -> None:
+        """Attachment `index`'s calls of `kinds` have their outcome: no longer kept."""
+        left = tuple(c for c in self.helper_calls.pop(index, ()) if c.request_type not in kinds)
+        if left:
+            self.helper_calls[index] = left
 
     def inference_failed(self, err: TzurotError) -> None:
         """Inference's stream ended with `err`. Its own classified error came after it
-        reported what a transcription in flight was billed (or the provider refused it):
+        reported what a helper call in flight was billed (or the provider refused it):
         nothing is left in flight. A cut (the gateway's deadline, inference restarting, an
         error it did not classify) may have left the provider at work: kept."""
         if err.code not in _UNREPORTED and err.reason != _RESTARTING:
-            self.transcriptions.clear()
+            self.helper_calls.clear()
 
     async def watching(self, events: AsyncIterator[ReplyEvent]) -> AsyncGenerator[ReplyEvent, None]:
         """Inference's `events`; the error that ends them is noted (`inference_failed`) before
@@ -155,10 +166,10 @@ class RelayedAnswer:
             self.inference_failed(err)
             raise
 
-    def unheard(self) -> tuple[Usage, ...]:
-        """The transcriptions the provider may have billed that no report carries (failed,
-        estimated), for a reply cut now."""
-        return tuple(self.transcriptions.values())
+    def pending_calls(self) -> tuple[Usage, ...]:
+        """The helper calls the provider may have billed that no report carries (failed,
+        each of its own kind), for a reply cut now."""
+        return tuple(call for calls in self.helper_calls.values() for call in calls)
 
     def estimate(self, provider: str, model: str) -> Usage | None:
         """The cut-off answer's usage; None when no report is missing (the provider began

@@ -44,6 +44,7 @@ from tzurot.gateway.domain_personalities import (
 from tzurot.gateway.domain_replies import (
     AttachmentRead,
     GeneratedFile,
+    HelperCallPending,
     KeyRefused,
     MemoryNote,
     PromptReport,
@@ -56,7 +57,6 @@ from tzurot.gateway.domain_replies import (
     SkillActivity,
     SkillInfo,
     SkillStep,
-    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.gateway.domain_usage import Usage, UsageTotal
@@ -80,6 +80,7 @@ __all__ = [
     "GenerationFinished",
     "GroupJob",
     "GroupMember",
+    "HelperCallPending",
     "HistoryTurn",
     "Job",
     "JobAccepted",
@@ -109,7 +110,6 @@ __all__ = [
     "SkillInfo",
     "SkillStep",
     "StoredKey",
-    "TranscriptionPending",
     "UnfinishedAnswer",
     "Usage",
     "UsageSpent",

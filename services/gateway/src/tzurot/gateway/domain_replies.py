@@ -190,14 +190,18 @@ class RoundsBilled:
 
 
 @dataclass(frozen=True)
-class TranscriptionPending:
-    """The provider has the whole upload of attachment `index`'s transcription, whose outcome
-    no event carried yet: `estimate` (request_type "transcription", estimated seconds) is what
-    it may bill should the reply be cut now; None: that attempt was refused (asked again).
-    Never recorded as such; kept for a reply cut before the outcome (cancelled_usage.py)."""
+class HelperCallPending:
+    """The helper calls reading attachment `index` (its image description, its transcription,
+    the transcript's clean-up) whose request the provider has whole and whose outcome no
+    event carried yet: `calls` (request_type set) is what they may bill should the reply be
+    cut now, estimated (but a transcription's own count, once it came). It replaces what was
+    said before for the attachment; empty: nothing is in flight (that attempt refused, or
+    asked again). An older inference's TranscriptionPending reads as one (its estimate, or
+    none). Never recorded as such; kept for a reply cut before the outcome
+    (cancelled_usage.py)."""
 
     index: int
-    estimate: Usage | None
+    calls: tuple[Usage, ...]
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ ReplyEvent = (
     | UsageSpent
     | PromptSent
     | RoundsBilled
-    | TranscriptionPending
+    | HelperCallPending
     | KeyRefused
     | ReplyFinished
 )

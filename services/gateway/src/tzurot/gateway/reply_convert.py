@@ -61,7 +61,8 @@ def reply_request(r: d.ReplyRequest) -> inf.GenerateReplyRequest:
         accepts_usage_spent=True,
         accepts_answer_progress=True,
         accepts_key_refused=True,
-        accepts_transcription_pending=True,
+        accepts_transcription_pending=True,  # what an inference without the next sends
+        accepts_helper_call_pending=True,
     )
 
 
@@ -114,6 +115,7 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
         "rounds_billed",
         "key_refused",
         "transcription_pending",
+        "helper_call_pending",
     ):
         return _said_on_the_way(msg)
     if msg.HasField("attachment_read"):
@@ -142,15 +144,19 @@ def reply_event(msg: inf.GenerateReplyResponse) -> d.ReplyEvent:
 
 def _said_on_the_way(
     msg: inf.GenerateReplyResponse,
-) -> d.PromptSent | d.RoundsBilled | d.KeyRefused | d.TranscriptionPending:
-    """What inference says before the reply ends: its progress and a transcription the
-    provider has (kept for a cancel), a wallet key refused (marked inactive at once)."""
+) -> d.PromptSent | d.RoundsBilled | d.KeyRefused | d.HelperCallPending:
+    """What inference says before the reply ends: its progress and the helper calls the
+    provider has (kept for a cancel; an older inference's transcription alone), a wallet key
+    refused (marked inactive at once)."""
     if msg.HasField("key_refused"):
         return d.KeyRefused(provider=msg.key_refused.provider)
+    if msg.HasField("helper_call_pending"):
+        pending = msg.helper_call_pending
+        return d.HelperCallPending(pending.index, tuple(_usage_of(u) for u in pending.calls))
     if msg.HasField("transcription_pending"):
-        pending = msg.transcription_pending
-        estimate = _usage_of(pending.estimate) if pending.HasField("estimate") else None
-        return d.TranscriptionPending(pending.index, estimate)
+        heard = msg.transcription_pending
+        estimate = (_usage_of(heard.estimate),) if heard.HasField("estimate") else ()
+        return d.HelperCallPending(heard.index, estimate)
     return _answer_progress(msg)
 
 

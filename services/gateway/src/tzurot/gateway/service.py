@@ -28,6 +28,7 @@ from tzurot.gateway.domain import (
     GenerateCommand,
     GenerateEvent,
     GenerationFinished,
+    HelperCallPending,
     Job,
     JobAccepted,
     JobError,
@@ -40,7 +41,6 @@ from tzurot.gateway.domain import (
     ReplyRequest,
     RoundsBilled,
     SkillActivity,
-    TranscriptionPending,
     UsageSpent,
     User,
 )
@@ -450,8 +450,8 @@ class Gateway(
         (`_keep_read`), and so is every call paid outside the answer's usage (`UsageSpent`,
         `_keep_spent`), even once the job is lost: what was paid is recorded whichever run
         paid it. The answer's prompts answered, rounds billed and text are kept in `relayed`
-        as they pass, for a cancel (cancelled_usage.py), and so is a transcription the
-        provider has until its outcome comes (or inference's own error ends the stream). A
+        as they pass, for a cancel (cancelled_usage.py), and so are the helper calls the
+        provider has until their outcome comes (or inference's own error ends the stream). A
         wallet key inference says was refused (KeyRefused) is marked inactive at once, once
         (noted in `marked`: sent, or kept for the next flush should keyvault not take it),
         whatever becomes of the reply: a reply that never ends would otherwise leave it
@@ -472,8 +472,8 @@ class Gateway(
                 if isinstance(event, RoundsBilled):
                     relayed.rounds_billed(event)
                     continue
-                if isinstance(event, TranscriptionPending):
-                    relayed.transcription_pending(event)
+                if isinstance(event, HelperCallPending):
+                    relayed.helper_call_pending(event)
                     continue
                 if isinstance(event, KeyRefused):
                     if event.provider not in marked:

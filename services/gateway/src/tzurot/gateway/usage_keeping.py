@@ -74,8 +74,10 @@ class UsageKeeping(JobOutcomes):
         inference (cancelled, or inference died): the part of its answer that no report
         carries, estimated (cancelled_usage.py: the prompts of the requests the provider began
         answering, the rounds billed, ~4 characters a token of the text relayed), one failed
-        usage row under the job's model and kind; and a transcription the provider had
-        whole, one failed row under "transcription" by the audio's estimated seconds. Nothing
+        usage row under the job's model and kind; and each helper call for an attachment the
+        provider had whole and whose outcome never came (an image's description, a
+        transcription, a transcript's clean-up), one failed row of its own kind (estimated:
+        a prompt, the audio's seconds; or a transcription's own count). Nothing
         when nothing is unreported (a request the provider refused unanswered is never
         counted), or the answer had finished (its usage is the job's)."""
         config = prepared.config.config
@@ -83,8 +85,8 @@ class UsageKeeping(JobOutcomes):
             return
         usage = relayed.estimate(config.provider, config.model)
         answer = () if usage is None else (usage,)
-        unheard = relayed.unheard()
-        kept = await self._keep_unfinished(job, prepared, *answer, *unheard)
+        helpers = relayed.pending_calls()
+        kept = await self._keep_unfinished(job, prepared, *answer, *helpers)
         if kept and usage is not None:
             log.info(
                 "job.relayed_usage_estimated",
@@ -92,8 +94,12 @@ class UsageKeeping(JobOutcomes):
                 input_tokens=usage.input_tokens,
                 output_tokens=usage.output_tokens,
             )
-        if kept and unheard:
-            log.info("job.transcription_cut_estimated", job_id=job.id, transcriptions=len(unheard))
+        if kept and helpers:
+            log.info(
+                "job.helper_calls_cut_estimated",
+                job_id=job.id,
+                kinds=sorted({call.request_type for call in helpers}),
+            )
 
     async def _keep_unfinished(self, job: Job, prepared: Prepared, *usages: Usage) -> bool:
         """Failed usage rows (paid, not delivered), each under its own request_type or else

@@ -15,11 +15,13 @@ because the provider refused the user's own key, the reading names that provider
 failed once its request went out (begun, or unanswered in time) may have been billed: its
 estimate (broken_off.helper_cut_off) is reported as paid, not delivered (UsageSpent, failed,
 estimated): a clean-up's right after the reading that did without it, a description's just
-before the reply's error. So is a transcription that failed once the provider had the whole
-upload (no answer in time, a dropped connection, a 500 or 504), estimated by the audio's
-duration (transcription_cut_off.py), before the reply's error; that estimate is said as soon
-as the provider has the whole upload (TranscriptionPending, transcription.py), for a reply
-cut before its outcome. Each call is asked again only as retries.py allows (a 429 once,
+before the reply's error (readings.py). So is a transcription that failed once the provider
+had the whole upload (no answer in time, a dropped connection, a 500 or 504), estimated by
+the audio's duration (transcription_cut_off.py), before the reply's error. What each call
+may bill is said as soon as the provider has its whole request (HelperCallPending: a
+description's or clean-up's prompt, readings.py; a transcription's audio, transcription.py;
+then a transcript's own count while it is cleaned up), for a reply cut before its outcome.
+Each call is asked again only as retries.py allows (a 429 once,
 within the caller's time; an upload never received whole once): a rate-limited reading is
 RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
@@ -33,36 +35,33 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncGenerator, Sequence
-from contextlib import AbstractContextManager, aclosing
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import httpx2 as httpx
-import structlog
-from pydantic import SecretStr
 
-from tzurot.inference.dialects import helper_call
 from tzurot.inference.domain import (
-    IMAGE_DESCRIPTION,
-    TRANSCRIPT_CLEANUP,
     TRANSCRIPTION,
     AttachmentRead,
     AttachmentRef,
     Downloaded,
+    HelperCallPending,
     ImagePart,
-    KeySource,
     PaidCall,
-    TokenUsage,
     Transcript,
-    TranscriptionPending,
     UsageSpent,
 )
-from tzurot.inference.keys import refusal_names_key, refused_user_key
 from tzurot.inference.ports import Downloader, LanguageModel
-from tzurot.inference.prompt import ChatMessage
-from tzurot.inference.providers import Provider
-from tzurot.inference.retries import RetryPolicy, helper_completion
-from tzurot.inference.thinking import split_thinking
+from tzurot.inference.readings import (
+    CLEANUP_PROMPT,
+    DESCRIBE_PROMPT,
+    HelperReadings,
+    ModelTarget,
+    Reading,
+    paid_call,
+)
+from tzurot.inference.retries import RetryPolicy
 from tzurot.inference.transcription import (
     Transcribing,
     audio_file_limit,
@@ -70,6 +69,20 @@ from tzurot.inference.transcription import (
     transcribed,
 )
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, TzurotError, Unavailable
+
+__all__ = [  # ModelTarget, Reading and the prompts live in readings.py
+    "AUDIO_TYPES",
+    "CLEANUP_PROMPT",
+    "DESCRIBE_PROMPT",
+    "IMAGE_TYPES",
+    "AttachmentLimits",
+    "AttachmentReader",
+    "HttpDownloader",
+    "ModelTarget",
+    "Prepared",
+    "Reading",
+    "kind_of",
+]
 
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 AUDIO_TYPES = frozenset(
@@ -86,16 +99,6 @@ AUDIO_TYPES = frozenset(
         "audio/flac",
     }
 )
-DESCRIBE_PROMPT = (
-    "Describe this image for someone who cannot see it: what it shows, any text in it, "
-    "and its mood. Be factual and concise."
-)
-CLEANUP_PROMPT = (
-    "You fix speech-to-text transcripts. Add punctuation, capitalisation and paragraph "
-    "breaks; remove filler repetitions; change nothing else. Answer with the transcript only."
-)
-
-log = structlog.get_logger(__name__)
 
 
 def _mime(content_type: str) -> str:
@@ -178,21 +181,6 @@ def _size(n: int) -> str:
 
 
 @dataclass(frozen=True)
-class ModelTarget:
-    """A model to call, on a provider, with the key that pays for it."""
-
-    provider: Provider
-    api_key: SecretStr
-    model: str
-    key_source: KeySource
-    """Whose key it is: a refusal of it says so (keys.refusal_names_key)."""
-
-    def names_refusal(self) -> AbstractContextManager[None]:
-        """The provider's refusal of this key, raised inside, says whose key it was."""
-        return refusal_names_key(self.provider.name, self.key_source)
-
-
-@dataclass(frozen=True)
 class AttachmentLimits:
     max_image_bytes: int = 10 * 1024 * 1024
     max_audio_bytes: int = 25 * 1024 * 1024
@@ -211,21 +199,7 @@ class Prepared:
     (a clean-up): never reported used."""
 
 
-@dataclass(frozen=True)
-class Reading:
-    """A helper model's text for one attachment and every call it was paid with."""
-
-    text: str
-    paid: tuple[PaidCall, ...]
-    refused_keys: tuple[str, ...] = ()
-    """Providers whose key from the user's wallet refused a call this reading did without
-    (the clean-up): no error reaches gateway for it, so it is reported here."""
-    cut_off: tuple[PaidCall, ...] = ()
-    """A call this reading did without (the clean-up) that failed once its request went out,
-    estimated (broken_off.helper_cut_off): paid, not delivered."""
-
-
-class AttachmentReader:
+class AttachmentReader(HelperReadings):
     def __init__(
         self, downloader: Downloader, llm: LanguageModel, limits: AttachmentLimits
     ) -> None:
@@ -264,12 +238,12 @@ class AttachmentReader:
         transcriber: ModelTarget | None,
         cleaner: ModelTarget | None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
-    ) -> AsyncGenerator[AttachmentRead | UsageSpent | TranscriptionPending, None]:
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | HelperCallPending, None]:
         """Fills `prepared` attachment by attachment; yields each one a helper model read,
         as soon as it is paid for (an attachment with a description is not read again), a
         helper call that failed once its request went out, estimated (UsageSpent, failed):
-        a clean-up's after its reading, a description's before its error; and what a
-        transcription may be billed while the provider has its audio (pending)."""
+        a clean-up's after its reading, a description's before its error; and what the
+        helper calls may be billed while the provider has their requests (pending)."""
         self.check(attachments)
         for index, attachment in enumerate(attachments):
             where = f"attachments[{index}]"
@@ -287,12 +261,20 @@ class AttachmentReader:
                 if describer is None:
                     raise _no_model("image description")
                 cut_off: list[PaidCall] = []
+                described = None
+                steps = self.describing(index, image, describer, retry=retry, cut_off=cut_off)
                 try:
-                    described = await self.describe(image, describer, retry=retry, cut_off=cut_off)
+                    async with aclosing(steps):
+                        async for step in steps:
+                            if isinstance(step, Reading):
+                                described = step
+                            else:
+                                yield step  # said while the provider has it
                 except TzurotError:
                     if cut_off:  # billed, maybe: said before the reply's error
                         yield UsageSpent(tuple(cut_off), failed=True)
                     raise
+                assert described is not None  # a description ends with its reading, or raises
                 read = replace(attachment, description=described.text)
                 yield AttachmentRead(index, read, described.paid)
                 prepared.notes.append(f"[Image {label}: {described.text}]")
@@ -314,9 +296,9 @@ class AttachmentReader:
         cleaner: ModelTarget | None,
         *,
         retry: RetryPolicy,
-    ) -> AsyncGenerator[AttachmentRead | UsageSpent | TranscriptionPending, None]:
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | HelperCallPending, None]:
         """An audio attachment's transcript into `prepared` (read now, unless it has one):
-        yields what its transcription may be billed while the provider has it (pending),
+        yields what its calls may be billed while the provider has them (pending),
         its reading as paid, a clean-up that failed once sent (after the reading) and a
         transcription that failed once the provider may have processed it (before its
         error), both estimated."""
@@ -362,28 +344,6 @@ class AttachmentReader:
         encoded = base64.b64encode(got.data).decode()
         return ImagePart(f"data:{got.content_type};base64,{encoded}")
 
-    async def describe(
-        self,
-        image: ImagePart,
-        target: ModelTarget,
-        *,
-        retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
-        cut_off: list[PaidCall] | None = None,
-    ) -> Reading:
-        """The image's description. A call that failed once its request went out adds its
-        estimate to `cut_off` before the error goes on (retries.helper_completion)."""
-        messages: list[ChatMessage] = [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": DESCRIBE_PROMPT},
-                    {"type": "image_url", "image_url": {"url": image.data_url}},
-                ],
-            }
-        ]
-        text, usage = await self._complete(target, messages, retry, IMAGE_DESCRIPTION, cut_off)
-        return Reading(text, (_paid(IMAGE_DESCRIPTION, target, usage),))
-
     async def transcribe(
         self,
         attachment: AttachmentRef,
@@ -412,10 +372,11 @@ class AttachmentReader:
         index: int = 0,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
         unheard: list[PaidCall] | None = None,
-    ) -> AsyncGenerator[TranscriptionPending | Reading, None]:
+    ) -> AsyncGenerator[HelperCallPending | Reading, None]:
         """Yields what the transcription may be billed while the provider has the audio
-        (TranscriptionPending, transcription.py), then the transcript, cleaned when a cleaner
-        is set and its call succeeds; otherwise the raw transcript, which is paid for already
+        (HelperCallPending, transcription.py), then the transcript, cleaned when a cleaner
+        is set and its call succeeds (its own count said pending meanwhile, with the
+        clean-up's, readings.py); otherwise the raw transcript, which is paid for already
         (with the clean-up's estimate when it failed once its request went out:
         `Reading.cut_off`). A transcription that failed after the provider may have
         processed the audio adds its estimate to `unheard` before the error goes on."""
@@ -441,72 +402,17 @@ class AttachmentReader:
                         yield step
         assert heard is not None  # transcribed ends with its transcript, or raises
         raw = heard.text.strip()
-        paid = (_paid(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
+        paid = (paid_call(TRANSCRIPTION, target, heard.usage, heard.audio_seconds),)
         if not raw or cleaner is None:
             yield Reading(raw, paid)
             return
-        yield await self._cleaned(raw, paid, cleaner, retry)
-
-    async def _cleaned(
-        self, raw: str, paid: tuple[PaidCall, ...], cleaner: ModelTarget, retry: RetryPolicy
-    ) -> Reading:
-        """The raw transcript `paid` for, as the cleaner punctuates it (the raw one when the
-        clean-up fails: with its estimate, should it have failed once sent)."""
-        messages: list[ChatMessage] = [
-            {"role": "system", "content": CLEANUP_PROMPT},
-            {"role": "user", "content": raw},
-        ]
-        cut_off: list[PaidCall] = []
-        try:
-            cleaned, usage = await self._complete(
-                cleaner, messages, retry, TRANSCRIPT_CLEANUP, cut_off, temperature=0.0
-            )
-        except TzurotError as err:
-            log.warning(
-                "attachment.cleanup_failed",
-                code=err.code.name,
-                reason=err.reason,
-                provider=cleaner.provider.name,
-                model=cleaner.model,
-            )
-            # Her own key refused: said so, for gateway to mark it inactive (the raw
-            # transcript goes on, so no error would tell it).
-            refused = refused_user_key(err)
-            return Reading(raw, paid, () if refused is None else (refused,), tuple(cut_off))
-        return Reading(cleaned or raw, (*paid, _paid(TRANSCRIPT_CLEANUP, cleaner, usage)))
-
-    async def _complete(
-        self,
-        target: ModelTarget,
-        messages: list[ChatMessage],
-        retry: RetryPolicy,
-        request_type: str,
-        cut_off: list[PaidCall] | None,
-        *,
-        temperature: float | None = None,
-    ) -> tuple[str, TokenUsage]:
-        """The answer's text (thinking left out) and its usage; a call that failed once sent
-        is estimated into `cut_off` (as `request_type`) before its error goes on."""
-        call = helper_call(messages, target.model, temperature=temperature)
-        with target.names_refusal():
-            completion = await helper_completion(
-                self._llm,
-                target.provider,
-                target.api_key,
-                target.model,
-                call,
-                retry,
-                request_type=request_type,
-                cut_off=cut_off,
-            )
-        # A reasoning model used as describer may think in tags: the user never sees that.
-        return split_thinking(completion.content)[0], completion.usage
-
-
-def _paid(
-    request_type: str, target: ModelTarget, usage: TokenUsage, audio_seconds: float = 0.0
-) -> PaidCall:
-    return PaidCall(request_type, target.provider.name, target.model, usage, audio_seconds)
+        # Its own count from now (not the estimate): a reply cut while the transcript is
+        # cleaned up counts the transcription as the provider billed it.
+        yield HelperCallPending(index, paid)
+        cleaning = self.cleaning(index, raw, paid, cleaner, retry=retry)
+        async with aclosing(cleaning):
+            async for cleaned in cleaning:
+                yield cleaned
 
 
 def _no_model(what: str) -> FailedPrecondition:

@@ -256,7 +256,7 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
                 all_rounds=event.all_rounds,
             )
         )
-    if isinstance(event, d.PromptSent | d.RoundsBilled | d.KeyRefused | d.TranscriptionPending):
+    if isinstance(event, d.PromptSent | d.RoundsBilled | d.KeyRefused | d.HelperCallPending):
         return _said_on_the_way(event)
     return inf.GenerateReplyResponse(
         finished=inf.ReplyFinished(
@@ -301,18 +301,30 @@ def reply_event(event: d.ReplyEvent) -> inf.GenerateReplyResponse:
 
 
 def _said_on_the_way(
-    event: d.PromptSent | d.RoundsBilled | d.KeyRefused | d.TranscriptionPending,
+    event: d.PromptSent | d.RoundsBilled | d.KeyRefused | d.HelperCallPending,
 ) -> inf.GenerateReplyResponse:
     """What the reply says before its end for a caller that asked (server._accepts): the
-    answer's progress, a wallet key refused, a transcription the provider has."""
+    answer's progress, a wallet key refused, helper calls the provider has."""
     if isinstance(event, d.KeyRefused):
         return inf.GenerateReplyResponse(key_refused=inf.KeyRefused(provider=event.provider))
-    if isinstance(event, d.TranscriptionPending):
-        estimate = None if event.estimate is None else paid_call(event.estimate)
+    if isinstance(event, d.HelperCallPending):
         return inf.GenerateReplyResponse(
-            transcription_pending=inf.TranscriptionPending(index=event.index, estimate=estimate)
+            helper_call_pending=inf.HelperCallPending(
+                index=event.index, calls=[paid_call(p) for p in event.calls]
+            )
         )
     return _answer_progress(event)
+
+
+def transcription_pending(event: d.HelperCallPending) -> inf.GenerateReplyResponse:
+    """`event` for a caller that reads only TranscriptionPending (an older gateway): its
+    transcription, or none (taken back, or another kind of call: nothing to keep)."""
+    heard = next((p for p in event.calls if p.request_type == d.TRANSCRIPTION), None)
+    return inf.GenerateReplyResponse(
+        transcription_pending=inf.TranscriptionPending(
+            index=event.index, estimate=None if heard is None else paid_call(heard)
+        )
+    )
 
 
 def _answer_progress(event: d.PromptSent | d.RoundsBilled) -> inf.GenerateReplyResponse:

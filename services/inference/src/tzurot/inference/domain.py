@@ -478,17 +478,19 @@ class RoundsBilled:
 
 
 @dataclass(frozen=True)
-class TranscriptionPending:
-    """The provider has the whole upload of attachment `index`'s transcription, whose outcome
-    no event carries yet (sent as each attempt's upload is handed over whole): `estimate`
-    (transcription_cut_off.py) is what it may bill should the reply be cut now (its client
-    cancelled, the gateway's deadline, inference stopping), when no report can follow. The
-    gateway keeps it for that case only: the attachment's AttachmentRead, the failed
-    UsageSpent of the same estimate or the reply's own error (nothing billed) carries the
-    outcome. None: that attempt was refused (a 429 asked again), nothing is in flight."""
+class HelperCallPending:
+    """What the helper calls reading attachment `index` may bill should the reply be cut now
+    (its client cancelled, the gateway's deadline, inference stopping), when no report can
+    follow: each call whose request the provider had whole (uploads.py) and whose outcome no
+    event carries yet, estimated (a streamed call's prompt, a transcription's audio
+    duration), or the provider's own count once it came (a transcript being cleaned up).
+    Said each time that changes, it replaces what was said before for the attachment; empty:
+    nothing is in flight (that attempt refused, or asked again). The gateway keeps it for
+    such a cut only: the attachment's AttachmentRead, a failed UsageSpent of the same
+    request_type or the reply's own error carries the outcome."""
 
     index: int
-    estimate: PaidCall | None
+    calls: tuple[PaidCall, ...]
 
 
 @dataclass(frozen=True)
@@ -531,7 +533,7 @@ ReplyEvent = (
     | UsageSpent
     | PromptSent
     | RoundsBilled
-    | TranscriptionPending
+    | HelperCallPending
     | KeyRefused
     | ReplyFinished
 )

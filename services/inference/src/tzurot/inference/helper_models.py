@@ -15,10 +15,10 @@ from tzurot.inference.dialects import helper_call, supports_vision
 from tzurot.inference.domain import (
     FACT_EXTRACTION,
     AttachmentRead,
+    HelperCallPending,
     PaidCall,
     ReplyRequest,
     TokenUsage,
-    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.inference.fact_extraction import ExtractedFact, parse_facts
@@ -49,10 +49,10 @@ class HelperModels(OperatorRetries):
         params: AdvancedParameters,
         prepared: Prepared,
         retry: RetryPolicy,
-    ) -> AsyncGenerator[AttachmentRead | UsageSpent | TranscriptionPending, None]:
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | HelperCallPending, None]:
         """Fills `prepared`; yields each attachment a helper model read (AttachmentRead), each
-        helper call that failed once its request went out, estimated (UsageSpent), and what a
-        transcription may be billed while the provider has it (TranscriptionPending)."""
+        helper call that failed once its request went out, estimated (UsageSpent), and what
+        the helper calls may be billed while the provider has them (HelperCallPending)."""
         if not request.attachments:
             return
         if self._attachments is None:

@@ -25,7 +25,10 @@ A helper model's call that failed once its request went out (the provider began 
 or had it whole and left it unanswered past the time limit) may have been billed:
 `helper_completion` gives its estimate (broken_off.helper_cut_off, under the call's
 request_type) to the caller, who reports it as paid and not delivered; never one refused,
-never sent or still uploading.
+never sent or still uploading. It tells too, while the call runs, what it may bill (`tell`:
+its prompt, the moment an attempt's request is handed over whole; taken back when that
+attempt is refused or asked again), for a reply that may be cut before any report
+(billable.py).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from typing import TypeVar
 
 from pydantic import SecretStr
 
+from tzurot.inference.billable import Tell
 from tzurot.inference.broken_off import helper_cut_off
 from tzurot.inference.dialects import ProviderCall
 from tzurot.inference.domain import (
@@ -195,6 +199,7 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     request_type: str = "",
     cut_off: list[PaidCall] | None = None,
     on_accepted: Callable[[], Awaitable[None]] | None = None,
+    tell: Tell | None = None,
 ) -> Completion:
     """A helper model's whole answer (a description, a clean-up, facts), streamed and asked
     again as the policy allows: only while nothing of it came. The whole call ends by the
@@ -214,9 +219,14 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
     delivered). Such a call is never asked again, so it is the last one.
 
     `on_accepted` is awaited when the first attempt the provider accepts (its 200's headers)
-    begins, never for one refused, unsent or waiting out a 429 (LanguageModel.stream_chat)."""
+    begins, never for one refused, unsent or waiting out a 429 (LanguageModel.stream_chat).
+    `tell` hears what the call may bill the moment an attempt's request is handed over whole
+    (its prompt, estimated: nothing of the answer), and None when that attempt is then
+    refused or asked again (nothing billed); a failure that may have been billed is left
+    told (its estimate goes to `cut_off`), and so is a success (its usage is the caller's)."""
     retries = policy.retries()
     stream = _streaming(llm, on_accepted)
+    told = _Told(tell, request_type, provider, model, call)
     while True:
         began = False
         received: list[str] = []
@@ -236,7 +246,8 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
             request_timeout=None if math.isinf(left) else left,
         )
         try:
-            with watching_upload() as upload:  # what of it went out, should the deadline cut it
+            # What of it went out, should the deadline cut it; told once it is all out.
+            with watching_upload(told.sent) as upload:
                 async with limit, aclosing(events):
                     async for event in events:
                         began = True
@@ -258,6 +269,7 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
                     received,
                     began=began,
                     unanswered=True,
+                    told=told,
                 )
             raise _out_of_time(
                 provider.name, began=began, sent=sent, started=upload.started
@@ -266,6 +278,7 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
             if isinstance(err, ResourceExhausted | Unavailable):
                 wait = retries.wait(err, began=began, resendable=True)
                 if wait is not None:
+                    told.taken_back()  # refused, or failed before any work: asked again
                     await asyncio.sleep(wait)
                     continue
             _note_cut_off(
@@ -277,10 +290,19 @@ async def helper_completion(  # noqa: PLR0917  # the call's own parts, as stream
                 received,
                 began=began,
                 unanswered=isinstance(err, NoAnswerInTime),
+                told=told,
             )
             raise
         _note_cut_off(
-            cut_off, request_type, provider, model, call, received, began=began, unanswered=False
+            cut_off,
+            request_type,
+            provider,
+            model,
+            call,
+            received,
+            began=began,
+            unanswered=False,
+            told=told,
         )
         raise Unavailable(
             f"{provider.name} ended the answer without finishing it",
@@ -332,18 +354,60 @@ def _note_cut_off(  # noqa: PLR0917  # the call's own parts, as helper_completio
     *,
     began: bool,
     unanswered: bool,
+    told: _Told,
 ) -> None:
-    """Adds the failed call's estimate to `cut_off`, when it may have been billed."""
-    if cut_off is None:
+    """Adds the failed call's estimate to `cut_off` when it may have been billed (begun, or
+    unanswered once sent: broken_off.helper_cut_off); otherwise (refused) takes back what
+    was `told` of it."""
+    if not began and not unanswered:
+        told.taken_back()  # refused: nothing billed
         return
-    paid = helper_cut_off(
-        request_type,
-        provider.name,
-        model,
-        call.messages,
-        received,
-        began=began,
-        unanswered=unanswered,
-    )
-    if paid is not None:
-        cut_off.append(paid)
+    if cut_off is not None:
+        paid = helper_cut_off(
+            request_type,
+            provider.name,
+            model,
+            call.messages,
+            received,
+            began=began,
+            unanswered=unanswered,
+        )
+        if paid is not None:
+            cut_off.append(paid)
+
+
+class _Told:
+    """What `helper_completion` told of its current attempt (`tell`): its prompt's estimate
+    once the request is all out (counted then, once a call: never delaying a request),
+    taken back when that attempt is refused or asked again."""
+
+    def __init__(
+        self,
+        tell: Tell | None,
+        request_type: str,
+        provider: Provider,
+        model: str,
+        call: ProviderCall,
+    ) -> None:
+        self._tell = tell
+        self._call = (request_type, provider.name, model, call.messages)
+        self._estimate: PaidCall | None = None
+        self._said = False
+
+    def sent(self) -> None:
+        """The attempt's request was handed over whole (called from httpcore's trace)."""
+        if self._tell is None or self._said:
+            return
+        if self._estimate is None:
+            request_type, provider, model, messages = self._call
+            self._estimate = helper_cut_off(
+                request_type, provider, model, messages, (), began=False, unanswered=True
+            )
+        if self._estimate is not None:
+            self._said = True
+            self._tell(self._estimate)
+
+    def taken_back(self) -> None:
+        if self._tell is not None and self._said:
+            self._said = False
+            self._tell(None)

@@ -16,11 +16,11 @@ from pydantic import SecretStr
 
 from tzurot.inference import convert
 from tzurot.inference.domain import (
+    HelperCallPending,
     KeyRefused,
     PaidCall,
     PromptSent,
     RoundsBilled,
-    TranscriptionPending,
     UsageSpent,
 )
 from tzurot.inference.fact_extraction import KnownFact, SaidTurn, extraction_messages
@@ -142,6 +142,9 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
             async for event in events:
                 if not _accepts(request, event):
                     continue  # an older gateway would read it as the finished answer
+                if isinstance(event, HelperCallPending) and not request.accepts_helper_call_pending:
+                    yield convert.transcription_pending(event)  # the event it reads
+                    continue
                 yield convert.reply_event(event)
 
     async def ListSkills(
@@ -259,13 +262,14 @@ def _attach_cut_off(err: TzurotError, cut_off: list[PaidCall]) -> None:
 def _accepts(request: inf.GenerateReplyRequest, event: object) -> bool:
     """Whether the caller reads `event`: an older gateway read any event it did not know as
     the finished answer (and gateways of 3c3cebc..3ba29af knew PromptSent and RoundsBilled
-    only as fields, reading them so too: review 159). KeyRefused and TranscriptionPending have
+    only as fields, reading them so too: review 159). KeyRefused and HelperCallPending have
     their own flags: a gateway that knows the field only (its stubs regenerated, its code
-    not) would read it so too."""
+    not) would read it so too. A gateway that reads only TranscriptionPending is sent that
+    (GenerateReply)."""
     if isinstance(event, KeyRefused):
         return request.accepts_key_refused
-    if isinstance(event, TranscriptionPending):
-        return request.accepts_transcription_pending
+    if isinstance(event, HelperCallPending):
+        return request.accepts_helper_call_pending or request.accepts_transcription_pending
     if isinstance(event, PromptSent | RoundsBilled):
         return request.accepts_answer_progress
     if isinstance(event, UsageSpent):

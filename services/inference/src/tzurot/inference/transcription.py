@@ -5,11 +5,12 @@ A transcription is answered in one body once the provider worked on the whole fi
 bills that work even when its answer never comes back. A reply cut while it waits (its
 client cancelled, the gateway's deadline, inference stopping) can report nothing more, so
 the moment an attempt's upload is handed over whole (uploads.py) the reply says what it may
-be billed (TranscriptionPending: the audio's estimate, transcription_cut_off.py); the gateway
+be billed (HelperCallPending: the audio's estimate, transcription_cut_off.py); the gateway
 keeps it and records it only when the reply is cut before the outcome comes. The audio's
 duration is read from the start, while it uploads, and the estimate said once both are done;
-the transcript never waits for it. An attempt the provider refuses and that is asked again
-(a 429 whose Retry-After fits) is taken back (`estimate` None); a refusal that is the
+the transcript never waits for it (a transcript that comes first is said by its own count,
+attachments.py, while it is cleaned up). An attempt the provider refuses and that is asked
+again (a 429 whose Retry-After fits) is taken back (no calls); a refusal that is the
 outcome (a 4xx) is not: the reply's error that follows it clears the estimate at the
 gateway. Nothing is said of an upload never sent or never received whole (NotSent,
 NotReceived): the provider has nothing to bill, and NotReceived is asked again once
@@ -41,22 +42,10 @@ from typing import Literal, Protocol
 from pydantic import SecretStr
 
 from tzurot.inference.dialects import dialect_of
-from tzurot.inference.domain import (
-    TRANSCRIPTION,
-    Downloaded,
-    PaidCall,
-    TokenUsage,
-    Transcript,
-    TranscriptionPending,
-)
+from tzurot.inference.domain import Downloaded, HelperCallPending, PaidCall, Transcript
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import RetryPolicy, whole_answer
-from tzurot.inference.transcription_cut_off import (
-    DEMUXERS,
-    may_have_billed,
-    size_estimate,
-    transcription_cut_off,
-)
+from tzurot.inference.transcription_cut_off import may_have_billed, transcription_cut_off
 from tzurot.runtime.errors import TzurotError
 
 AUDIO_EXTENSIONS = {
@@ -121,12 +110,13 @@ async def transcribed(
     *,
     index: int,
     unheard: list[PaidCall] | None = None,
-) -> AsyncGenerator[TranscriptionPending | Transcript, None]:
-    """Yields a TranscriptionPending for attachment `index` once an attempt's upload is
-    handed over whole and the audio's duration is read (and one taking it back, `estimate`
-    None, when the provider refused that attempt and it is asked again), then the
-    Transcript, as soon as it comes. A failure once the provider may have processed the
-    audio adds its estimate to `unheard` before it is raised. Closing this ends the call."""
+) -> AsyncGenerator[HelperCallPending | Transcript, None]:
+    """Yields a HelperCallPending for attachment `index` with the estimate once an attempt's
+    upload is handed over whole and the audio's duration is read (and one taking it back, no
+    calls, when the provider refused that attempt and it is asked again), then the
+    Transcript, as soon as it comes (not waiting for the duration). A failure once the
+    provider may have processed the audio adds its estimate to `unheard` before it is
+    raised. Closing this ends the call."""
     notes: asyncio.Queue[_Note] = asyncio.Queue()
     # The audio's duration is read while it uploads (the same for every attempt): said once
     # an upload is out and it is read, never holding up the transcript.
@@ -134,29 +124,21 @@ async def transcribed(
     reading.add_done_callback(lambda _: notes.put_nowait("read"))
     work = asyncio.ensure_future(_attempts(call, llm, retry, notes))
     work.add_done_callback(lambda _: notes.put_nowait("ended"))
-    out = said = sent = False  # an attempt's upload is out; its estimate was said; any was
+    out = said = False  # an attempt's upload is out; its estimate was said
     try:
         while (note := await notes.get()) != "ended":
-            sent = sent or note == "sent"
             if work.done():
                 continue  # its outcome is known: no need to say what it may be billed
             if note == "refused":
                 out = False
                 if said:
                     said = False
-                    yield TranscriptionPending(index, None)
+                    yield HelperCallPending(index, ())
                 continue
             out = out or note == "sent"
             if out and not said and reading.done():
                 said = True
-                yield TranscriptionPending(index, reading.result())
-        if sent and not said and not work.cancelled() and work.exception() is None:
-            # The transcript came before the audio's duration was read: said now, by its size
-            # (no wait), so a reply cut while it is cleaned up still counts the transcription.
-            said = True
-            yield TranscriptionPending(
-                index, reading.result() if reading.done() else _by_size(call)
-            )
+                yield HelperCallPending(index, (reading.result(),))
         try:
             transcript = work.result()
         except TzurotError as err:
@@ -169,19 +151,6 @@ async def transcribed(
             if not task.done():
                 task.cancel()
         await asyncio.gather(work, reading, return_exceptions=True)
-
-
-def _by_size(call: Transcribing) -> PaidCall:
-    """The transcription's estimate by the audio's size alone (transcription_cut_off)."""
-    seconds = size_estimate(len(call.audio.data), DEMUXERS.get(call.audio.content_type, ""))
-    return PaidCall(
-        TRANSCRIPTION,
-        call.provider.name,
-        call.model,
-        TokenUsage(0, 0),
-        audio_seconds=seconds,
-        estimated=True,
-    )
 
 
 async def _estimate(call: Transcribing) -> PaidCall:

@@ -11,7 +11,7 @@ seconds. For a token-billed model too: no provider documents how many tokens a s
 audio is on `/audio/transcriptions`, so that row says seconds, never invented tokens (its
 /usage line then holds the successes' tokens and the failures' seconds of audio). The
 estimate is read as soon as the provider has the whole upload, whatever comes of the call:
-said at once for a reply cut before the outcome (TranscriptionPending, transcription.py),
+said at once for a reply cut before the outcome (HelperCallPending, transcription.py),
 then reused should the call fail.
 
 Never estimated (billed nothing): a refusal (a 4xx, 408 and 409 included), an overload or
