@@ -127,6 +127,28 @@ def test_a_mention_between_two_formattings_leaves_both_whole_and_apart() -> None
         assert strip_mentions(content, _found(content)) == model_reads, content
 
 
+def test_marks_of_formatting_holding_the_mention_stay_together() -> None:
+    """Where a mark beside the mention opens or closes formatting that holds it and more, and
+    whose markers touch no space on its text's side, the marks meet without a space: '*'
+    italics open before no space and close after none, so "*pats **you** *" would show no
+    italics and a stray '*'."""
+    cases = {
+        "*pats **you** @Sage*": "*pats **you***",  # the bold closes, then the italics
+        "*@Sage **hugs** you*": "***hugs** you*",  # the italics open, then the bold
+        "***wow** @Sage*": "***wow***",
+        "*I like **this** @Sage*": "*I like **this***",
+        "*a **b** @Sage*, ok": "*a **b***, ok",
+        "*@Sage **really** likes this*": "***really** likes this*",
+        "*@Sage**wave*": "***wave*",
+        "__***x** @Sage*__": "__***x***__",
+        "_*@Lilith **hello***_": "_***hello***_",
+        # Bold's closer may follow a space: it stays apart ("*there****" would close nothing).
+        "***hi *there*@Sage***": "***hi *there* ***",
+    }
+    for content, model_reads in cases.items():
+        assert strip_mentions(content, _found(content)) == model_reads, content
+
+
 def test_marks_are_formatting_only_where_discord_reads_them_so() -> None:
     """Which marks pair is read as the gateway reads them (tzurot.runtime.emphasis): a run of
     four or more '_' opens nothing (for the gateway "____@Sage__" mentions nobody), so the

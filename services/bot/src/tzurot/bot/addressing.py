@@ -24,6 +24,7 @@ _DISCORD_MENTION = re.compile(r"<@[!&]?\d+>")
 _MARK_RUN = re.compile(rf"([{re.escape(MARKS)}])\1*")
 """A run of one of Discord's formatting marks: italics, underline, bold, strikethrough,
 spoiler."""
+_BLANKS = re.compile(r"[ \t]+")
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,10 @@ def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
     "_waves_"). Which marks are formatting, and which pair, is read as Discord reads them
     (`tzurot.runtime.formatting`: the gateway's reading of '_', which found the mentions), so
     marks of other formatting stay, and stay apart: "*hi*@Sage*bye*" is two italics, "*hi*
-    *bye*", not "*hibye*"."""
-    marks = _Formatting(content) if any(mark in content for mark in MARKS) else None
+    *bye*", not "*hibye*"; marks of formatting holding the mention and more stay together:
+    "*pats **you** @Sage*" is "*pats **you***", the italics whole."""
+    spaces = _Spaces(content)
+    marks = _Formatting(content, spaces) if any(mark in content for mark in MARKS) else None
     removed: list[tuple[int, int]] = []
     for item in sorted(addressed, key=lambda a: a.offset):
         span = item.offset, item.offset + len(item.matched_text)
@@ -61,20 +64,45 @@ def strip_mentions(content: str, addressed: Sequence[Addressed]) -> str:
             if marks is not None:
                 span = marks.unwrapped(span, floor)
             # Mentions only spaces apart are taken out together ("_@Sage @Lilith_").
-            if not removed or content[floor : span[0]].strip(" \t"):
+            if not removed or spaces.before(span[0], floor) > floor:
                 break
             span = removed.pop()[0], span[1]
         removed.append(span)
     out, cursor = [], 0
     for start, end in removed:
         out.append(content[cursor:start])
-        # Marks on both sides stay apart: "*hi*" and "*bye*", not "*hi**bye*".
+        # Marks of other formatting on both sides stay apart: "*hi*" and "*bye*", not
+        # "*hi**bye*".
         glued = start > 0 and end < len(content) and content[start - 1] == content[end]
-        out.append(" " if glued and content[end] in MARKS else "")
+        apart = glued and marks is not None and marks.apart(start - 1, end)
+        out.append(" " if apart else "")
         cursor = end
     out.append(content[cursor:])
     text = re.sub(r"[ \t]{2,}", " ", "".join(out)).strip()
     return text.lstrip(",:;").strip()
+
+
+class _Spaces:
+    """The runs of spaces and tabs in a message, by where each begins and where it ends: a
+    span is moved over the spaces around it in one step, however often it is."""
+
+    __slots__ = ("_begins", "_ends")
+
+    def __init__(self, content: str) -> None:
+        self._ends: dict[int, int] = {}
+        self._begins: dict[int, int] = {}
+        for run in _BLANKS.finditer(content):
+            self._ends[run.start()] = run.end()
+            self._begins[run.end()] = run.start()
+
+    def before(self, pos: int, floor: int) -> int:
+        """Where the spaces ending at `pos` (a mention's or a mark's edge) begin, not before
+        `floor`."""
+        return max(floor, self._begins.get(pos, pos))
+
+    def after(self, pos: int) -> int:
+        """Where the spaces beginning at `pos` (a mention's or a mark's edge) end."""
+        return self._ends.get(pos, pos)
 
 
 class _Formatting:
@@ -82,10 +110,11 @@ class _Formatting:
     markers: a run's marks are alike, so a pair taken out takes its width from the side of
     each run facing its text, where an inner pair's markers are."""
 
-    __slots__ = ("_content", "_ends", "_pairs", "_run", "_taking_part")
+    __slots__ = ("_content", "_ends", "_pairs", "_run", "_spaces", "_taking_part")
 
-    def __init__(self, content: str) -> None:
+    def __init__(self, content: str, spaces: _Spaces) -> None:
         self._content = content
+        self._spaces = spaces
         self._run: dict[int, int] = {}
         """Where the run of marks holding each mark begins."""
         self._ends: dict[int, int] = {}
@@ -95,14 +124,14 @@ class _Formatting:
             self._run.update(dict.fromkeys(range(run.start(), run.end()), run.start()))
         self._pairs: dict[tuple[int, int], list[int]] = {}
         """The width of each pair not taken out, by the runs of its opener and its closer."""
-        self._taking_part: dict[int, list[tuple[int, int]]] = {}
-        """The pairs (by their runs) each run holds markers of: at most a few, but for a
-        long run of '|' (spoilers of one '|' each, none around a mention)."""
+        self._taking_part: dict[int, dict[tuple[int, int], None]] = {}
+        """The runs of the pairs each run holds markers of, each once: at most a few (a long
+        run of '|' holds many spoilers of one '|', all within it)."""
         for pair in formatting_pairs(content):
             runs = self._run[pair.opener[0]], self._run[pair.closer[0]]
             self._pairs.setdefault(runs, []).append(pair.opener[1] - pair.opener[0])
             for at in runs:
-                self._taking_part.setdefault(at, []).append(runs)
+                self._taking_part.setdefault(at, {})[runs] = None
 
     def unwrapped(self, span: tuple[int, int], floor: int) -> tuple[int, int]:
         """`span` (mentions) with the pairs around it that hold only it and spaces; then, in
@@ -127,30 +156,51 @@ class _Formatting:
             return left, right
         return start, end
 
+    def apart(self, left: int, right: int) -> bool:
+        """Whether the marks at `left` and `right`, met once what lies between them is taken
+        out, are kept apart by a space. Not where either opens or closes formatting holding
+        what was taken out and more whose markers touch no space on its text's side ('*'
+        italics, strikethrough): a space would end it ("*pats **you** *"), the marks run
+        together keep it ("*pats **you***")."""
+        return (
+            self._content[right] in MARKS
+            and not self._opens_after(left, right, tight=True)
+            and not self._closes_before(right, left + 1, tight=True)
+        )
+
     def _spaced(self, start: int, end: int, floor: int) -> tuple[int, int]:
         """`start` and `end` moved over the spaces and tabs around them."""
-        content = self._content
-        while start > floor and content[start - 1] in " \t":
-            start -= 1
-        while end < len(content) and content[end] in " \t":
-            end += 1
-        return start, end
+        return self._spaces.before(start, floor), self._spaces.after(end)
 
-    def _opens_after(self, at: int, pos: int) -> bool:
-        """Whether the run of marks at `at` opens formatting closing at `pos` or after."""
+    def _opens_after(self, at: int, pos: int, *, tight: bool = False) -> bool:
+        """Whether the run of marks at `at` opens formatting closing at `pos` or after (only
+        formatting touching no space, when `tight`)."""
         run = self._run.get(at)
         return run is not None and any(
-            self._pairs[runs] and runs[0] == run and self._ends[runs[1]] > pos
+            self._pairs[runs]
+            and runs[0] == run
+            and self._ends[runs[1]] > pos
+            and (not tight or self._tight(runs))
             for runs in self._taking_part.get(run, ())
         )
 
-    def _closes_before(self, at: int, pos: int) -> bool:
-        """Whether the run of marks at `at` closes formatting opened before `pos`."""
+    def _closes_before(self, at: int, pos: int, *, tight: bool = False) -> bool:
+        """Whether the run of marks at `at` closes formatting opened before `pos` (only
+        formatting touching no space, when `tight`)."""
         run = self._run.get(at)
         return run is not None and any(
-            self._pairs[runs] and runs[1] == run and runs[0] < pos
+            self._pairs[runs]
+            and runs[1] == run
+            and runs[0] < pos
+            and (not tight or self._tight(runs))
             for runs in self._taking_part.get(run, ())
         )
+
+    def _tight(self, runs: tuple[int, int]) -> bool:
+        """Whether the pairs of `runs` hold formatting whose markers touch no space on its
+        text's side: '*' italics (simple-markdown's em rule) and strikethrough."""
+        mark = self._content[runs[0]]
+        return mark == "~" or (mark == "*" and 1 in self._pairs[runs])
 
 
 def reply_addressee(posted: PostedAs, now: common.Personality | None) -> common.Personality | None:
