@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import grpc
 import pytest
@@ -93,7 +93,6 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
     seeds = data / "seeds"
     seeds.mkdir()
     (seeds / "lilith.yaml").write_text(SEED)
-    base = _four_free_ports()
     async with (
         FakeProvider(reply=story, require_key=False, any_model=True, chunk_delay=0.1) as fake,
         FakeDiscord() as discord,
@@ -125,19 +124,9 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
             "TZUROT_JOB_LEASE_SECONDS": "6",
             "TZUROT_DEV_GUILD_ID": str(guild["id"]),
         }
-        log = (data / "up.log").open("w")
-        process = await asyncio.create_subprocess_exec(  # our interpreter and module, no shell
-            sys.executable, "-m", "tzurot.cli", "up", "--data-dir", str(data),
-            "--base-port", str(base), "--seeds", str(seeds),
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+        process, base, log = await _started(data, seeds, env)
         try:
             certs = data / "certs"
-            # Up: every service healthy and the seeds imported (the banner is printed).
-            await _wait_for(
-                lambda: process.returncode is not None or "Try: " in (data / "up.log").read_text(),
-                READY_WITHIN,
-            )
             assert process.returncode is None, (data / "up.log").read_text()[-3000:]
             async with secure_channel(
                 f"127.0.0.1:{base}",
@@ -159,6 +148,32 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
                     process.kill()
                     await process.wait()
             log.close()
+
+
+async def _started(
+    data: Path, seeds: Path, env: dict[str, str]
+) -> tuple[asyncio.subprocess.Process, int, IO[str]]:
+    """`tzurot up` on four free ports, up (every service healthy, the seeds imported: the
+    banner printed) or exited. Ports found free are ephemeral ones: an outgoing connection
+    elsewhere on the host may take one before `up` binds it, so a start that could not listen
+    is tried again on others (at most three times)."""
+    for attempt in range(3):
+        base = _four_free_ports()
+        log = (data / "up.log").open("w")
+        process = await asyncio.create_subprocess_exec(  # our interpreter and module, no shell
+            sys.executable, "-m", "tzurot.cli", "up", "--data-dir", str(data),
+            "--base-port", str(base), "--seeds", str(seeds),
+            env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+        await _wait_for(
+            lambda p=process: p.returncode is not None or "Try: " in (data / "up.log").read_text(),
+            READY_WITHIN,
+        )
+        taken = process.returncode is not None and "cannot listen" in (data / "up.log").read_text()
+        if not taken or attempt == 2:
+            return process, base, log
+        log.close()
+    raise AssertionError("unreachable")
 
 
 def _four_free_ports() -> int:
