@@ -263,7 +263,10 @@ class GenerateRequest(_message.Message):
     def location(self) -> _common_pb2.Location: ...
     @_builtins.property
     def message_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Discord message ids of the user's message."""
+        """The Discord message answered, first; then, when present, the forward that message took
+        as its comment (tzurot.bot.forwards: a comment sent with a forward answers for both).
+        All are kept with the job and the user's turn (a 🔄 after a restart fetches both again).
+        """
 
     @_builtins.property
     def references(self) -> _containers.RepeatedCompositeFieldContainer[_common_pb2.ReferencedMessage]: ...

@@ -27,9 +27,10 @@ call): the forward waits on while a claim is open, up to `CLAIM_CAP_SECONDS` in 
 the message takes it (it addresses someone) or lets it go (`release`: it addresses nobody,
 or failed). Taken, the two get one answer, else the forward is answered itself (where a
 personality is activated) and no later message takes it. A message sent before the forward
-never takes it. PluralKit's repost of a comment (a webhook message its record names the
-original of) stands for that original: it takes the forward the original took, or is judged
-by the original's id.
+never takes it, nor does a reply to the forward. PluralKit's repost of a comment (a webhook
+message its record names the original of) stands for that original: it takes the forward the
+original took, or is judged by the original's id; a repost replies by an embed, not a
+reference (`replied_to` reads both).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from typing import TypeVar
 import discord
 
 from tzurot.bot.addressing import is_forward
+from tzurot.bot.proxied import reply_embed_target
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -103,6 +105,16 @@ def forwarded_by(message: discord.Message) -> str:
     """Who the forwarded text is by, as far as known: the snapshot has no author, only the
     forward has one (who forwarded it)."""
     return f"a message {message.author.display_name} forwarded"
+
+
+def replied_to(message: discord.Message) -> int | None:
+    """The id of the message `message` replies to: its reference's, or for a webhook message
+    (PluralKit's repost, which has no reference) its reply embed's; None for no reply."""
+    if message.reference is not None:
+        return message.reference.message_id
+    if message.webhook_id is not None and (found := reply_embed_target(message)):
+        return found[1]
+    return None
 
 
 def sent_with(forward: discord.Message, message_id: int, window: float) -> bool:
@@ -184,14 +196,13 @@ class ForwardComments:
     def claim(self, message: discord.Message, user_id: str, *, original: int = 0) -> None:
         """As soon as `message` (from `user_id`) is read, before anything is awaited: if it may
         be the comment of that author's forward waiting in the channel (no forward itself, sent
-        after it and within `window`, no reply to it; a repost judged by its `original`), the
-        forward waits for it to `take` it or `release` it. A dict look-up: no other message is
-        delayed."""
+        after it and within `window`, no reply to it (`replied_to`); a repost judged by its
+        `original`), the forward waits for it to `take` it or `release` it. A dict look-up: no
+        other message is delayed."""
         waiting = self._waiting.get((message.channel.id, user_id))
         if waiting is None or is_forward_message(message) or waiting.taken.is_set():
             return
-        ref = message.reference
-        if ref is not None and ref.message_id == waiting.forward.id:
+        if replied_to(message) == waiting.forward.id:
             return
         if sent_with(waiting.forward, original or message.id, self._window):
             waiting.claims.add(message.id)
@@ -212,7 +223,8 @@ class ForwardComments:
         """The forward `message` (addressing a personality, from `user_id`) was sent with:
         that author's latest in the channel, still waiting, that `message` was sent after and
         within `window` seconds of (`sent_with`), once; None for a forward (no comment), a
-        message sent before it or a reply to that very forward (its reference shows it).
+        message sent before it or a reply to that very forward (`replied_to`: its reference
+        shows it, or PluralKit's reply embed on its repost).
         `original`: the message PluralKit reposted as `message` (its record names it), which
         is not answered: the repost takes the forward that original took, and is otherwise
         judged as sent when the original was."""
@@ -232,8 +244,7 @@ class ForwardComments:
             if not waiting.claims:  # else a message still being read may be its comment
                 del self._waiting[key]
             return None
-        ref = message.reference
-        if ref is not None and ref.message_id == waiting.forward.id:
+        if replied_to(message) == waiting.forward.id:
             return None
         del self._waiting[key]
         waiting.taken.set()
