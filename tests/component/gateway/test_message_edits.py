@@ -4,6 +4,7 @@ message's transcript) stays, unless the edit took the file off the message."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import pytest
@@ -21,7 +22,7 @@ from tzurot.gateway.domain import (
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.turn_edits import MessageEdit
-from tzurot.runtime.errors import InvalidArgument, PermissionDenied
+from tzurot.runtime.errors import InvalidArgument, PermissionDenied, TzurotError, Unavailable
 
 from .conftest import ALICE, USAGE, FakeInference, FakeMemory, command, seed
 
@@ -145,23 +146,70 @@ async def test_a_message_two_personalities_answered_edits_both_turns_with_their_
 
 
 @pytest.mark.usefixtures("lilith")
-async def test_a_turn_the_edit_would_empty_keeps_its_text(
+async def test_a_turn_the_edit_would_empty_names_its_files_not_the_removed_text(
     gateway: Gateway,
     admin: Admin,
     store: GatewayStore,
     inference: FakeInference,
     memory: FakeMemory,
 ) -> None:
-    """Sage's job read nothing: emptied, its turn would say nothing, and keeps what it said;
-    Lilith's keeps its image's description."""
+    """Sage's job read nothing (a model with vision saw the image): emptied, its turn names
+    the image, keeping none of the text the user removed; Lilith's keeps its image's
+    description. The image taken off too, Sage's turn says its text was removed."""
     await store.import_personality(seed("sage"), owner_user_id=None)
     inference.script = list(reading(f"my cat\n{SEEN}"))
     await delivered(gateway, "my cat", personality="lilith")
     inference.script = list(reading("my cat"))
     await delivered(gateway, "my cat", personality="sage")
+    alice = Principal(await gateway.user(ALICE))
 
+    await admin.edit_message(alice, "msg-1", MessageEdit(""))
+    assert user_turns(memory) == [SEEN, "[Image cat.png]"]
+    await admin.edit_message(alice, "msg-1", MessageEdit("", files=[CAT.url]))
+    assert user_turns(memory) == [SEEN, "[Image cat.png]"]
+
+
+@pytest.mark.usefixtures("lilith")
+async def test_an_image_seen_by_a_vision_model_alone_is_named_when_the_text_goes(
+    gateway: Gateway, admin: Admin, inference: FakeInference, memory: FakeMemory
+) -> None:
+    """Once refused (every turn empty), leaving the removed text in history."""
+    inference.script = list(reading("my secret"))
+    await delivered(gateway, "my secret")
     await admin.edit_message(Principal(await gateway.user(ALICE)), "msg-1", MessageEdit(""))
-    assert user_turns(memory) == [SEEN, "my cat"]
+    assert user_turns(memory) == ["[Image cat.png]"]
+
+
+@pytest.mark.usefixtures("lilith")
+async def test_a_regeneration_key_claimed_again_asks_and_keeps_the_new_text(
+    gateway: Gateway,
+    admin: Admin,
+    store: GatewayStore,
+    inference: FakeInference,
+    memory: FakeMemory,
+) -> None:
+    """A job failed retryably is claimed again under its key (an older bot's 🔄 after an
+    edit): its row keeps what this attempt asks, so a later edit still finds the readings."""
+    inference.script = []
+    inference.error = Unavailable("inference is restarting")
+    first = command("my cat is called Tom", key="msg-1:lilith#regen1")
+    first = dataclasses.replace(first, message_ids=("msg-1",), attachments=(CAT,))
+    with contextlib.suppress(TzurotError):
+        _ = [event async for event in gateway.generate(first)]
+    inference.error = None
+    inference.script = list(reading(f"my cat is called Felix\n{SEEN}"))
+    again = dataclasses.replace(first, content="my cat is called Felix")
+    events = [event async for event in gateway.generate(again)]
+    accepted = events[0]
+    assert isinstance(accepted, JobAccepted)
+    await gateway.confirm_delivery(accepted.job_id, ["answer-lilith"])
+    job = await store.get_job(accepted.job_id)
+    assert job is not None
+    assert job.request_content == "my cat is called Felix"
+
+    edit = MessageEdit("my cat is Felix", files=[CAT.url])
+    await admin.edit_message(Principal(await gateway.user(ALICE)), "msg-1", edit)
+    assert user_turns(memory) == [f"my cat is Felix\n{SEEN}"]
 
 
 def read_by_a_helper() -> list[ReplyEvent]:

@@ -7,6 +7,7 @@ code and reason; and an edit met by the outage is logged, never raised into disc
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -197,6 +198,7 @@ async def test_an_edit_met_by_the_gateway_away_is_logged_not_raised() -> None:
     answer = Answer(common.Personality(slug="lilith"), 77, Channel(), request)  # type: ignore[arg-type]  # a fake channel
     flow._answers.remember(31, answer)
     edited = message("@Lilith hello again", channel=Channel())
+    edited.edited_at = datetime.now(UTC)  # the user's edit (a preview's update sets none)
     with capture_logs() as logs:
         await flow.on_edit(edited)  # raised, discord.py would log a traceback
     assert stub.calls == ["ResolveMentions"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import discord
 
@@ -30,6 +31,8 @@ class Answer:
     error_code: str = ""
     # The gateway asks for the answer to be spoken once delivered (voice).
     speak: bool = False
+    # When the user last edited the message answered, as that edit was applied (edits.py).
+    edited_at: datetime | None = None
 
 
 class AnswerBook:
@@ -39,6 +42,8 @@ class AnswerBook:
         self._capacity = capacity
         self._by_message: OrderedDict[int, Answer] = OrderedDict()
         self._latest: dict[tuple[int, str], Answer] = {}
+        self._regenerations: OrderedDict[str, int] = OrderedDict()
+        self._regenerating: dict[str, str] = {}  # the key of a 🔄 being made, by its base
 
     def get(self, message_id: int) -> Answer | None:
         return self._by_message.get(message_id)
@@ -57,6 +62,29 @@ class AnswerBook:
             if message_id in answer.request.message_ids:
                 found.setdefault(id(answer), answer)
         return list(found.values())
+
+    def next_regeneration(self, key: str) -> str:
+        """The key of a new 🔄 of the answer asked under `key`: `…#regen<n>`, n past both the
+        answer's own count and every 🔄 this process asked for the same message and
+        personality (one that failed too, whose key the gateway would answer with its
+        stored failure); while one is being made, its key (two quick 🔄s are one job)."""
+        base, _, count = key.partition("#regen")
+        asked = self._regenerating.get(base)
+        if asked is not None:  # a 🔄 of it still being made: the same job, not a second one
+            return asked
+        number = max(int(count) if count.isdigit() else 0, self._regenerations.get(base, 0)) + 1
+        self._regenerations[base] = number
+        self._regenerations.move_to_end(base)
+        while len(self._regenerations) > self._capacity:
+            self._regenerations.popitem(last=False)
+        self._regenerating[base] = f"{base}#regen{number}"
+        return self._regenerating[base]
+
+    def regeneration_ended(self, key: str) -> None:
+        """The 🔄 asked under `key` was posted or failed: the next one gets a new key."""
+        base = key.partition("#regen")[0]
+        if self._regenerating.get(base) == key:
+            del self._regenerating[base]
 
     def trim(self) -> None:
         while len(self._by_message) > self._capacity:

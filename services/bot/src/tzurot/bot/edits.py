@@ -9,7 +9,13 @@ gateway is sent that content and the files still shown.
 An edit waits while the message's answers are being generated (`EditQueue.holding`): their
 turns are stored only once delivered, and a 🔄's new exchange only then replaces the old one.
 The latest edit made meanwhile is sent once the last of them is delivered (or failed); edits
-of one message are sent one at a time, the latest last.
+of one message are sent one at a time, the latest last. A bot stopping (its answers cancelled)
+sends none: the edit is left out. An edit that fails (the gateway or Discord refusing or
+unreachable) is logged and dropped, never tried again; a later one is sent all the same.
+
+Only the user's edits count: Discord sends a message's update for a link preview, a pin or a
+thread too, with no new `edited_timestamp` (discord.py's `edited_at`); those are ignored, and
+so is an update whose `edited_at` is no newer than the edit last applied to its answers.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 import discord
 import structlog
 
@@ -52,13 +59,20 @@ class EditQueue:
         while (applying := self._applying.get(message_id)) is not None:
             await applying.wait()
         self._holds[message_id] = self._holds.get(message_id, 0) + 1
+        cancelled = False
         try:
             yield
+        except asyncio.CancelledError:
+            cancelled = True  # the bot stopping: nothing more is sent, the cancel goes on
+            raise
         finally:
             self._holds[message_id] -= 1
             if not self._holds[message_id]:
                 del self._holds[message_id]
-            await self._send(message_id)
+            if not cancelled:
+                await self._send(message_id)
+            elif message_id not in self._holds:
+                self._waiting.pop(message_id, None)
 
     async def edited(self, message: discord.Message) -> None:
         """The message as edited: sent now, or once its answers are made."""
@@ -73,7 +87,10 @@ class EditQueue:
         done = self._applying[message_id] = asyncio.Event()
         try:
             while (latest := self._waiting.pop(message_id, None)) is not None:
-                await self._apply(latest)
+                try:
+                    await self._apply(latest)
+                except Exception as exc:  # dropped; the one edited meanwhile is sent
+                    log.warning("bot.edit_not_applied", error=type(exc).__name__)
         finally:
             del self._applying[message_id]
             done.set()
@@ -99,14 +116,17 @@ class MessageEdits:
         """The edit of `message` (one of its answers remembered), or nothing; what the
         gateway or Discord refuses is logged: history keeps the text it had."""
         answered = self._answers.answers_to(str(message.id))
-        if not answered:
-            return
+        edited_at = message.edited_at
+        if edited_at is None or all(a.edited_at and a.edited_at >= edited_at for a in answered):
+            return  # not the user's edit (a preview, a pin), or one applied already
         try:
             await self._apply(message, answered)
         except TzurotError as err:
             log.info("bot.edit_not_applied", reason=err.reason, code=err.code.name)
         except discord.HTTPException as exc:
             log.info("bot.edit_not_applied", error=type(exc).__name__, status=exc.status)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # Discord unreachable
+            log.warning("bot.edit_not_applied", error=type(exc).__name__)
 
     async def _apply(self, message: discord.Message, answered: list[Answer]) -> None:
         actor = actor_of(message.author)
@@ -121,6 +141,7 @@ class MessageEdits:
         edited = "\n".join([self._builder.readable_text(message, text), *notes])
         for answer in answered:
             _take_edit(answer.request, base, edited)
+            answer.edited_at = message.edited_at
         shown = [*shown_attachments(message), *(shown_attachments(forward) if forward else [])]
         await self._gateway.call(
             self._gateway.stub.EditMessage(

@@ -260,9 +260,12 @@ class MessageFlow:
 
     async def on_edit(self, message: discord.Message) -> None:
         """A user edited a message: if a personality answered it, its turns in history and
-        its answers' 🔄 take the new text (edits.py). No user edits a forward: its update
-        events (a pin, an embed) leave its turn as it is."""
+        its answers' 🔄 take the new text (edits.py). An update Discord sends for a link
+        preview, a pin or a thread sets no `edited_at`: no edit. No user edits a forward: its
+        update events leave its turn as it is."""
         if message.author.bot or message.webhook_id is not None or message.guild is None:
+            return
+        if message.edited_at is None:
             return
         if is_forward_message(message):
             return

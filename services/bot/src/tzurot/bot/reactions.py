@@ -101,14 +101,17 @@ class Reactions:
         async def forget() -> None:  # a gateway that does not replace it itself
             await self._forget_turn(answer)
 
-        await self._poster.post(
-            answer.channel,
-            None,
-            personality,
-            request,
-            answer.user_id,
-            replacing=Replacing(remove=lambda: self._delete_messages(answer), forget=forget),
-        )
+        try:
+            await self._poster.post(
+                answer.channel,
+                None,
+                personality,
+                request,
+                answer.user_id,
+                replacing=Replacing(remove=lambda: self._delete_messages(answer), forget=forget),
+            )
+        finally:
+            self._answers.regeneration_ended(request.idempotency_key)
 
     async def _delete_messages(self, answer: Answer) -> None:
         """Deletes the answer's messages from Discord, up to the first one Discord refuses
@@ -170,10 +173,9 @@ class Reactions:
         if found is None:
             log.info("bot.regenerate_unknown_personality", personality_id=posted.personality_id)
             return None
-        # A new key each time, counted from the answer's own key: a regenerated answer
-        # (…#regen1) regenerates as …#regen2, never replaying an earlier job.
-        base, _, count = answer.request.idempotency_key.partition("#regen")
-        request.idempotency_key = f"{base}#regen{int(count or 0) + 1}"
+        # A new key each time, never replaying an earlier job: a regenerated answer
+        # (…#regen1) regenerates as …#regen2, and a 🔄 after one that failed as the next.
+        request.idempotency_key = self._answers.next_regeneration(answer.request.idempotency_key)
         # The exchange it replaces, which stays in history until the new one is delivered
         # (none for an error reply: nothing of it was stored).
         request.replaces_job_id = answer.job_id if answer.message_ids else ""

@@ -9,6 +9,10 @@ request content, which takes the old request content's place; what was read of t
 stays, as the files were not read again, except a reading of a file the edit took off the
 message (`MessageEdit.files`). The job's row tells the two apart, not the turn.
 
+An edit that leaves a turn nothing to say (its text removed, its files seen by a model with
+vision, so nothing read of them) does not keep the removed text: the turn names the files
+still shown (`files_named`), e.g. `[Image cat.png]`.
+
 A message several exchanges share (several personalities addressed, a group round) has a
 user turn in each, each composed from its own job: what each one's inference read is its own.
 """
@@ -54,7 +58,26 @@ def edited_turn(edit: MessageEdit, job: Job, context: JobContext) -> str:
         else:
             readings = kept
     parts = (edit.content, readings)
-    return "\n".join(part for part in parts if part)
+    turn = "\n".join(part for part in parts if part)
+    return turn if turn.strip() else files_named(context.attachments, edit.files)
+
+
+def files_named(attachments: Sequence[Attachment], shown: Collection[str] | None) -> str:
+    """The job's files still `shown` (URLs; None: all of them), one a line, named as
+    inference labels them (`[Image cat.png]`, `[File attachment 2]`); '' for none."""
+    still = None if shown is None else {read_key(url) for url in shown}
+    named = []
+    for index, attachment in enumerate(attachments):
+        if still is not None and read_key(attachment.url) not in still:
+            continue
+        label = attachment.filename or f"attachment {index + 1}"
+        kind = "Image" if _is_image(attachment) else "File"
+        named.append(f"[{kind} {label}]")
+    return "\n".join(named)
+
+
+def _is_image(attachment: Attachment) -> bool:
+    return attachment.content_type.split(";", 1)[0].strip().lower().startswith("image/")
 
 
 def read_from_files(request_content: str, user_content: str | None) -> str | None:
@@ -93,6 +116,6 @@ def reading_of(index: int, attachment: Attachment, reads: Mapping[str, str]) -> 
     text = attachment.description or reads.get(read_key(attachment.url), "")
     if not text:
         return ""
-    if attachment.content_type.split(";", 1)[0].strip().lower().startswith("image/"):
+    if _is_image(attachment):
         return f"[Image {attachment.filename or f'attachment {index + 1}'}: {text}]"
     return f"[Voice message: {text}]"

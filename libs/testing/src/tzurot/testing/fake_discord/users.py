@@ -178,6 +178,16 @@ class Users(Gateway):
             payload["member"] = self._member(payload["author"])
         await self.dispatch("MESSAGE_UPDATE", payload, guild_id=int(payload["guild_id"]))
 
+    async def update_message(self, message: Posted, **fields: object) -> None:
+        """Discord updates `message` with no edit by its author (a link preview unfurled, a
+        pin, a thread started from it): MESSAGE_UPDATE with `fields` set and its
+        `edited_timestamp` as it was (Discord sets it only when the content is edited)."""
+        message.data.update(fields)
+        payload = dict(message.data)
+        if payload["author"].get("id") in {u["id"] for u in self.users.values()}:
+            payload["member"] = self._member(payload["author"])
+        await self.dispatch("MESSAGE_UPDATE", payload, guild_id=int(payload["guild_id"]))
+
     async def delete_message(self, message: Posted) -> None:
         """Someone (a moderator, PluralKit) deleted `message`: MESSAGE_DELETE."""
         message.deleted = True

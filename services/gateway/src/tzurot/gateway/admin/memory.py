@@ -16,6 +16,8 @@ from tzurot.v1 import memory_pb2 as mem
 
 MAX_INCOGNITO_HOURS = 720
 MAX_EDIT_CHARS = 16_000
+EMPTIED = "[the message's text was removed]"
+"""A user turn the edit leaves nothing (another exchange of the message kept something)."""
 DEFAULT_BROWSE_PAGE = 10
 MAX_BROWSE_PAGE = 25
 MAX_BROWSE_PAGES = 10_000
@@ -54,7 +56,9 @@ class MemoryAdmin(AdminBase):
         """The author edited a message a personality answered: every user turn posted as it
         (one for each exchange the message started) takes the edited text, and keeps what was
         read of the files still shown (turn_edits.py), each from its own job. A turn the edit
-        would leave empty keeps its text; if every one would, INVALID_ARGUMENT `content`."""
+        would leave empty names the files still shown instead (never keeping the removed
+        text), or, with none, says its text was removed; if every one would be empty,
+        INVALID_ARGUMENT `content`: the message says nothing."""
         user = who.require_user()
         require("message_id", message_id)
         limit_text("content", edit.content, MAX_EDIT_CHARS)
@@ -67,8 +71,8 @@ class MemoryAdmin(AdminBase):
         if not any(content.strip() for _, content in edited):
             raise InvalidArgument("content", "the edited message is empty")
         for job_id, content in edited:
-            if content.strip():
-                await self._memory.edit_turn(message_id, content, job_id=job_id)
+            kept = content if content.strip() else EMPTIED
+            await self._memory.edit_turn(message_id, kept, job_id=job_id)
 
     async def _edited(self, job_id: str, edit: MessageEdit) -> str:
         """The user turn of `job_id`'s exchange after `edit`; with no job row (gone while its

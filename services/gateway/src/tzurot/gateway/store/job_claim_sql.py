@@ -112,6 +112,14 @@ def _claim_statement(*, start: bool) -> sa.Insert:
             "error_message": sa.case((capped, limit_message), else_=sa.null()),
             "content": sa.case((capped, jobs.content), else_=""),
             "finished_at": sa.case((capped, sa.func.now()), else_=sa.null()),
+            # What this attempt asks (a message edited since the failed one: its new text).
+            "request_content": sa.case(
+                (capped, jobs.request_content), else_=insert_stmt.excluded.request_content
+            ),
+            "request_message_ids": sa.case(
+                (capped, jobs.request_message_ids),
+                else_=insert_stmt.excluded.request_message_ids,
+            ),
             "heartbeat_at": sa.func.clock_timestamp(),
             "retry_until": None,  # a retry's lease ends with its claim (retries.py)
             **started,
