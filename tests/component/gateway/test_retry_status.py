@@ -96,6 +96,16 @@ def pollers(
     return tasks, seen
 
 
+async def polled_once(seen: list[Seen]) -> None:
+    """Waits (5 s at most) until every poller read the job at least once: on a loaded
+    machine a poller's first read can take longer than any fixed sleep."""
+    for _ in range(1000):
+        if all(seen):
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"a poller never read the job: {seen}")
+
+
 async def test_pollers_of_a_retried_job_wait_for_its_new_answer(
     gateway: Gateway,
     store: GatewayStore,
@@ -110,7 +120,8 @@ async def test_pollers_of_a_retried_job_wait_for_its_new_answer(
 
     now = await gateway.job_status(job_id=job_id)
     tasks, seen = pollers(gateway, job_id)
-    await asyncio.sleep(0.05)  # they poll a few times meanwhile
+    await polled_once(seen)
+    await asyncio.sleep(0.02)  # and a few times more, meanwhile
     go.set()
     retried = await retrying
     ended = await asyncio.gather(*tasks)
@@ -138,7 +149,7 @@ async def test_a_retry_refused_before_its_claim_reads_failed_with_why_at_once(
     retrying = asyncio.create_task(gateway.retry_job(job_id))
     await released.wait()
     tasks, seen = pollers(gateway, job_id)
-    await asyncio.sleep(0.02)
+    await polled_once(seen)
     await AdminStore(store.engine, store.catalog).mark_user_deleting(alice.id, 60)
 
     go.set()
@@ -225,7 +236,7 @@ async def test_an_answer_its_dying_bot_cancelled_reads_queued_until_generated_ag
     assert cancelled.status is JobStatus.FAILED  # as stored: the sweep will run it again
 
     tasks, seen = pollers(gateway, job_id)
-    await asyncio.sleep(0.02)
+    await polled_once(seen)
     await sweep_in(gateway, 2 * UNFINISHED_AFTER)
     ended = await asyncio.wait_for(asyncio.gather(*tasks), 5.0)
     await handed_over(engine, job_id)  # the regeneration's last step, before the engine goes
