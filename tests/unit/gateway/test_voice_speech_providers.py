@@ -62,6 +62,9 @@ class Inference:
     def speech_provider_names(self) -> list[str]:
         return self._registry.speech_names
 
+    def keyless_provider_names(self) -> list[str]:
+        return self._registry.keyless_names
+
 
 class OlderInference(InferenceServicer):
     """ListProviders as an inference from before speech_providers answered it: names only."""

@@ -169,6 +169,9 @@ class Inference:
     def speech_provider_names(self) -> list[str]:
         return []
 
+    def keyless_provider_names(self) -> list[str]:
+        return []
+
 
 async def test_the_servicer_lists_brave_only_when_web_research_uses_it(
     http: httpx.AsyncClient,

@@ -146,6 +146,9 @@ class Inference:
     def speech_provider_names(self) -> list[str]:
         return self._registry.speech_names
 
+    def keyless_provider_names(self) -> list[str]:
+        return self._registry.keyless_names
+
 
 async def test_list_providers_says_which_speak_and_that_it_says_so() -> None:
     """The field an older inference leaves unset (`speech_providers_listed`) is set, so the

@@ -867,9 +867,16 @@ class ListProvidersResponse(_message.Message):
     PROVIDERS_FIELD_NUMBER: _builtins.int
     SPEECH_PROVIDERS_FIELD_NUMBER: _builtins.int
     SPEECH_PROVIDERS_LISTED_FIELD_NUMBER: _builtins.int
+    KEYLESS_PROVIDERS_FIELD_NUMBER: _builtins.int
+    KEYLESS_PROVIDERS_LISTED_FIELD_NUMBER: _builtins.int
     speech_providers_listed: _builtins.bool
     """Set by an inference that fills speech_providers (an older one leaves both unset, and its
     caller cannot tell which providers speak).
+    """
+    keyless_providers_listed: _builtins.bool
+    """Set by an inference that fills keyless_providers (an older one leaves both unset: its
+    caller then takes only the built-in local speech servers, kokoro and openedai-speech, as
+    keyless).
     """
     @_builtins.property
     def providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
@@ -886,16 +893,27 @@ class ListProvidersResponse(_message.Message):
         a built-in one out). Empty when voice is not served.
         """
 
+    @_builtins.property
+    def keyless_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Sorted: those of `providers` that take no key (nobody is asked for one, inference sends
+        them a placeholder): the built-in local servers (ollama, vllm, lmstudio, kokoro,
+        openedai-speech) and those the operator's TZUROT_PROVIDERS declares `"keyless": true` (a
+        declared `false` takes a built-in one out). A user without a key who talks to one is no
+        guest, and free will needs no key of its payer for one.
+        """
+
     def __init__(
         self,
         *,
         providers: _abc.Iterable[_builtins.str] | None = ...,
         speech_providers: _abc.Iterable[_builtins.str] | None = ...,
         speech_providers_listed: _builtins.bool = ...,
+        keyless_providers: _abc.Iterable[_builtins.str] | None = ...,
+        keyless_providers_listed: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["providers", b"providers", "speech_providers", b"speech_providers", "speech_providers_listed", b"speech_providers_listed"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keyless_providers", b"keyless_providers", "keyless_providers_listed", b"keyless_providers_listed", "providers", b"providers", "speech_providers", b"speech_providers", "speech_providers_listed", b"speech_providers_listed"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

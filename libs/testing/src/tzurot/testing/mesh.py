@@ -23,7 +23,7 @@ from tzurot.gateway.app import GatewayApp, start_gateway
 from tzurot.gateway.clock import Clock
 from tzurot.gateway.config import GatewaySettings
 from tzurot.inference.app import start_inference
-from tzurot.inference.config import InferenceSettings
+from tzurot.inference.config import InferenceSettings, ProviderSetting
 from tzurot.keyvault.app import start_keyvault
 from tzurot.keyvault.config import KeyVaultSettings
 from tzurot.memory.app import MemoryApp, start_memory
@@ -34,6 +34,10 @@ from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
 LOOPBACK = "127.0.0.1:0"
+
+ProviderEntry = str | ProviderSetting | Mapping[str, Any]
+"""A `TZUROT_PROVIDERS` entry: a base URL, or a declaration (`{"base_url": …, "speech": true,
+"keyless": true}`, as JSON gives it, or its `ProviderSetting`)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,7 @@ async def in_process_mesh(
     workdir: Path,
     provider: FakeProvider,
     *,
-    providers: Mapping[str, str] | None = None,
+    providers: Mapping[str, ProviderEntry] | None = None,
     inference: Mapping[str, Any] | None = None,
     gateway: Mapping[str, Any] | None = None,
     gateway_clock: Clock | None = None,
@@ -110,8 +114,9 @@ async def in_process_mesh(
     """Migrates `database_url`, makes a dev PKI in `workdir` and starts the four services.
 
     Every provider name (openrouter, openai and any in `providers`) points at `provider`
-    unless `providers` says otherwise; `inference`/`gateway` override settings fields;
-    `gateway_clock` replaces the gateway's scheduling clock (free will, cooldowns).
+    unless `providers` says otherwise (a base URL, or a declaration with `speech`/`keyless`);
+    `inference`/`gateway` override settings fields; `gateway_clock` replaces the gateway's
+    scheduling clock (free will, cooldowns).
     """
     pki = workdir / "pki"
     generate_dev_pki(pki, SERVICE_IDENTITIES)
@@ -141,7 +146,7 @@ async def in_process_mesh(
                 tls_dir=pki / "inference",
                 memory_addr=f"127.0.0.1:{memory.port}",
                 keyvault_addr=f"127.0.0.1:{keyvault.port}",
-                providers={**endpoints, **(providers or {})},
+                providers={**endpoints, **_declared(providers or {})},
                 **{"provider_max_retries": 1, **(inference or {})},
             )
         )
@@ -170,3 +175,16 @@ async def in_process_mesh(
         )
         handle.append(mesh)
         yield mesh
+
+
+def _declared(providers: Mapping[str, ProviderEntry]) -> dict[str, str | ProviderSetting]:
+    """`providers` as InferenceSettings takes them: a declaration given as a mapping (the
+    JSON object form) made a `ProviderSetting`, validated as the variable would be."""
+    return {
+        name: (
+            given
+            if isinstance(given, str | ProviderSetting)
+            else ProviderSetting.model_validate(dict(given))
+        )
+        for name, given in providers.items()
+    }

@@ -1,6 +1,6 @@
 """The checks before a job: a valid request, the denylist, NSFW rules, rate limits and the
-guests' share; and what the job will use (the LLM config cascade, the settings cascade, the
-persona)."""
+guests' share (a user without a key on a free model, unless its provider takes no key); and
+what the job will use (the LLM config cascade, the settings cascade, the persona)."""
 
 from __future__ import annotations
 
@@ -224,10 +224,16 @@ class Admission(GatewayState):
 
     async def _request_type(self, user: User, config: LlmConfig, charges: Charges) -> str:
         """The job's kind: "guest" (admitted within the guests' share, or refused) for a user
-        without a key for a free model's provider, else "chat"."""
+        without a key for a free model's provider, else "chat". A provider that takes no key
+        (a local server, or one the operator declared keyless: inference's list, cached) makes
+        nobody a guest: nobody's key pays for it, so no share is spent and none is refused.
+        Asked only of a user without a key: the cached list, inference's ListProviders at
+        most once a minute in this process (wallet.py `InferenceProviders`)."""
         if config.free_use:
             keys = await self._keyvault.list_keys(user.id)
             if all(k.provider != config.provider for k in keys):
+                if (await self.providers.listed()).takes_no_key(config.provider):
+                    return "chat"
                 await self._admit_guest(user, config, charges)
                 return "guest"
         return "chat"

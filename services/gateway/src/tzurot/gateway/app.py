@@ -128,6 +128,9 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         )
         memory = GrpcMemory(channel(settings.memory_addr, "memory"))
         keyvault = GrpcKeyVault(channel(settings.keyvault_addr, "keyvault", wait_for_ready=True))
+        # Inference knows the operator's own providers: one cached list for keys, voices and
+        # the providers that take no key (admission, free will).
+        providers = InferenceProviders(inference)
         gateway = Gateway(
             store=store,
             inference=inference,
@@ -164,10 +167,9 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
                 extract_facts=settings.facts_enabled,
             ),
             clock=clock,
+            providers=providers,
         )
         features = _group_features(settings, gateway, keyvault, memory, store)
-        # Inference knows the operator's own providers: one cached list for keys and voices.
-        providers = InferenceProviders(inference)
         wallet = Wallet(
             users=gateway,
             checker=inference,
@@ -274,6 +276,7 @@ def _group_features(
         policy=policy,
         seed=settings.group_seed,
         allow_free_use=settings.freewill_free_use,
+        providers=gateway.providers,
     )
     freewill.wake = gateway.events.wake
     gateway.groups.free_will_refusal = freewill.turn_refusal  # checked again when a turn runs

@@ -92,9 +92,10 @@ class GrpcInference:
         return convert.key_check(reply)
 
     async def list_providers(self) -> ProviderList:
-        """The providers inference says a user may hold a key for, and those of them that
-        speak (None from an inference older than `speech_providers`); wallet.py
-        `InferenceProviders` caches them. Within PROVIDERS_TIMEOUT_SECONDS."""
+        """The providers inference says a user may hold a key for, those of them that speak
+        and those that take no key (each None from an inference older than its field:
+        `speech_providers`, `keyless_providers`); wallet.py `InferenceProviders` caches them.
+        Within PROVIDERS_TIMEOUT_SECONDS."""
         try:
             reply = await self._stub.ListProviders(
                 inf.ListProvidersRequest(), timeout=PROVIDERS_TIMEOUT_SECONDS
@@ -102,7 +103,8 @@ class GrpcInference:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc, service="inference") from None
         speech = frozenset(reply.speech_providers) if reply.speech_providers_listed else None
-        return ProviderList(frozenset(reply.providers), speech)
+        keyless = frozenset(reply.keyless_providers) if reply.keyless_providers_listed else None
+        return ProviderList(frozenset(reply.providers), speech, keyless)
 
     async def extract_facts(self, request: inf.ExtractFactsRequest) -> inf.ExtractFactsResponse:
         try:

@@ -9,9 +9,12 @@ cannot queue more than the budget. The turn itself runs through Generate like an
 (groups.resolve_turn), paid by the user who enabled that personality here; when that user
 has no working key for the personality's provider (none, or one the provider refused; and the
 operator does not allow free models for free will), the personality is switched off here with
-reason NO_API_KEY. A turn the bot drops gives its slot of the budget back, and one dropped for
-a lasting reason (the key refused or out of credit, the channel gone) switches free will off
-with that reason (freewill_drops.py).
+reason NO_API_KEY. A provider that takes no key (a local server, or one the operator declared
+keyless: inference's list, `providers`) needs none of the payer; while inference cannot say
+which do, a payer without a key is not switched off (that look queues nothing), and
+`/freewill on` is UNAVAILABLE. A turn the bot drops gives
+its slot of the budget back, and one dropped for a lasting reason (the key refused or out of
+credit, the channel gone) switches free will off with that reason (freewill_drops.py).
 
 Free will is for personalities activated in the channel: `/freewill on` refuses one that is
 not (NOT_ACTIVATED), deactivating one switches its free will off there (DEACTIVATED,
@@ -54,7 +57,8 @@ from tzurot.gateway.freewill_plan import (
 from tzurot.gateway.group_store import BotEventRow, GroupStore, location_values
 from tzurot.gateway.ports import KeyVault
 from tzurot.gateway.speakers import seeded_rng
-from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound
+from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, ProviderNames
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -103,7 +107,10 @@ class FreeWill:
         policy: FreeWillPolicy | None = None,
         seed: str = "",
         allow_free_use: bool = False,
+        providers: ProviderNames | None = None,
     ) -> None:
+        """`providers`: inference's (the wallet's cached list), which say which providers
+        take no key; without them only the built-in local speech servers do."""
         self._store = store
         self._engine = store.engine
         self._clock = clock
@@ -113,6 +120,7 @@ class FreeWill:
         self._policy = policy or FreeWillPolicy()
         self._seed = seed or secrets.token_hex(8)
         self._allow_free_use = allow_free_use
+        self._providers = providers or FixedProviders(KNOWN_PROVIDERS)
         self.wake: Callable[[], None] = lambda: None
 
     # ---- /freewill on|off|status ----
@@ -286,20 +294,35 @@ class FreeWill:
             used_today=_used(m, local_day(self._clock.now(), zone)),
         )
 
-    async def _payable(self, user: User, personality: Personality, conversation: str) -> bool:
+    async def _payable(
+        self, user: User, personality: Personality, conversation: str
+    ) -> bool | None:
         """The payer has a working key for the model the personality answers with there (the
         channel's model counts; a key its provider refused in use is no key), or that model
-        is free to use."""
+        is free to use, or its provider takes no key (inference's cached list). None: none
+        of these, and inference cannot say now (down, restarting) whether it takes a key."""
         config = (await self._config_of(personality, user, conversation)).config
         keys = await self._keyvault.list_keys(user.id)
         if any(k.provider == config.provider and k.active for k in keys):
             return True
-        return config.free_use and self._allow_free_use
+        if config.free_use and self._allow_free_use:
+            return True
+        listed = await self._providers.listed()
+        if listed.takes_no_key(config.provider):
+            return True
+        return False if listed.answered else None
 
     async def _require_payable(
         self, user: User, personality: Personality, conversation: str
     ) -> None:
-        if not await self._payable(user, personality, conversation):
+        payable = await self._payable(user, personality, conversation)
+        if payable is None:
+            config = (await self._config_of(personality, user, conversation)).config
+            raise Unavailable(
+                f"inference cannot say right now whether {config.provider} takes a key; "
+                "try again in a minute"
+            )
+        if not payable:
             config = (await self._config_of(personality, user, conversation)).config
             raise FailedPrecondition(
                 f"free will is paid with your key, and you have no working one for "
@@ -382,7 +405,10 @@ class FreeWill:
             )
             payer = await self._store.user_by_id(str(payer_id))
             personality = await self._personality_of(chosen)
-            if payer is None or not await self._payable(payer, personality, conversation):
+            payable = payer is not None and await self._payable(payer, personality, conversation)
+            if payable is None:  # an outage switches nothing off: the next look asks again
+                log.info("freewill.payer_unknown", conversation=conversation, personality=chosen)
+            elif payer is None or not payable:
                 await conn.execute(
                     sa.update(g.freewill_personalities)
                     .where(fp.conversation_id == conversation, fp.personality_id == chosen)

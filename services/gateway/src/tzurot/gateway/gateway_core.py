@@ -38,6 +38,7 @@ from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
 from tzurot.gateway.store.previews import USER_DATA_DELETING
 from tzurot.gateway.voice_store import VoiceStore
+from tzurot.gateway.wallet import ProviderNames
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 MAX_ID_CHARS = 200
@@ -123,6 +124,8 @@ class GatewayState:
     events: BotEvents
     groups: Groups
     key_uses: KeyUses
+    # Inference's providers (the wallet's cached list): which take no key (admission.py).
+    providers: ProviderNames
     facts_waiting: Callable[[], None]
 
     async def user(self, actor: Actor, *, refuse_if_deleting: bool = True) -> User:

@@ -62,6 +62,7 @@ from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.usage_keeping import UsageKeeping
 from tzurot.gateway.voice_store import VoiceStore
+from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, ProviderNames
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition, TzurotError
 
@@ -87,11 +88,15 @@ class Gateway(
         limits: GatewayLimits,
         clock: Clock | None = None,
         turns: ExchangeTurns | None = None,
+        providers: ProviderNames | None = None,
     ) -> None:
         """`turns`: memory's turns by message, for a 🔄's answer to take the exchange it
         replaces out of history when delivered; without them (a History only) a request's
-        `replaces_job_id` is ignored, and the client told so (JobAccepted.replacing false)."""
+        `replaces_job_id` is ignored, and the client told so (JobAccepted.replacing false).
+        `providers`: inference's (app.py's cached `InferenceProviders`), which say which
+        providers take no key; without them only the built-in local speech servers do."""
         self._store = store
+        self.providers = providers or FixedProviders(KNOWN_PROVIDERS)
         self.clock: Clock = clock or SystemClock()
         self.group_store = GroupStore(store.engine, self.clock)
         self.events = BotEvents(

@@ -41,7 +41,9 @@ LOCAL_SPEECH_PROVIDERS = ("kokoro", "openedai-speech")
 """Inference's built-in keyless speech servers (Kokoro-FastAPI, openedai-speech). Their
 default address is inference's own loopback: where nothing serves there (a pod,
 `TZUROT_LOOPBACK_PROVIDERS=false`) inference lists them only once the operator gives them an
-address, and a voice naming one before is FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED."""
+address, and a voice naming one before is FAILED_PRECONDITION PROVIDER_NOT_CONFIGURED. While
+inference does not say which providers take no key (`keyless_providers`: an older inference,
+or none answering), these alone are taken as keyless (wallet.py `Listed.takes_no_key`)."""
 BUILT_IN_SPEECH_PROVIDERS = (ELEVENLABS, OPENAI, *LOCAL_SPEECH_PROVIDERS)
 """The providers inference speaks with out of the box: ElevenLabs (its own API), OpenAI's
 `/audio/speech`, and the local speech servers. ElevenLabs and OpenAI it always lists: they

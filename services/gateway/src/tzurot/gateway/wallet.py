@@ -53,6 +53,7 @@ from tzurot.gateway.domain import Actor, KeyCheck, KeyRestriction, StoredKey, Us
 from tzurot.gateway.key_landing import may_have_landed, read_back
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import KeyVault
+from tzurot.gateway.voice import LOCAL_SPEECH_PROVIDERS
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -110,14 +111,27 @@ class Listed(NamedTuple):
     """Those that synthesise speech, which a voice may name, as inference says them
     (ListProvidersResponse.speech_providers); None when it did not say: an inference older
     than that field, or the built-in list standing in."""
+    keyless: frozenset[str] | None = None
+    """Those that take no key, as inference says them (ListProvidersResponse.keyless_providers);
+    None when it did not say (`takes_no_key` then goes by the built-in names)."""
+
+    def takes_no_key(self, provider: str) -> bool:
+        """Whether `provider` asks nobody for a key (a local server, or one the operator
+        declared `"keyless"`): a user without a key is then no guest, and free will asks its
+        payer for none. Inference's word when it said; else only the built-in local speech
+        servers (`voice.LOCAL_SPEECH_PROVIDERS`), as before inference said it."""
+        keyless = frozenset(LOCAL_SPEECH_PROVIDERS) if self.keyless is None else self.keyless
+        return provider in keyless
 
 
 class ProviderList(NamedTuple):
-    """Inference's ListProviders: the providers a key may be stored for, and those of them
-    that speak (None from an inference that does not say: older than the field)."""
+    """Inference's ListProviders: the providers a key may be stored for, those of them that
+    speak and those that take no key (None from an inference that does not say: older than
+    the field)."""
 
     names: frozenset[str]
     speech: frozenset[str] | None = None
+    keyless: frozenset[str] | None = None
 
 
 @runtime_checkable
@@ -199,7 +213,9 @@ class InferenceProviders:
                     using="built-in providers",
                 )
                 return Listed(self._fallback, answered=False)
-            known = Listed(answer.names, answered=True, speech=answer.speech)
+            known = Listed(
+                answer.names, answered=True, speech=answer.speech, keyless=answer.keyless
+            )
             self._known, self._until = known, self._clock() + self._ttl
             return known
 

@@ -9,9 +9,11 @@ parameters, how reasoning is asked for) is dialects.py's job.
 
 What a provider is for, and whether it needs the user's key, is the operator's word where
 declared: `speech` (it serves OpenAI's `/audio/speech`, so a voice may name it) and `keyless`
-(no key is asked of anyone: a local server). Undeclared, the built-in names say it: `openai`,
-`kokoro` and `openedai-speech` speak; the local servers (`LOCAL_PROVIDERS`) are keyless; a
-name the operator adds neither speaks nor goes without a key until declared so.
+(no key is asked of anyone: a local server). ListProviders tells the gateway both
+(`speech_names`, `keyless_names`), so it asks nobody for a key inference does not need.
+Undeclared, the built-in names say it: `openai`, `kokoro` and `openedai-speech` speak; the
+local servers (`LOCAL_PROVIDERS`) are keyless; a name the operator adds neither speaks nor
+goes without a key until declared so.
 
 The local servers' defaults are this host's loopback, right for `tzurot up` on one machine.
 In a pod nothing listens there: with `TZUROT_LOOPBACK_PROVIDERS=false` (the Kubernetes
@@ -138,6 +140,11 @@ class ProviderRegistry:
     def speech_names(self) -> list[str]:
         """The providers listed that serve `/audio/speech` (`Provider.speaks`), sorted."""
         return sorted(name for name, provider in self._providers.items() if provider.speaks)
+
+    @property
+    def keyless_names(self) -> list[str]:
+        """The providers listed that take no key (`Provider.needs_key` false), sorted."""
+        return sorted(name for name, provider in self._providers.items() if not provider.needs_key)
 
     def get(self, name: str) -> Provider:
         """The provider called `name`; FailedPrecondition for a local one left at this pod's

@@ -201,6 +201,8 @@ class InferenceServicer(inf_grpc.InferenceServiceServicer):
                 self._inference.speech_provider_names(), voice=self._voice is not None
             ),
             speech_providers_listed=True,
+            keyless_providers=self._inference.keyless_provider_names(),
+            keyless_providers_listed=True,
         )
 
     async def ExtractFacts(

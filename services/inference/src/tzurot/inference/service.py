@@ -311,6 +311,10 @@ class Inference(ContextReading, HelperModels, KeyChecks, SkillLoops):
         """Those of them that serve `/audio/speech` (built in, or declared so; sorted)."""
         return self._providers.speech_names
 
+    def keyless_provider_names(self) -> list[str]:
+        """Those of them that take no key (the local servers, or declared so; sorted)."""
+        return self._providers.keyless_names
+
 
 def _regex_budget_spent(request: ReplyRequest, spent: RegexBudget) -> None:
     """Once per reply, by ids only (keys and messages are users' text)."""
