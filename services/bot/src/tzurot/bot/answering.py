@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 
 import aiohttp
 import discord
@@ -83,16 +84,18 @@ class Poster(AnswerEndings):
         *,
         quiet: Answer | None = None,
         replacing: Replacing | None = None,
+        edited_at: datetime | None = None,
     ) -> None:
         """Checks the answer can be delivered, generates it, streams it into the channel;
         whatever Discord refuses is told to the user and what was delivered is confirmed.
         `quiet` (a scheduled turn): that answer is filled in, and failures are not told.
         `replacing` (a 🔄): the answer this one replaces is deleted once this one is posted
         and confirmed; a generation refused (its personality gone, no key...) or failing
-        leaves it. In a thread locked to the bot nothing is generated and nothing said:
-        Discord would refuse the notice as it refuses the bot's other messages there, and
-        only a moderator can have written in it (logged; a scheduled turn is dropped as
-        FORBIDDEN, which stops free will there)."""
+        leaves it. `edited_at` (a 🔄 of an edited message): the user's edit `request` takes
+        already (`Answer.edited_at`). In a thread locked to the bot nothing is generated and
+        nothing said: Discord would refuse the notice as it refuses the bot's other messages
+        there, and only a moderator can have written in it (logged; a scheduled turn is
+        dropped as FORBIDDEN, which stops free will there)."""
         channel_id = channel_key(channel)
         locked = locked_thread(channel)
         if channel_id in self._forbidden or locked:
@@ -107,7 +110,9 @@ class Poster(AnswerEndings):
                 return
             await self.notify(channel, problem)
             return
-        answer = quiet or Answer(personality, user_id, channel, request, shown=personality)
+        answer = quiet or Answer(
+            personality, user_id, channel, request, shown=personality, edited_at=edited_at
+        )
         # Not for a scheduled turn: its event comes back to this bot's successor by itself.
         prefix = reply_quote(message) if message is not None else ""
         preview = PreviewNotes(

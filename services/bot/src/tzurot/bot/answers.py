@@ -35,12 +35,25 @@ class Answer:
     edited_at: datetime | None = None
 
 
+@dataclass
+class _Indexed:
+    """Where an answer is in `AnswerBook`'s index of the user's messages answered."""
+
+    asked_with: tuple[str, ...]  # its request's message ids, as when first remembered
+    posted: int = 0  # how many of its messages the book remembers
+
+
 class AnswerBook:
-    """The answers this process posted, oldest forgotten first past `capacity`."""
+    """The answers this process posted, oldest forgotten first past `capacity`; indexed by
+    the user's message they answer too (`answers_to`, on every message update), so long as
+    any message of theirs is remembered."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._by_message: OrderedDict[int, Answer] = OrderedDict()
+        # By a user's message id: the answers to it (by `id()`, oldest first).
+        self._to_message: dict[str, dict[int, Answer]] = {}
+        self._indexed: dict[int, _Indexed] = {}  # by the answer's `id()`
         self._latest: dict[tuple[int, str], Answer] = {}
         self._regenerations: OrderedDict[str, int] = OrderedDict()
         self._regenerating: dict[str, str] = {}  # the key of a 🔄 being made, by its base
@@ -49,19 +62,45 @@ class AnswerBook:
         return self._by_message.get(message_id)
 
     def remember(self, message_id: int, answer: Answer) -> None:
+        """`answer` posted as `message_id`. Its request's message ids (those it answers) are
+        read now, when the first of its messages is remembered: they never change after."""
+        previous = self._by_message.get(message_id)
+        if previous is answer:
+            return
+        if previous is not None:
+            self._unindex(previous)
         self._by_message[message_id] = answer
+        entry = self._indexed.get(id(answer))
+        if entry is None:
+            entry = self._indexed[id(answer)] = _Indexed(
+                tuple(dict.fromkeys(answer.request.message_ids))
+            )
+            for asked in entry.asked_with:
+                self._to_message.setdefault(asked, {})[id(answer)] = answer
+        entry.posted += 1
 
     def forget(self, message_id: int) -> None:
-        self._by_message.pop(message_id, None)
+        answer = self._by_message.pop(message_id, None)
+        if answer is not None:
+            self._unindex(answer)
 
     def answers_to(self, message_id: str) -> list[Answer]:
         """The answers remembered to the user's message `message_id` (one per personality
         that answered it; a 🔄's in place of the one it replaced), oldest first."""
-        found: dict[int, Answer] = {}
-        for answer in list(self._by_message.values()):
-            if message_id in answer.request.message_ids:
-                found.setdefault(id(answer), answer)
-        return list(found.values())
+        return list(self._to_message.get(message_id, {}).values())
+
+    def _unindex(self, answer: Answer) -> None:
+        """One message of `answer` forgotten: the last one takes it out of `answers_to`."""
+        entry = self._indexed[id(answer)]
+        entry.posted -= 1
+        if entry.posted:
+            return
+        del self._indexed[id(answer)]
+        for asked in entry.asked_with:
+            answers = self._to_message[asked]
+            del answers[id(answer)]
+            if not answers:
+                del self._to_message[asked]
 
     def next_regeneration(self, key: str) -> str:
         """The key of a new 🔄 of the answer asked under `key`: `…#regen<n>`, n past both the
@@ -88,7 +127,7 @@ class AnswerBook:
 
     def trim(self) -> None:
         while len(self._by_message) > self._capacity:
-            self._by_message.popitem(last=False)
+            self._unindex(self._by_message.popitem(last=False)[1])
 
     def set_latest(self, channel_id: int, slug: str, answer: Answer) -> None:
         self._latest[(channel_id, slug)] = answer

@@ -15,7 +15,8 @@ unreachable) is logged and dropped, never tried again; a later one is sent all t
 
 Only the user's edits count: Discord sends a message's update for a link preview, a pin or a
 thread too, with no new `edited_timestamp` (discord.py's `edited_at`); those are ignored, and
-so is an update whose `edited_at` is no newer than the edit last applied to its answers.
+so is an update whose `edited_at` is no newer than the edit last applied to its answers. A
+🔄's new answer starts with the edit its request takes (`Poster.post`'s `edited_at`).
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ and the gateway's DeleteExchange refuses them too (NOT_YOUR_EXCHANGE)."""
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 
 import discord
 import grpc
@@ -96,7 +97,7 @@ class Reactions:
         regeneration = await self._regeneration(answer)
         if regeneration is None:
             return  # nothing to generate again: the answer stays as it is
-        personality, request = regeneration
+        personality, request, edited_at = regeneration
 
         async def forget() -> None:  # a gateway that does not replace it itself
             await self._forget_turn(answer)
@@ -109,6 +110,7 @@ class Reactions:
                 request,
                 answer.user_id,
                 replacing=Replacing(remove=lambda: self._delete_messages(answer), forget=forget),
+                edited_at=edited_at,  # a later update with no new edit sends none
             )
         finally:
             self._answers.regeneration_ended(request.idempotency_key)
@@ -153,21 +155,23 @@ class Reactions:
 
     async def _regeneration(
         self, answer: Answer
-    ) -> tuple[common.Personality, gw.GenerateRequest] | None:
+    ) -> tuple[common.Personality, gw.GenerateRequest, datetime | None] | None:
         """What a 🔄 on `answer` generates: the same message's request under a new key, for
-        its personality as the gateway finds it for the user now. None when there is nothing
-        to generate again: the original message is gone, or the personality (deleted, being
-        deleted, or not theirs to use: the gateway answers all three alike, and so does this,
-        so someone else's private personality is not told apart from one that never was)."""
+        its personality as the gateway finds it for the user now, and the user's last edit
+        that request takes (`Answer.edited_at`: the answer's, or that of the message fetched
+        again). None when there is nothing to generate again: the original message is gone,
+        or the personality (deleted, being deleted, or not theirs to use: the gateway answers
+        all three alike, and so does this, so someone else's private personality is not told
+        apart from one that never was)."""
         request = gw.GenerateRequest()
         if answer.request.content:  # this process still has the whole request
             request.CopyFrom(answer.request)
-            personality = answer.personality
+            personality, edited_at = answer.personality, answer.edited_at
         else:  # rebuilt from the original message, fetched from Discord
             again = await self._rebuilt_request(answer)
             if again is None:
                 return None
-            personality, request = again
+            personality, request, edited_at = again
         posted = PostedAs(answer.personality.id, personality.slug or personality.display_name)
         found = await self._addressees.found_now(posted, request.actor)
         if found is None:
@@ -179,11 +183,11 @@ class Reactions:
         # The exchange it replaces, which stays in history until the new one is delivered
         # (none for an error reply: nothing of it was stored).
         request.replaces_job_id = answer.job_id if answer.message_ids else ""
-        return found, request
+        return found, request, edited_at
 
     async def _rebuilt_request(
         self, answer: Answer
-    ) -> tuple[common.Personality, gw.GenerateRequest] | None:
+    ) -> tuple[common.Personality, gw.GenerateRequest, datetime | None] | None:
         """The request for the message `answer` answered, built again from Discord: the
         first of the messages it was asked with, and the forward a comment took (the second,
         `messages.py`), read again by its id; a forward gone since is left out."""
@@ -204,7 +208,7 @@ class Reactions:
                 request.personality = personality.slug or personality.display_name
                 text = with_forward(content, forward)
                 request.content = "\n".join([self._builder.readable_text(original, text), *notes])
-                return personality, request
+                return personality, request, original.edited_at
         return None
 
     @staticmethod
