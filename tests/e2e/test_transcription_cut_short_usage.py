@@ -7,11 +7,14 @@ The provider bills the audio it worked on even when its answer never comes back:
   (its gRPC deadline less the report grace), so a provider still at work then is
   NoAnswerInTime, estimated by the audio's duration and reported (UsageSpent, failed) before
   the reply's error. With no grace the gateway's own cut may come first; the estimate
-  inference said as the upload went out whole (TranscriptionPending) is then written by the
+  inference said as the upload went out whole (HelperCallPending) is then written by the
   gateway. One row either way: before, the deadline cut the reply unreported and the
   transcription, waiting on the provider's 120 s timeout, was in no row;
 - the user's cancel (the bot cancels Generate, as it does when the message is deleted):
   inference can send nothing more, and the gateway writes that estimate;
+- a cancel while the audio's duration is still being read (its thread held): the upload out
+  whole was said at once by the audio's size, which the gateway writes; once the duration is
+  read it replaces that, and the cancel then writes the duration alone (one row);
 - a cancel while inference waits out a 429 the provider answered the whole upload with
   writes nothing: that attempt was refused, and inference took its estimate back;
 - an upload reset midway (larger than the connection's buffers, so the client sees it cut
@@ -22,8 +25,9 @@ The provider bills the audio it worked on even when its answer never comes back:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,9 @@ from tests.e2e.test_transcription_cut_off_usage import (
     transcription_rows,
     voice_note,
 )
+from tzurot.gateway import domain as g
+from tzurot.gateway.cancelled_usage import RelayedAnswer
+from tzurot.inference import transcription_cut_off
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.testing.cdn import local_cdn
 from tzurot.testing.e2e import (
@@ -201,3 +208,79 @@ async def test_an_upload_the_provider_never_had_whole_is_asked_again_and_billed_
         (row,) = await transcription_rows(h)
         assert (row.failed, row.estimated) == (False, False)
         assert row.audio_seconds == h.provider.transcript_seconds  # the provider's own count
+
+
+@contextmanager
+def duration_unread() -> Iterator[threading.Event]:
+    """Holds the thread that reads audio durations (a stuck FFmpeg parse, say) until the event
+    is set, and lets it take that long: no duration is read meanwhile."""
+    free = threading.Event()
+    held = transcription_cut_off._ESTIMATES.submit(free.wait, 30)
+    try:
+        yield free
+    finally:
+        free.set()
+        held.result(30)
+
+
+def gateway_keeps(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[g.HelperCallPending]:
+    """Each HelperCallPending the gateway keeps for a cut (RelayedAnswer), as it keeps it."""
+    kept: asyncio.Queue[g.HelperCallPending] = asyncio.Queue()
+    keep = RelayedAnswer.helper_call_pending
+
+    def keeping(relayed: RelayedAnswer, pending: g.HelperCallPending) -> None:
+        keep(relayed, pending)
+        kept.put_nowait(pending)
+
+    monkeypatch.setattr(RelayedAnswer, "helper_call_pending", keeping)
+    return kept
+
+
+async def seconds_kept(kept: asyncio.Queue[g.HelperCallPending]) -> float:
+    """The transcription's seconds in the next HelperCallPending the gateway keeps."""
+    pending = await asyncio.wait_for(kept.get(), 10)
+    (heard,) = pending.calls
+    assert (heard.request_type, heard.estimated) == ("transcription", True)
+    return heard.audio_seconds
+
+
+BY_SIZE = transcription_cut_off.size_estimate(len(VOICE), "ogg")
+"""The voice note's seconds by its size, at a typical bitrate: not its duration."""
+
+
+async def test_a_cancel_before_the_duration_is_read_counts_the_audio_by_its_size(
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transcription_cut_off, "ESTIMATE_TIME_LIMIT", 30.0)
+    kept = gateway_keeps(monkeypatch)
+    async with mesh(fresh_database, tmp_path) as h:
+        h.provider.transcription_delay = WORKING
+        with duration_unread():
+            call = h.bot.Generate(voice_note(cdn))
+            await call.read()
+            assert await seconds_kept(kept) == BY_SIZE != pytest.approx(SECONDS, abs=0.05)
+            call.cancel()  # the message was deleted while the duration is read
+            (row,) = await rows_soon(h)
+        assert (row.failed, row.estimated, row.audio_seconds) == (True, True, BY_SIZE)
+        assert len(h.provider.transcription_requests()) == 1
+        reply = await h.bot.GetUsage(gw.GetUsageRequest(actor=actor(), period=gw.USAGE_PERIOD_DAY))
+        (heard,) = [u for u in reply.totals if u.request_type == "transcription"]
+        assert (heard.requests, heard.failed_requests, heard.estimated_requests) == (1, 1, 1)
+        assert heard.audio_seconds == pytest.approx(BY_SIZE)
+
+
+async def test_the_duration_once_read_replaces_the_size_and_is_counted_alone(
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transcription_cut_off, "ESTIMATE_TIME_LIMIT", 30.0)
+    kept = gateway_keeps(monkeypatch)
+    async with mesh(fresh_database, tmp_path) as h:
+        h.provider.transcription_delay = WORKING
+        with duration_unread() as free:
+            call = h.bot.Generate(voice_note(cdn))
+            await call.read()
+            assert await seconds_kept(kept) == BY_SIZE
+            free.set()  # the duration is read now
+            assert await seconds_kept(kept) == pytest.approx(SECONDS, abs=0.05)
+        call.cancel()
+        assert_estimated(await rows_soon(h))  # one row: the duration, not both

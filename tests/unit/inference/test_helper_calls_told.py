@@ -173,14 +173,16 @@ async def test_what_a_call_tells_is_said_while_it_runs_then_its_outcome() -> Non
         await anext(steps)
 
 
-async def test_what_is_told_as_the_call_ends_is_left_out_but_a_take_back() -> None:
-    """Its outcome says more; a take-back of what was said keeps what was said true."""
+async def test_what_is_told_as_the_call_ends_is_said_too() -> None:
+    """Its outcome goes out only after more awaits (a reply cut among them has only this to
+    say the call was billed: review 307 L1), and replaces it; a take-back follows what it
+    takes back."""
 
     async def answered(tell: Tell) -> str:
         tell(ESTIMATE)
         return "a cat"
 
-    assert [s async for s in running(answered)] == [Outcome("a cat")]
+    assert [s async for s in running(answered)] == [Billable(ESTIMATE), Outcome("a cat")]
     gate = asyncio.Event()
 
     async def refused(tell: Tell) -> str:

@@ -1,6 +1,7 @@
 """transcription.py: what a transcription may be billed is said the moment the provider has
-the whole upload (HelperCallPending), for a reply cut before the outcome (a cancel, the
-gateway's deadline), and taken back when that attempt is refused; nothing is said of an
+the whole upload (HelperCallPending: by the audio's size until its duration is read, then by
+its duration), for a reply cut before the outcome (a cancel, the gateway's deadline), and
+taken back when that attempt is refused; nothing is said of an
 upload never sent or never received whole, which is asked again once (NotReceived). The call
 is bounded as a whole by the caller's deadline."""
 
@@ -9,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from pydantic import SecretStr
@@ -22,6 +23,7 @@ from tzurot.inference.domain import Downloaded, HelperCallPending, PaidCall, Tra
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import NoAnswerInTime, NotReceived, NotSent, RetryPolicy
 from tzurot.inference.transcription import Transcribing, transcribed
+from tzurot.inference.transcription_cut_off import size_cut_off
 from tzurot.runtime.errors import ResourceExhausted, TzurotError
 
 SECONDS = 1.5
@@ -100,13 +102,24 @@ def the_estimate(pending: HelperCallPending | Transcript) -> PaidCall:
     return estimate
 
 
+BY_SIZE = size_cut_off("openai", "whisper-1", AUDIO, "audio/ogg")
+"""What is said while the audio's duration is read: its size at a typical bitrate."""
+
+
+async def duration_said(steps: AsyncGenerator[HelperCallPending | Transcript, None]) -> PaidCall:
+    """The duration's estimate, once said: one said before it (the upload went out before the
+    duration was read, as it does from these fakes) is by the audio's size."""
+    while (estimate := the_estimate(await anext(steps))) == BY_SIZE:
+        pass
+    return estimate
+
+
 async def test_what_it_may_bill_is_said_once_the_provider_has_the_whole_upload() -> None:
     gate = asyncio.Event()
     model = Scripted([Attempt(True, Transcript("hello"), gate)])
     steps = transcribed(call(), model, POLICY, index=3)
     async with aclosing(steps):
-        pending = await anext(steps)  # while the provider works on it
-        estimate = the_estimate(pending)
+        estimate = await duration_said(steps)  # while the provider works on it
         assert (estimate.request_type, estimate.provider, estimate.model) == (
             "transcription",
             "openai",
@@ -124,11 +137,11 @@ async def test_a_failure_after_it_reports_the_same_estimate() -> None:
     model = Scripted([Attempt(True, unavailable(NoAnswerInTime), gate)])
     steps = transcribed(call(), model, POLICY, index=3, unheard=unheard)
     async with aclosing(steps):
-        pending = await anext(steps)
+        said = await duration_said(steps)
         gate.set()
         with pytest.raises(NoAnswerInTime):
             await anext(steps)
-    assert unheard == [the_estimate(pending)]
+    assert unheard == [said]
 
 
 @pytest.mark.parametrize("kind", [NotSent, NotReceived])
@@ -165,13 +178,13 @@ async def test_an_attempt_refused_after_the_upload_is_taken_back() -> None:
     model = Scripted([Attempt(True, limited, refused), Attempt(True, Transcript("hello"), gate)])
     steps = transcribed(call(), model, POLICY, index=3)
     async with aclosing(steps), asyncio.timeout(5):
-        first = await anext(steps)  # said: the upload is out and the audio read
+        first = await duration_said(steps)  # said: the upload is out and the audio read
         refused.set()
         taken_back, again = [await anext(steps) for _ in range(2)]
         gate.set()
         heard = await anext(steps)
     assert taken_back == HelperCallPending(3, ())
-    assert the_estimate(first) == the_estimate(again)  # read once
+    assert first == the_estimate(again)  # read once
     assert heard == Transcript("hello")
 
 
@@ -191,7 +204,7 @@ async def test_closing_the_reading_ends_the_call() -> None:
     model = Scripted([Attempt(True, Transcript("never"), asyncio.Event())])
     steps = transcribed(call(), model, POLICY, index=3)
     began = time.monotonic()
-    the_estimate(await anext(steps))
+    await duration_said(steps)
     await steps.aclose()
     assert model.cancelled
     assert time.monotonic() - began < 5
@@ -217,20 +230,31 @@ async def test_the_transcript_never_waits_for_the_audio_s_duration() -> None:
         began = time.monotonic()
         steps = await steps_of(model)
         took = time.monotonic() - began
-    # Its outcome came first: nothing said (a reading then cleaned up says the transcript's
-    # own count, attachments.py).
-    assert steps == [Transcript("hello")]
+    # Its outcome came before the duration: said by the audio's size only (a reading then
+    # cleaned up says the transcript's own count, attachments.py).
+    assert steps == [HelperCallPending(3, (BY_SIZE,)), Transcript("hello")]
     assert took < transcription_cut_off.ESTIMATE_TIME_LIMIT / 2
 
 
-async def test_the_estimate_is_said_once_the_upload_is_out_and_the_audio_read() -> None:
+async def test_the_audio_is_said_by_its_size_until_its_duration_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reply cut after the upload went out whole, while the duration is read (up to
+    ESTIMATE_TIME_LIMIT: here held far longer), still counts the transcription (review 307
+    L2); the duration's estimate replaces it once read."""
+    monkeypatch.setattr(transcription_cut_off, "ESTIMATE_TIME_LIMIT", 30.0)
     gate = asyncio.Event()
     model = Scripted([Attempt(True, Transcript("hello"), gate)])
     steps = transcribed(call(), model, POLICY, index=3)
     async with aclosing(steps), asyncio.timeout(5):
         with estimates_thread_busy() as free:
-            asyncio.get_running_loop().call_later(0.3, free.set)
-            pending = await anext(steps)  # the upload went out at once; the read is late
-        assert the_estimate(pending).audio_seconds == pytest.approx(SECONDS, abs=0.05)
+            by_size = await anext(steps)  # the upload went out; the duration is not read
+            assert by_size == HelperCallPending(3, (BY_SIZE,))
+            assert BY_SIZE.estimated
+            assert BY_SIZE.audio_seconds != pytest.approx(SECONDS, abs=0.05)
+            free.set()
+            by_duration = the_estimate(await anext(steps))
+        assert by_duration == replace(BY_SIZE, audio_seconds=by_duration.audio_seconds)
+        assert by_duration.audio_seconds == pytest.approx(SECONDS, abs=0.05)
         gate.set()
         assert await anext(steps) == Transcript("hello")

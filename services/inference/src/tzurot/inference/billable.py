@@ -4,8 +4,9 @@ A reply cut while a helper call is at work (its client cancelled, the gateway's 
 inference stopping) can report nothing more, so the call tells, as each attempt's request
 is handed to the provider whole (uploads.py), what the provider may bill for it, and takes
 that back when the attempt is refused or asked again (nothing billed). `running` runs the
-call as a task of its own and yields those notes as they come, then the call's outcome: the
-reply says them at once (HelperCallPending), however long the provider works.
+call as a task of its own and yields those notes as they come (every one, also one told as
+the call ends), then the call's outcome: the reply says them at once (HelperCallPending),
+however long the provider works, and the outcome replaces them.
 """
 
 from __future__ import annotations
@@ -42,19 +43,15 @@ class Outcome(Generic[T]):
 async def running(
     call: Callable[[Tell], Awaitable[T]],
 ) -> AsyncGenerator[Billable | Outcome[T], None]:
-    """Runs `call`, yielding each Billable it tells while its outcome is unknown, then its
-    Outcome; its error is raised. One told as it ends is left out (the outcome says more),
-    but for one taking back an estimate yielded before: what was said stays true. Closing
-    this ends the call."""
+    """Runs `call`, yielding each Billable it tells, in order, then its Outcome; its error is
+    raised. One told as the call ends is yielded too: its outcome goes out only after more
+    awaits (this one's end, the reply's way out), and a reply cut among them has only that
+    to say what was billed; the outcome replaces it. Closing this ends the call."""
     notes: asyncio.Queue[Billable | None] = asyncio.Queue()
     work = asyncio.ensure_future(call(lambda estimate: notes.put_nowait(Billable(estimate))))
     work.add_done_callback(lambda _: notes.put_nowait(None))
-    said = False
     try:
         while (note := await notes.get()) is not None:
-            if work.done() and (note.estimate is not None or not said):
-                continue
-            said = note.estimate is not None
             yield note
         yield Outcome(work.result())
     finally:

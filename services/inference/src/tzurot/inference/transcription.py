@@ -7,9 +7,11 @@ client cancelled, the gateway's deadline, inference stopping) can report nothing
 the moment an attempt's upload is handed over whole (uploads.py) the reply says what it may
 be billed (HelperCallPending: the audio's estimate, transcription_cut_off.py); the gateway
 keeps it and records it only when the reply is cut before the outcome comes. The audio's
-duration is read from the start, while it uploads, and the estimate said once both are done;
-the transcript never waits for it (a transcript that comes first is said by its own count,
-attachments.py, while it is cleaned up). An attempt the provider refuses and that is asked
+duration is read from the start, while it uploads (within 1.5 s); an upload out whole before
+it is read is said at once by the file's size (`size_cut_off`), replaced by the duration's
+estimate once read (the gateway keeps the latest for the attachment). The transcript never
+waits for it (a transcript that comes first is said by its own count, attachments.py, while
+it is cleaned up). An attempt the provider refuses and that is asked
 again (a 429 whose Retry-After fits) is taken back (no calls); a refusal that is the
 outcome (a 4xx) is not: the reply's error that follows it clears the estimate at the
 gateway. Nothing is said of an upload never sent or never received whole (NotSent,
@@ -45,7 +47,11 @@ from tzurot.inference.dialects import dialect_of
 from tzurot.inference.domain import Downloaded, HelperCallPending, PaidCall, Transcript
 from tzurot.inference.providers import Provider
 from tzurot.inference.retries import RetryPolicy, whole_answer
-from tzurot.inference.transcription_cut_off import may_have_billed, transcription_cut_off
+from tzurot.inference.transcription_cut_off import (
+    may_have_billed,
+    size_cut_off,
+    transcription_cut_off,
+)
 from tzurot.runtime.errors import TzurotError
 
 AUDIO_EXTENSIONS = {
@@ -111,34 +117,32 @@ async def transcribed(
     index: int,
     unheard: list[PaidCall] | None = None,
 ) -> AsyncGenerator[HelperCallPending | Transcript, None]:
-    """Yields a HelperCallPending for attachment `index` with the estimate once an attempt's
-    upload is handed over whole and the audio's duration is read (and one taking it back, no
-    calls, when the provider refused that attempt and it is asked again), then the
-    Transcript, as soon as it comes (not waiting for the duration). A failure once the
-    provider may have processed the audio adds its estimate to `unheard` before it is
-    raised. Closing this ends the call."""
+    """Yields a HelperCallPending for attachment `index` with the estimate as soon as an
+    attempt's upload is handed over whole: by the audio's size until its duration is read,
+    then by its duration (and one taking it back, no calls, when the provider refused that
+    attempt and it is asked again), then the Transcript, as soon as it comes (not waiting
+    for the duration). Each is said even when the outcome is known as it is: the outcome
+    goes out only after more awaits, and replaces it. A failure once the provider may have
+    processed the audio adds its duration's estimate to `unheard` before it is raised.
+    Closing this ends the call."""
     notes: asyncio.Queue[_Note] = asyncio.Queue()
-    # The audio's duration is read while it uploads (the same for every attempt): said once
-    # an upload is out and it is read, never holding up the transcript.
+    # The audio's duration is read while it uploads (the same for every attempt), never
+    # holding up the transcript; an upload out before it is read is said by its size.
     reading = asyncio.ensure_future(_estimate(call))
     reading.add_done_callback(lambda _: notes.put_nowait("read"))
     work = asyncio.ensure_future(_attempts(call, llm, retry, notes))
     work.add_done_callback(lambda _: notes.put_nowait("ended"))
-    out = said = False  # an attempt's upload is out; its estimate was said
+    out = False  # an attempt's upload is out (and not refused)
+    said: PaidCall | None = None
     try:
         while (note := await notes.get()) != "ended":
-            if work.done():
-                continue  # its outcome is known: no need to say what it may be billed
-            if note == "refused":
-                out = False
-                if said:
-                    said = False
-                    yield HelperCallPending(index, ())
-                continue
-            out = out or note == "sent"
-            if out and not said and reading.done():
-                said = True
-                yield HelperCallPending(index, (reading.result(),))
+            out = note == "sent" or (out and note != "refused")
+            estimate = None
+            if out:
+                estimate = reading.result() if reading.done() else _by_size(call)
+            if estimate != said:
+                said = estimate
+                yield HelperCallPending(index, () if estimate is None else (estimate,))
         try:
             transcript = work.result()
         except TzurotError as err:
@@ -157,6 +161,10 @@ async def _estimate(call: Transcribing) -> PaidCall:
     return await transcription_cut_off(
         call.provider.name, call.model, call.audio.data, call.audio.content_type
     )
+
+
+def _by_size(call: Transcribing) -> PaidCall:
+    return size_cut_off(call.provider.name, call.model, call.audio.data, call.audio.content_type)
 
 
 async def _attempts(

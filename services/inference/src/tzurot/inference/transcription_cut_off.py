@@ -10,9 +10,10 @@ is reported paid and not delivered (UsageSpent, failed, `estimated`): the audio'
 seconds. For a token-billed model too: no provider documents how many tokens a second of
 audio is on `/audio/transcriptions`, so that row says seconds, never invented tokens (its
 /usage line then holds the successes' tokens and the failures' seconds of audio). The
-estimate is read as soon as the provider has the whole upload, whatever comes of the call:
-said at once for a reply cut before the outcome (HelperCallPending, transcription.py),
-then reused should the call fail.
+estimate is read while the audio uploads, whatever comes of the call: said once the
+provider has the whole upload, for a reply cut before the outcome (HelperCallPending,
+transcription.py; by the file's size, `size_cut_off`, until the duration is read), then
+reused should the call fail.
 
 Never estimated (billed nothing): a refusal (a 4xx, 408 and 409 included), an overload or
 a missing upstream (502, 503, 521-523, 529, and any 5xx with a Retry-After: said before the
@@ -119,7 +120,16 @@ async def transcription_cut_off(
 ) -> PaidCall:
     """The failed transcription of `audio`, estimated: its duration in seconds, as whisper
     bills it (request_type TRANSCRIPTION, `estimated`, no tokens)."""
-    seconds = await estimated_seconds(audio, content_type)
+    return _cut_off(provider, model, await estimated_seconds(audio, content_type))
+
+
+def size_cut_off(provider: str, model: str, audio: bytes, content_type: str) -> PaidCall:
+    """The same by `audio`'s size alone (`size_estimate`): what is said at once, while its
+    duration is read."""
+    return _cut_off(provider, model, size_estimate(len(audio), DEMUXERS.get(content_type, "")))
+
+
+def _cut_off(provider: str, model: str, seconds: float) -> PaidCall:
     return PaidCall(
         TRANSCRIPTION, provider, model, TokenUsage(0, 0), audio_seconds=seconds, estimated=True
     )
