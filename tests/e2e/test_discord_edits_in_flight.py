@@ -10,6 +10,8 @@ import pytest
 
 from tzurot.testing.discord_e2e import World, running_bot, settled
 
+from .regenerations import regeneration_delivered
+
 pytestmark = pytest.mark.e2e
 
 STORY = " ".join(f"word{n}" for n in range(40))
@@ -46,7 +48,7 @@ async def test_a_regeneration_after_an_edit_answers_the_edited_text(world: World
         await world.discord.edit_message(said, "@Lilith my cat is called Felix")
         await settled(world, bot)
         await world.discord.react(first, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await regeneration_delivered(world, f"{said.id}:lilith", 1)
         regenerated = asked(world)[-1]
         question = await world.discord.say(world.general, world.alice, "@Lilith his name?")
         await world.delivered(f"{question.id}:lilith")
@@ -93,7 +95,7 @@ async def test_an_edit_made_while_a_regeneration_streams_is_kept(world: World) -
             lambda: len(world.discord.webhook_messages(world.general)) > 1
         )
         await world.discord.edit_message(said, "@Lilith my cat is called Felix")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await regeneration_delivered(world, f"{said.id}:lilith", 1)
         await settled(world, bot)
         world.provider.chunk_delay = 0.0
         question = await world.discord.say(world.general, world.alice, "@Lilith his name?")

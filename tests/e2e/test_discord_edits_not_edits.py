@@ -15,6 +15,8 @@ from tzurot.testing.discord_e2e import World, running_bot, settled
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
+from .regenerations import regeneration_delivered, regeneration_key
+
 pytestmark = pytest.mark.e2e
 
 
@@ -65,11 +67,11 @@ async def test_a_regeneration_after_a_failed_one_asks_again(world: World) -> Non
         asked = len(world.provider.chat_requests())
         world.provider.fail_next(400)  # refused for good: not tried again
         await world.discord.react(first, world.alice, "🔄")
-        await failed(world, f"{said.id}:lilith#regen1")
+        await failed(world, await regeneration_key(world, f"{said.id}:lilith", 1))
         await settled(world, bot)
         assert len(world.provider.chat_requests()) == asked + 1
         await world.discord.react(first, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen2")
+        await regeneration_delivered(world, f"{said.id}:lilith", 2)
     assert len(world.provider.chat_requests()) == asked + 2
     assert first.deleted  # replaced by the second 🔄's answer
 

@@ -12,6 +12,8 @@ from tzurot.bot.bot import TzurotBot
 from tzurot.testing.discord_e2e import World, running_bot, settled
 from tzurot.testing.fake_discord import Posted
 
+from .regenerations import regeneration_delivered
+
 pytestmark = pytest.mark.e2e
 
 
@@ -41,7 +43,7 @@ async def regenerated_then_pinned(
 ) -> None:
     """A 🔄 of `answer`, then the message pinned (no edit sent), then edited again (sent)."""
     await world.discord.react(answer, world.alice, "🔄")
-    await world.delivered(f"{said.id}:lilith#regen1")
+    await regeneration_delivered(world, f"{said.id}:lilith", 1)
     await settled(world, bot)
     asked = [r.body for r in world.provider.chat_requests() if r.body["model"] == "fake/lilith"]
     assert asked[-1]["messages"][-1]["content"] == "Alice: my cat is called Felix"

@@ -18,6 +18,7 @@ import pytest
 from tzurot.testing.discord_e2e import World, running_bot, settled
 from tzurot.testing.fake_discord import FakePluralKit, Json, Posted
 
+from .regenerations import regeneration_delivered
 from .test_discord_forwards import QUOTED, SHARED, activate, last_user_turn
 
 pytestmark = pytest.mark.e2e
@@ -43,13 +44,13 @@ async def test_regenerating_a_comments_answer_after_a_restart_reads_its_forward(
     assert last_user_turn(world).endswith(f"what of this?\n{QUOTED}")
     async with running_bot(world):  # a new process: nothing of the pairing in memory
         await world.discord.react(answer, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await regeneration_delivered(world, f"{said.id}:lilith", 1)
         [again] = world.discord.webhook_messages(world.general)
     assert last_user_turn(world).endswith(f"what of this?\n{QUOTED}")
     assert answer.deleted
     async with running_bot(world):  # again: the 🔄's own request was asked with both ids
         await world.discord.react(again, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen2")
+        await regeneration_delivered(world, f"{said.id}:lilith", 2)
     assert last_user_turn(world).endswith(f"what of this?\n{QUOTED}")
     assert again.deleted
 

@@ -44,6 +44,8 @@ from tzurot.testing.fake_provider import echo_reply
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
+from .regenerations import regeneration_delivered
+
 pytestmark = pytest.mark.e2e
 
 SHARED = "the lighthouse keeper counts ships at dawn; second point: the fog horn is broken"
@@ -432,11 +434,11 @@ async def test_regenerating_a_forwards_answer_reads_the_forward(
         [answer] = world.discord.webhook_messages(world.general)
         if not restarted:
             await world.discord.react(answer, world.alice, "🔄")
-            await world.delivered(f"{forward.id}:lilith#regen1")
+            await regeneration_delivered(world, f"{forward.id}:lilith", 1)
     if restarted:
         async with running_bot(world):
             await world.discord.react(answer, world.alice, "🔄")
-            await world.delivered(f"{forward.id}:lilith#regen1")
+            await regeneration_delivered(world, f"{forward.id}:lilith", 1)
     assert last_user_turn(world).endswith(QUOTED)
     assert answer.deleted
 

@@ -16,6 +16,8 @@ from tzurot.bot.commands.common import NOT_YET
 from tzurot.testing.discord_e2e import World, running_bot, settled
 from tzurot.testing.fake_discord import FakeInteraction, Json
 
+from .regenerations import regeneration_delivered
+
 pytestmark = pytest.mark.e2e
 MANAGE_CHANNELS = str(1 << 4)
 
@@ -251,7 +253,7 @@ async def test_a_regenerate_reaction_replaces_the_answer(world: World) -> None:
         await world.delivered(f"{said.id}:lilith")
         (answer,) = world.discord.webhook_messages(world.general)
         await world.discord.react(answer, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await regeneration_delivered(world, f"{said.id}:lilith", 1)
         (again,) = world.discord.webhook_messages(world.general)
     assert answer.deleted
     assert again.content.endswith("second take")

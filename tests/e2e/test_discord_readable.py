@@ -16,6 +16,8 @@ from tzurot.bot.bot import TzurotBot
 from tzurot.testing.discord_e2e import World, running_bot
 from tzurot.testing.fake_discord import FakePluralKit, Json, Posted
 
+from .regenerations import regeneration_delivered
+
 pytestmark = pytest.mark.e2e
 
 HIDDEN = "the staff payroll for March"
@@ -94,7 +96,7 @@ async def test_regenerating_a_pluralkit_answer_shows_only_the_links_its_sender_c
         # A new process: the request is rebuilt from the repost, fetched from Discord.
         async with with_pluralkit(world, pk):
             await world.discord.react(answer, world.alice, "🔄")
-            await world.delivered(f"{repost.id}:lilith#regen1")
+            await regeneration_delivered(world, f"{repost.id}:lilith", 1)
     prompt = last_prompt(world)
     assert VISIBLE in prompt
     assert HIDDEN not in prompt
@@ -112,7 +114,7 @@ async def test_regenerating_after_a_restart_shows_only_the_links_the_member_can_
     # Fetched from Discord's REST API the message has no member, only a user: Alice is looked up.
     async with running_bot(world):
         await world.discord.react(answer, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await regeneration_delivered(world, f"{said.id}:lilith", 1)
     prompt = last_prompt(world)
     assert VISIBLE in prompt
     assert HIDDEN not in prompt

@@ -18,6 +18,8 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 
+from .regenerations import regeneration_delivered
+
 pytestmark = pytest.mark.e2e
 
 
@@ -35,10 +37,10 @@ async def test_regenerate_again_and_again_keeps_one_exchange(world: World) -> No
         await settled(world, bot)
         untouched = not first.deleted, len(world.provider.chat_requests())
         await world.discord.react(first, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen1")
+        await regeneration_delivered(world, f"{said.id}:lilith", 1)
         second = world.discord.webhook_messages(world.general)[-1]
         await world.discord.react(second, world.alice, "🔄")
-        await world.delivered(f"{said.id}:lilith#regen2")
+        await regeneration_delivered(world, f"{said.id}:lilith", 2)
         third = world.discord.webhook_messages(world.general)[-1]
         follow = await world.discord.say(world.general, world.alice, "@Lilith and the answer?")
         await world.delivered(f"{follow.id}:lilith")

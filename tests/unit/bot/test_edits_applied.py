@@ -192,26 +192,3 @@ async def test_an_answer_cancelled_by_a_stop_sends_no_waiting_edit() -> None:
         await asyncio.wait_for(task, 1)
     assert queue._waiting == {}
     assert queue._holds == {}
-
-
-def test_each_regeneration_gets_a_key_not_used_before() -> None:
-    book = AnswerBook(10)
-
-    def asked(key: str) -> str:
-        new = book.next_regeneration(key)
-        book.regeneration_ended(new)
-        return new
-
-    assert asked("1:lilith") == "1:lilith#regen1"
-    assert asked("1:lilith") == "1:lilith#regen2"  # #regen1 failed
-    assert asked("1:lilith#regen2") == "1:lilith#regen3"
-    assert asked("1:lilith#regen7") == "1:lilith#regen8"  # after a restart
-    assert asked("1:sage") == "1:sage#regen1"
-
-
-def test_a_regeneration_asked_while_one_is_made_is_the_same_job() -> None:
-    book = AnswerBook(10)
-    first = book.next_regeneration("1:lilith")
-    assert book.next_regeneration("1:lilith") == first  # two quick 🔄s: one job
-    book.regeneration_ended(first)
-    assert book.next_regeneration("1:lilith") == "1:lilith#regen2"

@@ -4,7 +4,9 @@ personality)."""
 
 from __future__ import annotations
 
+import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -12,6 +14,16 @@ import discord
 
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
+
+REGENERATION_MARK = "#regen"
+"""What a 🔄's key adds to the key of the answer it replaces: `<key>#regen<n>.<token>`
+(at most 6 + 7 + 1 + 12 characters more at a million 🔄s: a message id and a personality's
+name, 101 at most, stay well within the gateway's 200 for a key)."""
+
+
+def new_token() -> str:
+    """A 🔄's own part of its key: 48 random bits, 12 hex digits."""
+    return secrets.token_hex(6)
 
 
 @dataclass
@@ -48,8 +60,9 @@ class AnswerBook:
     the user's message they answer too (`answers_to`, on every message update), so long as
     any message of theirs is remembered."""
 
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
+    def __init__(self, capacity: int, *, token: Callable[[], str] = new_token) -> None:
+        """`token`: what makes each 🔄's key one never asked before (tests pass their own)."""
+        self._capacity, self._token = capacity, token
         self._by_message: OrderedDict[int, Answer] = OrderedDict()
         # By a user's message id: the answers to it (by `id()`, oldest first).
         self._to_message: dict[str, dict[int, Answer]] = {}
@@ -103,25 +116,28 @@ class AnswerBook:
                 del self._to_message[asked]
 
     def next_regeneration(self, key: str) -> str:
-        """The key of a new 🔄 of the answer asked under `key`: `…#regen<n>`, n past both the
-        answer's own count and every 🔄 this process asked for the same message and
-        personality (one that failed too, whose key the gateway would answer with its
-        stored failure); while one is being made, its key (two quick 🔄s are one job)."""
-        base, _, count = key.partition("#regen")
+        """The key of a new 🔄 of the answer asked under `key`: `…#regen<n>.<token>`, n past
+        both the answer's own count and every 🔄 this process asked for the same message and
+        personality, the token new for each 🔄, so no 🔄 lands on a key asked before (by an
+        earlier bot process too, or one whose count this book forgot): the gateway would
+        answer such a key with its job's stored failure. While one is being made, its key
+        (two quick 🔄s are one job)."""
+        base, _, asked_as = key.partition(REGENERATION_MARK)
         asked = self._regenerating.get(base)
         if asked is not None:  # a 🔄 of it still being made: the same job, not a second one
             return asked
+        count = asked_as.partition(".")[0]  # "" for an answer no 🔄 made
         number = max(int(count) if count.isdigit() else 0, self._regenerations.get(base, 0)) + 1
         self._regenerations[base] = number
         self._regenerations.move_to_end(base)
         while len(self._regenerations) > self._capacity:
             self._regenerations.popitem(last=False)
-        self._regenerating[base] = f"{base}#regen{number}"
+        self._regenerating[base] = f"{base}{REGENERATION_MARK}{number}.{self._token()}"
         return self._regenerating[base]
 
     def regeneration_ended(self, key: str) -> None:
         """The 🔄 asked under `key` was posted or failed: the next one gets a new key."""
-        base = key.partition("#regen")[0]
+        base = key.partition(REGENERATION_MARK)[0]
         if self._regenerating.get(base) == key:
             del self._regenerating[base]
 

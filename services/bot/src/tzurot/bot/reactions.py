@@ -178,7 +178,8 @@ class Reactions:
             log.info("bot.regenerate_unknown_personality", personality_id=posted.personality_id)
             return None
         # A new key each time, never replaying an earlier job: a regenerated answer
-        # (…#regen1) regenerates as …#regen2, and a 🔄 after one that failed as the next.
+        # (…#regen1.<token>) regenerates as …#regen2.<token>, a 🔄 after one that failed as
+        # the next, and each 🔄's own token keeps apart those an earlier bot process asked.
         request.idempotency_key = self._answers.next_regeneration(answer.request.idempotency_key)
         # The exchange it replaces, which stays in history until the new one is delivered
         # (none for an error reply: nothing of it was stored).
