@@ -1,7 +1,9 @@
 """A 🔄 of an edited message's answer, through the fake Discord and the whole mesh: its new
 answer was asked the edited text, so a later update of the message with no new edit (a link
 preview, a pin) sends the gateway nothing, and a new edit is sent; whether the bot still
-remembered the old answer or (after a restart) built the request again from the message."""
+remembered the old answer or (after a restart) built the request again from the message.
+After a restart the bot cannot know whether the gateway has the message's edit (made while it
+was down, say), so the 🔄 sends it once, when delivered, for every exchange of the message."""
 
 from __future__ import annotations
 
@@ -39,15 +41,18 @@ async def answered_then_edited(world: World, bot: TzurotBot) -> tuple[Posted, Po
 
 
 async def regenerated_then_pinned(
-    world: World, bot: TzurotBot, said: Posted, answer: Posted
+    world: World, bot: TzurotBot, said: Posted, answer: Posted, *, resent: int
 ) -> None:
-    """A 🔄 of `answer`, then the message pinned (no edit sent), then edited again (sent)."""
+    """A 🔄 of `answer` (sending the message's edit `resent` times), then the message
+    pinned (no edit sent), then edited again (sent)."""
+    before = edits_sent()
     await world.discord.react(answer, world.alice, "🔄")
     await regeneration_delivered(world, f"{said.id}:lilith", 1)
     await settled(world, bot)
     asked = [r.body for r in world.provider.chat_requests() if r.body["model"] == "fake/lilith"]
     assert asked[-1]["messages"][-1]["content"] == "Alice: my cat is called Felix"
     sent = edits_sent()
+    assert sent == before + resent
     await world.discord.update_message(said, pinned=True)  # its edited_timestamp kept
     await settled(world, bot)
     assert edits_sent() == sent
@@ -64,8 +69,8 @@ async def test_an_update_after_a_regeneration_of_an_edited_message_is_no_edit(
     async with running_bot(world) as bot:
         said, answer = await answered_then_edited(world, bot)
         if not restarted:
-            await regenerated_then_pinned(world, bot, said, answer)
+            await regenerated_then_pinned(world, bot, said, answer, resent=0)
     if restarted:
         async with running_bot(world) as bot:
-            await regenerated_then_pinned(world, bot, said, answer)
+            await regenerated_then_pinned(world, bot, said, answer, resent=1)
     assert answer.deleted  # replaced by the 🔄's

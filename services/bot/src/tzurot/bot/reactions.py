@@ -191,7 +191,10 @@ class Reactions:
     ) -> tuple[common.Personality, gw.GenerateRequest, datetime | None] | None:
         """The request for the message `answer` answered, built again from Discord: the
         first of the messages it was asked with, and the forward a comment took (the second,
-        `messages.py`), read again by its id; a forward gone since is left out."""
+        `messages.py`), read again by its id; a forward gone since is left out. Its edit time
+        is None: the message's edit (made while no bot ran, or one this bot never sent) is
+        queued instead, sent once the 🔄 is delivered, so every exchange of the message takes
+        it, not only the 🔄's."""
         if not answer.request.message_ids:
             return None
         first, *others = answer.request.message_ids
@@ -209,7 +212,9 @@ class Reactions:
                 request.personality = personality.slug or personality.display_name
                 text = with_forward(content, forward)
                 request.content = "\n".join([self._builder.readable_text(original, text), *notes])
-                return personality, request, original.edited_at
+                if original.edited_at is not None and self._edits is not None:
+                    await self._edits.edited(original)  # held by this 🔄 until delivered
+                return personality, request, None
         return None
 
     @staticmethod
