@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import grpc
 import pytest
@@ -37,7 +37,8 @@ from tzurot.runtime.tls import load_tls
 from tzurot.testing.fake_discord import FakeDiscord, Json
 from tzurot.testing.fake_discord.records import Posted
 from tzurot.testing.fake_provider import FakeProvider
-from tzurot.testing.processes import child_pid, free_port, wait_serving
+from tzurot.testing.mesh_ports import check_ports, on_free_ports_async
+from tzurot.testing.processes import child_pid, wait_serving
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -124,7 +125,7 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
             "TZUROT_JOB_LEASE_SECONDS": "6",
             "TZUROT_DEV_GUILD_ID": str(guild["id"]),
         }
-        process, base, log = await _started(data, seeds, env)
+        process, base = await _started(data, seeds, env)
         try:
             certs = data / "certs"
             assert process.returncode is None, (data / "up.log").read_text()[-3000:]
@@ -147,52 +148,30 @@ async def up(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Up]:
                 except TimeoutError:
                     process.kill()
                     await process.wait()
-            log.close()
 
 
 async def _started(
     data: Path, seeds: Path, env: dict[str, str]
-) -> tuple[asyncio.subprocess.Process, int, IO[str]]:
+) -> tuple[asyncio.subprocess.Process, int]:
     """`tzurot up` on four free ports, up (every service healthy, the seeds imported: the
-    banner printed) or exited. Ports found free are ephemeral ones: an outgoing connection
-    elsewhere on the host may take one before `up` binds it, so a start that could not listen
-    is tried again on others (at most three times)."""
-    for attempt in range(3):
-        base = _four_free_ports()
-        log = (data / "up.log").open("w")
-        process = await asyncio.create_subprocess_exec(  # our interpreter and module, no shell
-            sys.executable, "-m", "tzurot.cli", "up", "--data-dir", str(data),
-            "--base-port", str(base), "--seeds", str(seeds),
-            env=env, stdout=log, stderr=log,
-        )  # fmt: skip
+    banner printed) or exited; on other ports if one was taken before it bound it."""
+
+    async def start(base: int) -> tuple[asyncio.subprocess.Process, int]:
+        with (data / "up.log").open("w") as log:  # the child writes to its own copy
+            process = await asyncio.create_subprocess_exec(  # our interpreter, no shell
+                sys.executable, "-m", "tzurot.cli", "up", "--data-dir", str(data),
+                "--base-port", str(base), "--seeds", str(seeds),
+                env=env, stdout=log, stderr=log,
+            )  # fmt: skip
         await _wait_for(
-            lambda p=process: p.returncode is not None or "Try: " in (data / "up.log").read_text(),
+            lambda: process.returncode is not None or "Try: " in (data / "up.log").read_text(),
             READY_WITHIN,
         )
-        taken = process.returncode is not None and "cannot listen" in (data / "up.log").read_text()
-        if not taken or attempt == 2:
-            return process, base, log
-        log.close()
-    raise AssertionError("unreachable")
+        if process.returncode is not None:
+            check_ports((data / "up.log").read_text())
+        return process, base
 
-
-def _four_free_ports() -> int:
-    for _ in range(50):
-        base = free_port()
-        if base < 65000 and all(_port_free(p) for p in range(base, base + 4)):
-            return base
-    raise RuntimeError("no four consecutive free ports")
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return await on_free_ports_async(start)
 
 
 async def _wait_for(predicate: Any, within: float) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -17,6 +18,7 @@ import pytest
 
 from tzurot.runtime.grpc_options import GRPC_EXPERIMENTS_ENV, SERVICE_GRPC_EXPERIMENTS
 from tzurot.testing import processes
+from tzurot.testing.mesh_ports import check_ports, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -27,72 +29,37 @@ REPO = Path(__file__).resolve().parents[2]
 READY_WITHIN = 300.0
 
 
-def free_base_port() -> int:
-    """A port p such that p..p+3 are free now (the mesh takes four consecutive ports)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base > 65000:
-            continue
-        try:
-            held = []
-            for port in range(base, base + 4):
-                s = socket.socket()
-                held.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in held:
-                s.close()
-        return base
-    raise RuntimeError("no four consecutive free ports")
-
-
 @pytest.fixture(scope="module")
 def mesh(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Mesh]:
     data = tmp_path_factory.mktemp("data")
-    base = free_base_port()
     # Without GRPC_EXPERIMENTS, as a shell starts `make run`: `up` sets it for the services.
     env = {
         k: v for k, v in os.environ.items() if k not in ("TZUROT_DISCORD_TOKEN", "GRPC_EXPERIMENTS")
     }
     env["TZUROT_LOG_FORMAT"] = "json"
-    errors = (data / "up.stderr").open("w")  # read when a test fails
-    up = subprocess.Popen(  # our own interpreter and module, no shell
-        [
-            sys.executable,
-            "-m",
-            "tzurot.cli",
-            "up",
-            "--demo",
-            "--data-dir",
-            str(data),
-            "--base-port",
-            str(base),
-            "--seeds",
-            str(REPO / "personalities"),
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=errors,
-        text=True,
-    )
-    lines: list[str] = []
-    deadline = time.monotonic() + READY_WITHIN
-    assert up.stdout is not None
-    while time.monotonic() < deadline:
-        line = up.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if line.startswith("Try:"):
-            break
-    if not any(line.startswith("Try:") for line in lines):
-        lines.append((data / "up.stderr").read_text()[-3000:])
+
+    def start(base: int) -> tuple[subprocess.Popen[str], int, list[str]]:
+        with (data / "up.stderr").open("w") as errors:  # read when a test fails
+            up = subprocess.Popen(  # our own interpreter and module, no shell
+                [
+                    sys.executable, "-m", "tzurot.cli", "up", "--demo",
+                    "--data-dir", str(data), "--base-port", str(base),
+                    "--seeds", str(REPO / "personalities"),
+                ],
+                env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
+            )  # fmt: skip
+        lines = banner(up)
+        if not any(line.startswith("Try:") for line in lines):
+            lines.append((data / "up.stderr").read_text()[-3000:])
+            if up.poll() is not None:
+                assert up.stdout is not None
+                up.stdout.close()
+                check_ports(lines[-1])
+        return up, base, lines
+
+    up, base, lines = on_free_ports(start)
     chat_env = {
         **env,
         "TZUROT_GATEWAY_ADDR": f"127.0.0.1:{base}",
@@ -104,8 +71,25 @@ def mesh(
         if up.poll() is None:
             up.kill()
             up.wait()
+        assert up.stdout is not None
         up.stdout.close()
-        errors.close()
+
+
+def banner(up: subprocess.Popen[str]) -> list[str]:
+    """What `up` printed until its banner's last line ("Try: ..."), or until it exited."""
+    lines: list[str] = []
+    deadline = time.monotonic() + READY_WITHIN
+    assert up.stdout is not None
+    while time.monotonic() < deadline:
+        line = up.stdout.readline()
+        if not line:  # its output ended: it exits
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                up.wait(timeout=30)
+            break
+        lines.append(line)
+        if line.startswith("Try:"):
+            break
+    return lines
 
 
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -267,18 +251,22 @@ def test_ctrl_c_stops_everything(
 
 
 def test_a_service_failing_at_start_stops_the_mesh_with_its_reason(tmp_path: Path) -> None:
-    base = free_base_port()
-    with socket.socket() as squatter:
-        squatter.bind(("127.0.0.1", base + 3))  # keyvault's port
-        squatter.listen()
-        result = subprocess.run(
-            [
-                sys.executable, "-m", "tzurot.cli", "up", "--demo",
-                "--data-dir", str(tmp_path / "data"), "--base-port", str(base),
-                "--seeds", str(REPO / "personalities"),
-            ],
-            capture_output=True, text=True, timeout=READY_WITHIN, check=False,
-        )  # fmt: skip
+    def start(base: int) -> tuple[int, subprocess.CompletedProcess[str]]:
+        with socket.socket() as squatter:
+            squatter.bind(("127.0.0.1", base + 3))  # keyvault's port
+            squatter.listen()
+            result = subprocess.run(
+                [
+                    sys.executable, "-m", "tzurot.cli", "up", "--demo",
+                    "--data-dir", str(tmp_path / "data"), "--base-port", str(base),
+                    "--seeds", str(REPO / "personalities"),
+                ],
+                capture_output=True, text=True, timeout=READY_WITHIN, check=False,
+            )  # fmt: skip
+        check_ports(result.stderr, expected=base + 3)
+        return base, result
+
+    base, result = on_free_ports(start)
     assert result.returncode == 1, result.stderr
     assert f"tzurot-keyvault: cannot start: cannot listen on 127.0.0.1:{base + 3}" in result.stderr
     assert "tzurot up: keyvault exited; stopping the mesh" in result.stderr
@@ -316,19 +304,25 @@ def test_ctrl_c_while_starting_stops_everything_quietly(tmp_path: Path, after: f
     """Ctrl-C in the terminal of a `tzurot up` that is still starting (importing, making the
     database, migrating): every process it started gets SIGINT too. It ends with 0, no
     traceback, no failure blamed on what the interrupt stopped, and nothing left running."""
-    up = subprocess.Popen(  # our own interpreter and module, no shell
-        [
-            sys.executable, "-m", "tzurot.cli", "up", "--demo",
-            "--data-dir", str(tmp_path / "data"), "--base-port", str(free_base_port()),
-            "--seeds", str(REPO / "personalities"),
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True,  # its own process group, as a terminal's foreground job
-    )  # fmt: skip
-    time.sleep(after)
-    started = descendants(up.pid)
-    os.killpg(up.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
-    _, err = up.communicate(timeout=120)
+
+    def start(base: int) -> tuple[subprocess.Popen[str], set[int], str]:
+        up = subprocess.Popen(  # our own interpreter and module, no shell
+            [
+                sys.executable, "-m", "tzurot.cli", "up", "--demo",
+                "--data-dir", str(tmp_path / "data"), "--base-port", str(base),
+                "--seeds", str(REPO / "personalities"),
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            start_new_session=True,  # its own process group, as a terminal's foreground job
+        )  # fmt: skip
+        time.sleep(after)  # the point of the start it is interrupted at: any will do
+        started = descendants(up.pid)
+        os.killpg(up.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        _, err = up.communicate(timeout=120)
+        check_ports(err)
+        return up, started, err
+
+    up, started, err = on_free_ports(start)
     assert up.returncode == 0, err
     assert "Traceback" not in err
     assert "KeyboardInterrupt" not in err

@@ -16,16 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_tzurot_up import READY_WITHIN, free_base_port
+from tests.e2e.test_tzurot_up import READY_WITHIN
+from tzurot.testing.mesh_ports import check_ports, four_free_ports, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
 
-def up(data: Path, seeds: Path) -> subprocess.Popen[str]:
+def up(data: Path, seeds: Path, base: int) -> subprocess.Popen[str]:
     return subprocess.Popen(  # our own interpreter and module, no shell
         [
             sys.executable, "-m", "tzurot.cli", "up", "--demo",
-            "--data-dir", str(data), "--base-port", str(free_base_port()),
+            "--data-dir", str(data), "--base-port", str(base),
             "--seeds", str(seeds),
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -61,8 +62,14 @@ def test_a_seed_the_gateway_refuses_names_its_file(tmp_path: Path) -> None:
     (tmp_path / "seeds").mkdir()
     seed = tmp_path / "seeds" / "nameless.yaml"
     seed.write_text("aliases: [nobody]\nsystem_prompt: You are nobody.\n")
-    process = up(tmp_path / "data", tmp_path / "seeds")
-    out, err = finish(process, READY_WITHIN)
+
+    def start(base: int) -> tuple[subprocess.Popen[str], str, str]:
+        process = up(tmp_path / "data", tmp_path / "seeds", base)
+        out, err = finish(process, READY_WITHIN)
+        check_ports(err)  # the mesh does start here: its ports must be free
+        return process, out, err
+
+    process, out, err = on_free_ports(start)
     assert process.returncode == 2, err
     assert err.strip().splitlines()[-1] == (
         f"tzurot: seed file {seed} was refused: document: name: Field required"
@@ -74,7 +81,7 @@ def test_a_seed_the_gateway_refuses_names_its_file(tmp_path: Path) -> None:
 def test_a_seed_that_does_not_parse_leaves_nothing_running(tmp_path: Path) -> None:
     seed = tmp_path / "broken.yaml"
     seed.write_text("name: [unclosed\n")
-    process = up(tmp_path / "data", seed)
+    process = up(tmp_path / "data", seed, four_free_ports())  # refused before it listens
     _, err = finish(process, 60)
     assert process.returncode == 2, err
     assert err.strip().splitlines()[-1].startswith(f"tzurot: seed file {seed} is not valid YAML")

@@ -54,6 +54,7 @@ from .conftest import (
     FakeMemory,
     command,
 )
+from .heartbeat_support import heartbeats, lease_lost
 from .test_service import collect
 
 pytestmark = pytest.mark.component
@@ -148,17 +149,19 @@ async def test_a_run_whose_personality_is_deleted_ends_saying_so_and_writes_noth
     memory: FakeMemory,
     engine: AsyncEngine,
     lease: float,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Bob deletes Finch while it answers Alice: the run's next heartbeat finds its job gone
     (mid-answer), or its finish does (the answer was all there before a heartbeat)."""
     await bobs_finch(gateway, store)
     events: list[GenerateEvent] = []
     run, job_id = await answering(gateway, inference, events)
+    beats = heartbeats(store, monkeypatch)
 
     await admin.delete_personality(Principal(await gateway.user(BOB)), "finch")
     heartbeat = lease < 1
     if heartbeat:
-        await asyncio.sleep(0.5)  # past a heartbeat
+        await lease_lost(beats)
     inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
 
     ended = await ended_with(run)
@@ -222,15 +225,17 @@ async def test_a_run_whose_users_data_is_deleted_ends_saying_hers_is(
     inference: FakeInference,
     memory: FakeMemory,
     engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """As any answer to her is refused while her data is deleted (a message of hers, a half
     answer of hers after a restart), in the same words."""
     await bobs_finch(gateway, store)
     events: list[GenerateEvent] = []
     run, job_id = await answering(gateway, inference, events)
+    beats = heartbeats(store, monkeypatch)
 
     await admin.delete_user_data(Principal(await gateway.user(ALICE)))
-    await asyncio.sleep(0.5)  # past a heartbeat
+    await lease_lost(beats)
     inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
 
     ended = await ended_with(run)
@@ -247,12 +252,14 @@ async def test_a_run_whose_job_another_run_took_over_still_says_so(
     *,
     inference: FakeInference,
     engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Its job is still there, another run's: JOB_TAKEN_OVER, even while its personality's
     deletion is under way (it has not dropped the job yet)."""
     await bobs_finch(gateway, store)
     events: list[GenerateEvent] = []
     run, job_id = await answering(gateway, inference, events)
+    beats = heartbeats(store, monkeypatch)
     async with engine.begin() as conn:  # another run claimed it; Finch's deletion recorded
         await conn.execute(
             sa.update(t.jobs).where(t.jobs.c.id == job_id).values(attempts=t.jobs.c.attempts + 1)
@@ -262,7 +269,7 @@ async def test_a_run_whose_job_another_run_took_over_still_says_so(
             .where(t.personalities.c.slug == "finch")
             .values(deletion_requested_at=sa.func.now())
         )
-    await asyncio.sleep(0.5)  # past a heartbeat
+    await lease_lost(beats)
     inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
 
     ended = await ended_with(run)
@@ -315,12 +322,13 @@ async def test_a_run_that_cannot_read_why_its_job_is_lost_still_says_taken_over(
     await bobs_finch(gateway, store)
     events: list[GenerateEvent] = []
     run, job_id = await answering(gateway, inference, events)
+    beats = heartbeats(store, monkeypatch)
     monkeypatch.setattr(store, "job_loss", failover)
     async with engine.begin() as conn:  # another run claimed it
         await conn.execute(
             sa.update(t.jobs).where(t.jobs.c.id == job_id).values(attempts=t.jobs.c.attempts + 1)
         )
-    await asyncio.sleep(0.5)  # past a heartbeat
+    await lease_lost(beats)
     inference.gate.set()  # type: ignore[union-attr]  # set by `answering`
 
     ended = await ended_with(run)

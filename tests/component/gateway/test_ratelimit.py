@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tzurot.db.engine import create_engine
 from tzurot.gateway.ratelimit import Bucket, BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.runtime.errors import ResourceExhausted
+from tzurot.testing.waits import until
 
 pytestmark = pytest.mark.component
 
@@ -54,10 +55,12 @@ async def test_denial_says_when_to_try_again(engine: AsyncEngine) -> None:
 
 async def test_tokens_come_back_at_the_refill_rate(engine: AsyncEngine) -> None:
     limiter = RateLimiter(engine)
-    bucket = Bucket("user:fast", BucketPolicy(capacity=1, refill_per_second=20.0), "you")
+    # A token every 0.5 s: the refusals below come within that of the take before them even
+    # on a loaded machine (at 20 a second, 50 ms between two statements was too short).
+    bucket = Bucket("user:fast", BucketPolicy(capacity=1, refill_per_second=2.0), "you")
     await limiter.take([bucket])
     assert not await _attempt(limiter, [bucket])
-    await asyncio.sleep(0.1)  # 2 tokens' worth, capped at the capacity of 1
+    await asyncio.sleep(1.0)  # 2 tokens' worth, capped at the capacity of 1
     assert await _attempt(limiter, [bucket])
     assert not await _attempt(limiter, [bucket])
 
@@ -91,12 +94,22 @@ async def test_a_bucket_created_meanwhile_that_runs_out_takes_nothing(engine: As
             )
         )
         attempt = asyncio.create_task(_attempt(limiter, [user, channel]))
-        await asyncio.sleep(0.5)  # the take now waits on the uncommitted row
+        await until(lambda: _waiting_for_a_lock(engine), "the take waited on the uncommitted row")
         await other.commit()
         assert not await attempt
     assert await _attempt(limiter, [user])
     assert await _attempt(limiter, [user])
     assert not await _attempt(limiter, [user])
+
+
+async def _waiting_for_a_lock(engine: AsyncEngine) -> bool:
+    """Whether a session of this database waits for a lock now."""
+    query = text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    async with engine.connect() as conn:
+        return bool(await conn.scalar(query))
 
 
 async def test_quota_counter_admits_exactly_its_budget_under_concurrency(

@@ -20,6 +20,7 @@ from tzurot.gateway.run_limit import JOB_RUN_LIMIT, past_run_limit, run_limit_me
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore, NewJob
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
+from tzurot.testing.waits import until
 
 from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, answer, command
 
@@ -188,9 +189,9 @@ async def test_a_dying_bot_s_cut_does_not_count(
     assert job.error is not None
     assert job.error.reason == "CLIENT_CANCELLED"
     inference.script = answer("Hello again.")
-    await asyncio.sleep(0.2)
-    await sweeping.finish_unfinished_answers()
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.2)  # past UNFINISHED_AFTER
+    await sweeping.finish_unfinished_answers()  # generated again in the background
+    await until(lambda: len(inference.requests) >= 4, "the sweep's regeneration asked inference")
     assert len(inference.requests) == 4  # regenerated
 
 

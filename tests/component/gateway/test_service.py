@@ -53,6 +53,7 @@ from .conftest import (
     answer,
     command,
 )
+from .heartbeat_support import heartbeats, lease_lost
 
 pytestmark = pytest.mark.component
 
@@ -602,6 +603,7 @@ async def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing(
     memory: FakeMemory,
     keyvault: FakeKeyVault,
     lilith: Personality,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Mid-answer, another run takes the job over (this one's lease ran out in a long
     Postgres failover): this run's next heartbeat finds it, the stream ends JOB_TAKEN_OVER
@@ -617,13 +619,14 @@ async def test_a_run_whose_job_was_taken_over_stops_and_writes_nothing(
     await asyncio.wait_for(inference.first_event_sent.wait(), 5)
     accepted = events[0]
     assert isinstance(accepted, JobAccepted)
+    beats = heartbeats(store, monkeypatch)
     async with engine.begin() as conn:  # another run claimed it: attempt 2
         await conn.execute(
             sa.update(t.jobs)
             .where(t.jobs.c.id == accepted.job_id)
             .values(attempts=t.jobs.c.attempts + 1)
         )
-    await asyncio.sleep(0.5)  # past a heartbeat
+    await lease_lost(beats)
     inference.gate.set()
     with pytest.raises(FailedPrecondition) as taken:
         await asyncio.wait_for(run, 5)

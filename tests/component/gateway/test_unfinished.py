@@ -308,10 +308,11 @@ async def test_a_regeneration_its_gateway_never_claimed_is_handed_over_once_its_
     assert inference.gate is not None
     inference.gate.set()
     await _unconfirmed_for_long_enough()
-    assert await store.claim_preview_retry(job_id, lease_seconds=0.2)  # then it died
+    # A lease of 1 s: the sweep below comes within it on a loaded machine (0.2 s is tight).
+    assert await store.claim_preview_retry(job_id, lease_seconds=1.0)  # then it died
 
     assert await gateway.finish_unfinished_answers() == 0  # its lease still lives
-    await asyncio.sleep(0.3)
+    await asyncio.sleep(1.2)
     assert await gateway.finish_unfinished_answers() == 1
     assert await _handed(engine) == [("unfinished", job_id, "channel-1")]
     failed = await store.get_job(job_id)

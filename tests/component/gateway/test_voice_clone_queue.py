@@ -24,12 +24,13 @@ from sqlalchemy.pool import QueuePool
 
 from tzurot.gateway.admin import Admin, Principal
 from tzurot.gateway.clone_locks import CLONE_IN_PROGRESS
-from tzurot.gateway.document_work import run_document_work
+from tzurot.gateway.document_work import document_slot, run_document_work
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.voice import Voice
 from tzurot.gateway.voice_store import VoiceStore
 from tzurot.runtime.errors import FailedPrecondition
+from tzurot.testing.waits import until
 
 from .conftest import ALICE, FakeSpeech
 from .test_voice_clone_slot import with_a_sample
@@ -61,6 +62,20 @@ def document() -> Iterator[HeldDocument]:
     held.release()  # never a thread left waiting
 
 
+@pytest.fixture
+def at_the_slot(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """One entry for each clone that looked its personality up and now asks for the slot:
+    on a loaded machine they get there later than any fixed sleep."""
+    asked: list[None] = []
+
+    def asking() -> Any:
+        asked.append(None)
+        return document_slot()
+
+    monkeypatch.setattr("tzurot.gateway.admin.voice.document_slot", asking)
+    return asked
+
+
 def checked_out(engine: AsyncEngine) -> int:
     pool = engine.pool
     assert isinstance(pool, QueuePool)  # the engine's (tzurot.db.engine)
@@ -68,8 +83,8 @@ def checked_out(engine: AsyncEngine) -> int:
 
 
 async def test_clones_waiting_for_the_slot_hold_no_connection(
-    voiced_admin: Admin, gateway: Gateway, document: HeldDocument, *, store: GatewayStore,
-    engine: AsyncEngine, speech: FakeSpeech,
+    voiced_admin: Admin, gateway: Gateway, document: HeldDocument, at_the_slot: list[None], *,
+    store: GatewayStore, engine: AsyncEngine, speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """Clones of six personalities queued behind a document being read: none holds a pool
     connection meanwhile, a reply's statement runs at once, and each clone is made after."""
@@ -81,7 +96,7 @@ async def test_clones_waiting_for_the_slot_hold_no_connection(
     clones = [
         asyncio.create_task(voiced_admin.clone_voice(Principal(alice), name)) for name in names
     ]
-    await asyncio.sleep(0.5)  # each has looked its personality up and waits for the slot
+    await until(lambda: len(at_the_slot) == QUEUED, "every clone asked for the slot")
     assert not any(clone.done() for clone in clones)
     assert checked_out(engine) == before
     async with asyncio.timeout(2), engine.connect() as conn:  # a reply's statement
@@ -95,8 +110,8 @@ async def test_clones_waiting_for_the_slot_hold_no_connection(
 
 
 async def test_a_double_click_while_the_first_waits_for_the_slot_is_told_at_once(
-    voiced_admin: Admin, gateway: Gateway, document: HeldDocument, *, store: GatewayStore,
-    engine: AsyncEngine, speech: FakeSpeech,
+    voiced_admin: Admin, gateway: Gateway, document: HeldDocument, at_the_slot: list[None], *,
+    store: GatewayStore, engine: AsyncEngine, speech: FakeSpeech,
 ) -> None:  # fmt: skip
     """The second click is answered CLONE_IN_PROGRESS without waiting for the slot, and the
     voice is cloned once."""
@@ -105,7 +120,7 @@ async def test_a_double_click_while_the_first_waits_for_the_slot_is_told_at_once
     reading = asyncio.create_task(run_document_work(document.read))
     assert await asyncio.to_thread(document.started.wait, 5)
     first = asyncio.create_task(voiced_admin.clone_voice(Principal(alice), wren.slug))
-    await asyncio.sleep(0.2)  # waiting for the slot
+    await until(lambda: at_the_slot, "the first click asked for the slot")
     with pytest.raises(FailedPrecondition) as second:
         async with asyncio.timeout(2):
             await voiced_admin.clone_voice(Principal(alice), wren.slug)

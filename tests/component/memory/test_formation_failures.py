@@ -9,7 +9,6 @@ batch one of whose jobs went (forgotten, or leased again elsewhere) writes the o
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,6 +25,7 @@ from tzurot.memory.longterm import LongTermMemory
 from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import formation_outbox, memories
+from tzurot.testing.waits import until
 
 from .test_formation_replicas import CountingStatements, store_exchanges
 
@@ -69,6 +69,15 @@ async def _outbox(engine: AsyncEngine) -> dict[str, tuple[int, float | None]]:
         job: (attempts, None if seconds is None else float(seconds))
         for job, attempts, seconds in rows
     }
+
+
+async def _all_claimed(engine: AsyncEngine) -> bool:
+    """Whether every job left in the outbox was claimed (formed ones have left it)."""
+    return all(attempts >= 1 for attempts, _ in (await _outbox(engine)).values())
+
+
+async def _formed(engine: AsyncEngine, count: int) -> bool:
+    return await _count(engine) == count
 
 
 async def _count(engine: AsyncEngine) -> int:
@@ -180,10 +189,18 @@ async def test_the_running_worker_rides_out_a_short_outage_under_traffic(
     turns = PostgresTurnStore(engine)
     store = PostgresMemoryStore(engine)
     worker = Formation(store, LongTermMemory(store, flaky), gather_seconds=0.05)
+    calls_while_down: list[int] = []
+
+    def back_up() -> None:
+        calls_while_down.append(flaky.calls)
+        flaky.down = False
+
     worker.start()
+    flaky.down = True
+    # Back up 4 s from now by the loop's clock, as the worker's backoff is counted: on a
+    # loaded machine the exchanges below may take longer than its 5 s backoff to store.
+    outage = asyncio.get_running_loop().call_later(4.0, back_up)
     try:
-        flaky.down = True
-        up_at = time.monotonic() + 4.0
         for n in range(16):
             text = f"remember that parcel {n} goes to the blue house on street {n}"
             await turns.store_exchange(
@@ -191,16 +208,12 @@ async def test_the_running_worker_rides_out_a_short_outage_under_traffic(
             )
             worker.kick()
             await asyncio.sleep(0.25)
-        await asyncio.sleep(max(0.0, up_at - time.monotonic()))
-        calls_while_down = flaky.calls
-        flaky.down = False
-        for _ in range(400):  # 20 s
-            if await _count(engine) == 16:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: calls_while_down, "the embedder came back")
+        await until(lambda: _formed(engine, 16), "every exchange was formed", within=20)
     finally:
+        outage.cancel()
         await worker.stop()
-    assert calls_while_down == 2  # the first batch, then the check that the embedder is down
+    assert calls_while_down == [2]  # the first batch, then the check that the embedder is down
     assert await _count(engine) == 16
     assert await _outbox(engine) == {}
 
@@ -266,7 +279,7 @@ async def test_two_replicas_with_a_batch_slower_than_the_lease_form_it_once(
     try:
         for worker in workers:
             worker.start()
-        await asyncio.sleep(4)
+        await until(lambda: _formed(engine, 1), "the batch was formed", within=30)
         for worker in workers:
             await worker.stop(1)
     finally:
@@ -295,7 +308,8 @@ async def test_a_pipelined_batch_keeps_its_lease_while_it_waits_for_the_one_befo
     store = SlowWrites(engine)
     worker = Formation(store, LongTermMemory(store, embedder), batch=2, lease_seconds=0.6)
     drain = asyncio.create_task(worker.drain())
-    await asyncio.sleep(1.0)  # the first batch writing, the second waiting for it
+    await until(lambda: _all_claimed(engine), "both batches were claimed")
+    await asyncio.sleep(0.8)  # past the lease: the second batch, waiting, holds it renewed
     other = PostgresMemoryStore(engine)
     assert await other.claim_formation(10, lease=60) is None
     assert await drain == 4

@@ -26,6 +26,7 @@ from tzurot.memory.memory_store import PostgresMemoryStore
 from tzurot.memory.outbox import OutboxClaim
 from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.tables import formation_outbox, memories
+from tzurot.testing.waits import until
 
 pytestmark = pytest.mark.component
 
@@ -257,9 +258,14 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing(
 
 
 class SlowWrites(PostgresMemoryStore):
-    """Postgres taking its time over each batch's writes."""
+    """Postgres taking its time over each batch's writes; `writing` set once one began."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writing = asyncio.Event()
 
     async def write_formed(self, *args: Any, **kwargs: Any) -> bool:
+        self.writing.set()
         await asyncio.sleep(0.3)
         return await super().write_formed(*args, **kwargs)
 
@@ -287,7 +293,7 @@ async def test_stopping_mid_drain_leaves_no_batch_running(
         await _store(engine, f"stop-{n}", "dee", f"remember the blue umbrella number {n}")
     store = SlowWrites(engine)
     drain = asyncio.create_task(Formation(store, LongTermMemory(store, embedder), batch=2).drain())
-    await asyncio.sleep(0.2)  # the first batch is writing, the second embedded or waiting
+    await asyncio.wait_for(store.writing.wait(), 30)  # the second batch embedded or waiting
     drain.cancel()
     with pytest.raises(asyncio.CancelledError):
         await drain
@@ -416,6 +422,10 @@ async def test_a_cancelled_stop_leaves_no_worker_behind(
     stopping.cancel()  # a second signal, an outer deadline
     with pytest.raises(asyncio.CancelledError):
         await stopping
-    await asyncio.sleep(0.1)
-    running = [t for t in asyncio.all_tasks() if t.get_name() == "memory-formation"]
-    assert running == []
+    # Cancelled, the worker ends within a few turns of the loop (on a loaded machine later
+    # than a fixed 0.1 s); left behind, it would wait at the gate for good.
+    await until(
+        lambda: not [t for t in asyncio.all_tasks() if t.get_name() == "memory-formation"],
+        "the worker ended with its cancelled stop",
+        within=5,
+    )

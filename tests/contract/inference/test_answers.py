@@ -317,7 +317,8 @@ async def test_an_abandoned_silent_attempt_counts_its_prompt_in_the_usage(
     fake.stall_next(30.0)  # the first attempt: thinking unseen, past the limit
     fake.enqueue("Here at last.")  # taken by the first request, answered by neither…
     fake.enqueue("Here at last.")  # …so the second request answers this
-    settings = ReplySettings(answer=AnswerSettings(first_event_timeout=0.3, total_timeout=30.0))
+    # 1 s: the second attempt's first event comes within it on a loaded machine.
+    settings = ReplySettings(answer=AnswerSettings(first_event_timeout=1.0, total_timeout=30.0))
     _, finished = await run(make(fake, llm, settings=settings))
     abandoned, answered = fake.chat_requests()
     prompt = estimate_prompt_tokens(abandoned.body["messages"])  # as the fake counts it

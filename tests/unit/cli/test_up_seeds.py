@@ -17,7 +17,7 @@ import pytest
 
 from tests.unit.cli.test_cli_failures import one_line
 from tzurot.cli.seeds import DEFAULT_SEEDS, SeedError, read_seeds, seed_files
-from tzurot.testing.processes import free_port
+from tzurot.testing.mesh_ports import four_free_ports
 
 SEED = b"name: Wren\nsystem_prompt: You are Wren.\n"
 
@@ -26,7 +26,7 @@ def up(seeds: Path, data: Path) -> str:
     """The one line of `tzurot up --seeds <seeds>` refused (exit 2), having started nothing."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
     command = [sys.executable, "-m", "tzurot.cli", "up", "--data-dir", str(data)]
-    command += ["--base-port", str(free_port()), "--seeds", str(seeds)]
+    command += ["--base-port", str(four_free_ports()), "--seeds", str(seeds)]
     process = subprocess.Popen(  # our own interpreter and module, no shell
         command,
         env=env,
