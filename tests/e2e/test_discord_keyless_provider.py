@@ -6,7 +6,12 @@ and a personality's free config names it. Review: the gateway could not know the
 keyless (inference's ListProviders said nothing of it), so such a user was a guest: refused
 "no API key" without guest mode, and spending the guests' daily share with it. Now inference
 lists it in `keyless_providers`, the gateway admits her as no guest, and the server is asked
-with the placeholder inference sends every keyless server, never a key of hers."""
+with the placeholder inference sends every keyless server, never a key of hers.
+
+Review 315 (F1): admitted so, her job still went to inference as a free config, and inference
+paid the helper models reading her attachments with the operator's key (a free vision model
+on OpenRouter's system key), counted in no guest's share, though guest mode is off. Now the
+gateway sends such a job as not free: the helper wants her own key, and she is told so."""
 
 from __future__ import annotations
 
@@ -16,7 +21,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tzurot.cli.localdb import create_database
-from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, member_actor, running_bot
+from tzurot.testing.discord_e2e import (
+    USER_KEY,
+    World,
+    discord_world,
+    member_actor,
+    running_bot,
+    settled,
+)
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -29,6 +41,11 @@ name: Hearth
 system_prompt: You are Hearth, a test personality on the operator's own server.
 llm: {provider: my-llm, model: local/hearth, free_use: true}
 """
+SYSTEM_KEY = "sk-or-operatorSYSTEMkey"
+"""The operator's OpenRouter key (TZUROT_SYSTEM_KEYS), for free models on free configs."""
+VISION_MODEL = "fake/vision:free"
+"""The helper describing images for a model that sees none: free, on OpenRouter."""
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +65,13 @@ async def operator_mesh(
         database,
         tmp_path_factory.mktemp("keyless-provider"),
         providers={"my-llm": declared},  # TZUROT_PROVIDERS
-        inference={"loopback_providers": False},  # as in a pod (the manifests' configmap)
+        inference={
+            "loopback_providers": False,  # as in a pod (the manifests' configmap)
+            "system_keys": {"openrouter": SYSTEM_KEY},
+            "vision_provider": "openrouter",
+            "vision_model": VISION_MODEL,  # matches the default free models, "*:free"
+            "attachment_hosts": ["127.0.0.1"],  # the fake Discord's CDN
+        },
         gateway={"guest_mode": False},  # no answer for anyone without a key but this one
     ) as world:
         yield world
@@ -76,3 +99,30 @@ async def test_a_user_without_a_key_is_answered_by_the_operators_keyless_server(
     assert list(held.keys) == []
     assert all(r.api_key != USER_KEY for r in local_server.requests)
     assert world.provider.chat_requests() == []  # nothing went to the keyed providers
+
+
+async def test_her_image_is_not_described_on_the_operators_key(
+    operator_mesh: World, local_server: FakeProvider
+) -> None:
+    """Hearth's model sees no images: a helper must describe hers. Its free model on the
+    operator's OpenRouter key would cost him a call no guest's share counts (guest mode is
+    off): it is not made, and she is told the key it wants."""
+    world = operator_mesh.scene()
+    world.provider.valid_keys.add(SYSTEM_KEY)  # the operator's key works there
+    await world.cli.ImportPersonality(
+        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
+    )
+    before = len(local_server.chat_requests())
+    image = world.discord.upload(world.general, "hearth.png", PNG, "image/png")
+    async with running_bot(world) as bot:
+        await world.discord.say(
+            world.general, world.alice, "@Hearth what is this?", attachments=[image]
+        )
+        await world.discord.wait_until(lambda: world.discord.webhook_messages(world.general))
+        await settled(world, bot)
+
+    (refusal,) = world.discord.webhook_messages(world.general)
+    assert "You have no API key for openrouter" in refusal.content
+    assert all(r.api_key != SYSTEM_KEY for r in world.provider.requests)
+    assert world.provider.chat_requests() == []  # no description asked, on any key
+    assert len(local_server.chat_requests()) == before  # nor an answer without it

@@ -9,10 +9,18 @@ without guest mode), and free will asked its payer for a key to it and switched 
 `keyless_providers_listed` unset) is read as before it: only the built-in local speech
 servers, kokoro and openedai-speech, take no key. While inference cannot answer at all, free
 will is not switched off for a payer without a key (she may need none).
+
+Review 315: such a job still went to inference as a free config, so its helper models ran on
+the operator's key in no guest's share (F1: now it goes as not free); an outage after the
+cached list expired made the keyless user a guest again (F2: its last answer now stands); each
+request during an outage asked inference again, one after another (F3: a failure is kept a
+few seconds, and free will asks before it locks its channels); and `/freewill on` was
+UNAVAILABLE for a built-in keyed provider while inference could not say (F5: NO_API_KEY).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,9 +28,15 @@ from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from tzurot.gateway.app import start_gateway
 from tzurot.gateway.clock import ManualClock
+from tzurot.gateway.wallet import (
+    PROVIDERS_RETRY_SECONDS,
+    PROVIDERS_TTL_SECONDS,
+    InferenceProviders,
+)
 from tzurot.runtime.errors import Unavailable, from_rpc_error
 from tzurot.testing.channels import channels_to
 from tzurot.v1 import common_pb2 as common
@@ -63,11 +77,15 @@ class ListingInference(g.InferenceServicer):
         self.listed = 0
         self.down = False
         """ListProviders fails UNAVAILABLE (inference restarting)."""
+        self.while_listing: Callable[[], Awaitable[None]] | None = None
+        """Run at each ListProviders, before it answers."""
 
     async def ListProviders(
         self, request: inf.ListProvidersRequest, context: Any
     ) -> inf.ListProvidersResponse:
         self.listed += 1
+        if self.while_listing is not None:
+            await self.while_listing()
         if self.down:
             raise Unavailable("inference is restarting")
         reply = inf.ListProvidersResponse(providers=PROVIDERS)
@@ -106,6 +124,21 @@ class Running:
     async def refused(self, key: str, personality: str, actor: Any = ALICE) -> str:
         error = await g.rpc_error(self.say(key, personality, actor))
         return f"{error.code().name} {from_rpc_error(error).reason}"
+
+    def later(self, seconds: float) -> None:
+        """The gateway's list of providers `seconds` older, its time then standing still
+        (what it keeps expires only by this): its cache keeps time on its own monotonic
+        clock, not the gateway's ManualClock."""
+        providers = self.mesh.gateway.gateway.providers
+        assert isinstance(providers, InferenceProviders)
+        now = providers._clock() + seconds
+        providers._clock = lambda: now
+
+    def free_use_sent(self) -> list[tuple[str, bool]]:
+        """Each GenerateReply's provider and whether inference was told it is free to use."""
+        return [
+            (r.config.config.provider, r.config.config.free_use) for r in self.inference.requests
+        ]
 
 
 Start = Callable[..., Awaitable[Running]]
@@ -183,6 +216,9 @@ async def test_without_guest_mode_a_user_without_a_key_talks_to_a_keyless_provid
     assert replies[-1].finished.content == "Hello, mortal."
     (asked,) = running.inference.requests
     assert asked.config.config.provider == LOCAL
+    # Not free to inference: a helper model reading her attachments wants her own key, not
+    # the operator's (review 315 F1).
+    assert not asked.config.config.free_use
     assert await request_types(core_url) == ["chat"]  # no guest
     # A keyed provider's free config still wants her key without guest mode.
     assert await running.refused("m2", "freebie") == "FAILED_PRECONDITION NO_API_KEY"
@@ -201,9 +237,79 @@ async def test_a_keyless_provider_spends_none_of_the_guests_share(
     await running.say("b1", "freebie", BOB)  # the day's one guest answer is still there
 
     assert await request_types(core_url) == ["chat", "chat", "chat", "guest"]
+    assert running.free_use_sent() == [(LOCAL, False)] * 3 + [("openrouter", True)]  # a guest
     assert await running.refused("b2", "freebie", BOB) == "RESOURCE_EXHAUSTED " + (
         "GUEST_BUDGET_EXHAUSTED"
     )
+
+
+async def test_a_job_claimed_again_goes_to_inference_as_not_free_either(
+    start: Start, core_url: str
+) -> None:
+    """Its first run failed retryably; the bot's retry claims the job again, and its
+    admission is asked again (Gateway._charge_claimed): as not free again."""
+    running = await start([LOCAL], guest_mode=False)
+    await running.personality("Hearth", LOCAL, free_use=True)
+    running.inference.fail_before_reply.append(
+        Unavailable("the provider is down", reason="PROVIDER_UNAVAILABLE")
+    )
+
+    assert await running.refused("m1", "hearth") == "UNAVAILABLE PROVIDER_UNAVAILABLE"
+    replies = await running.say("m1", "hearth")
+
+    assert replies[-1].finished.content == "Hello, mortal."
+    assert running.free_use_sent() == [(LOCAL, False), (LOCAL, False)]
+
+
+async def test_an_outage_after_the_list_expired_keeps_its_last_answer(
+    start: Start, core_url: str
+) -> None:
+    """Inference restarting once the cached list is a minute old: its last answer stands
+    (review 315 F2: she was a guest again, refused NO_API_KEY without guest mode)."""
+    running = await start([LOCAL], guest_mode=False)
+    await running.personality("Hearth", LOCAL, free_use=True)
+    await running.say("m1", "hearth")
+    running.inference.down = True
+    running.later(PROVIDERS_TTL_SECONDS)
+
+    replies = await running.say("m2", "hearth")
+
+    assert replies[-1].finished.content == "Hello, mortal."
+    assert await request_types(core_url) == ["chat", "chat"]
+    assert running.inference.listed > 1  # it was asked, and could not answer
+
+
+async def test_an_outage_asks_inference_once_in_a_while_not_at_every_request(
+    start: Start, core_url: str
+) -> None:
+    """Guests on a free OpenRouter config, while inference cannot list its providers: one
+    question (with its channel's retries) for the requests of the next few seconds, at once
+    or one after another, not one each, in turn (review 315 F3)."""
+    running = await start(
+        [LOCAL],
+        guest_daily_budget=100,
+        rate_user_capacity=0,
+        rate_channel_capacity=0,
+        guest_user_per_day=0,
+    )
+    await running.personality("Freebie", "openrouter", free_use=True)
+    await running.say("m0", "freebie")
+    running.inference.down = True
+    running.later(PROVIDERS_TTL_SECONDS)
+    asked = running.inference.listed
+
+    await running.say("m1", "freebie")
+    one_question = running.inference.listed - asked
+    await asyncio.gather(*(running.say(f"a{n}", "freebie") for n in range(8)))
+    for n in range(3):
+        await running.say(f"b{n}", "freebie")
+    assert running.inference.listed - asked == one_question
+    running.later(PROVIDERS_RETRY_SECONDS)  # its failure is over
+    await asyncio.gather(*(running.say(f"c{n}", "freebie") for n in range(8)))
+
+    assert one_question >= 1
+    assert running.inference.listed - asked == 2 * one_question
+    assert len(running.inference.requests) == 1 + 1 + 8 + 3 + 8  # every one answered
 
 
 async def test_an_older_inference_leaves_only_the_local_speech_servers_keyless(
@@ -302,5 +408,67 @@ async def test_an_outage_of_the_provider_list_switches_no_free_will_off(
     assert (status.enabled, status.disabled_reason) == (True, "")
 
     running.inference.down = False
+    running.later(PROVIDERS_RETRY_SECONDS)  # its failure is no longer kept
     clock.advance(timedelta(minutes=31))  # past the next look (at most 30 min on)
     assert await running.mesh.gateway.features.freewill.tick() == 1
+
+
+async def test_free_will_on_a_built_in_keyed_provider_needs_a_key_during_an_outage(
+    start: Start, core_url: str
+) -> None:
+    """Inference cannot say which providers take no key (never answered), but OpenRouter is
+    built in and takes one: NO_API_KEY, not UNAVAILABLE (review 315 F5). The operator's own
+    server stays UNAVAILABLE, as it may take none
+    (test_an_outage_of_the_provider_list_switches_no_free_will_off)."""
+    running = await start([LOCAL])
+    running.inference.down = True
+    await running.personality("Freebie", "openrouter", free_use=True)
+
+    refused = await g.rpc_error(free_will(running, "freebie"))
+
+    assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.details()
+    assert from_rpc_error(refused).reason == "NO_API_KEY"
+
+
+async def test_free_will_on_a_keyless_provider_during_an_outage_takes_the_last_answer(
+    start: Start, core_url: str
+) -> None:
+    """`/freewill on` again once the list expired, inference restarting: its last answer
+    (keyless) stands, not UNAVAILABLE (review 315 F2)."""
+    running = await start([LOCAL])
+    await running.personality("Hearth", LOCAL, free_use=False)
+    assert (await free_will(running, "hearth")).status.enabled
+    running.inference.down = True
+    running.later(PROVIDERS_TTL_SECONDS)
+
+    assert (await free_will(running, "hearth")).status.enabled
+    assert running.inference.listed > 1  # asked again, and could not answer
+
+
+async def test_free_will_asks_for_the_list_with_no_channel_locked(
+    start: Start, core_url: str, clock: ManualClock
+) -> None:
+    """A look's payer without a key may need none: inference's list is read before the
+    channels due are locked (FOR UPDATE), never while they are held (review 315 F3)."""
+    running = await start([LOCAL])
+    await running.personality("Hearth", LOCAL, free_use=False)
+    await free_will(running, "hearth")
+    await running.say("m1", "hearth")
+    clock.advance(timedelta(hours=3))
+    running.later(PROVIDERS_TTL_SECONDS)  # the list expired: the look's tick asks again
+    held: list[bool] = []
+
+    async def channels_held() -> None:
+        try:
+            await rows(core_url, "SELECT 1 FROM core.freewill_channels FOR UPDATE NOWAIT")
+        except DBAPIError:
+            held.append(True)
+        else:
+            held.append(False)
+
+    running.inference.while_listing = channels_held
+    asked = running.inference.listed
+
+    assert await running.mesh.gateway.features.freewill.tick() == 1
+    assert running.inference.listed == asked + 1
+    assert held == [False]

@@ -22,6 +22,7 @@ from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.wallet import (
     KNOWN_PROVIDERS,
     NO_PROVIDER_LIST,
+    PROVIDERS_RETRY_SECONDS,
     PROVIDERS_TTL_SECONDS,
     UNKNOWN_PROVIDER,
     InferenceProviders,
@@ -291,8 +292,13 @@ async def test_without_an_answer_from_inference_the_built_in_providers_stand_in(
     """Set, test and remove of a built-in provider keep working; an operator's own is
     UNAVAILABLE, to try again, until inference answers, not called unknown (review 277), but a
     key the user holds for it stays testable and removable."""
-    lister = Lister(names=None, failure=failure)
-    wallet = asking(gateway, inference, vault, lister)
+    lister, clock = Lister(names=None, failure=failure), Clock()
+    wallet = Wallet(
+        users=gateway,
+        checker=inference,
+        keyvault=vault,
+        providers=InferenceProviders(lister, clock=clock),
+    )
     await wallet.set(ALICE, "openrouter", SecretStr(PLANTED), skip_validation=False)
     assert (await wallet.test(ALICE, "openrouter")).valid
     with pytest.raises(Unavailable) as caught:
@@ -305,10 +311,11 @@ async def test_without_an_answer_from_inference_the_built_in_providers_stand_in(
     await wallet.remove(ALICE, "openrouter")
     assert vault.keys == {}
 
-    asked = lister.asked
+    assert lister.asked == 1  # its failure is kept a few seconds: not asked per call
     lister.names = OPERATORS  # inference is back: the stand-in list was not kept
+    clock.now += PROVIDERS_RETRY_SECONDS
     await wallet.set(ALICE, "groq", SecretStr(PLANTED), skip_validation=False)
-    assert lister.asked == asked + 1
+    assert lister.asked == 2
 
 
 @dataclass

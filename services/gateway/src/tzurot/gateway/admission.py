@@ -204,7 +204,9 @@ class Admission(GatewayState):
         )[0]
         if self._limits.demo_all_free and not config.config.free_use:
             config = replace(config, config=replace(config.config, free_use=True))
-        request_type = await self._request_type(user, config.config, charges) if new else "chat"
+        request_type = "chat"
+        if new:
+            request_type, config = await self._admit_payer(user, config, charges)
         if context is None:
             persona = await self._admin_store.effective_persona(user.id, personality.id)
             settings = await self.resolved_settings(user, personality, where)
@@ -222,21 +224,36 @@ class Admission(GatewayState):
             new_job=new,
         )
 
-    async def _request_type(self, user: User, config: LlmConfig, charges: Charges) -> str:
-        """The job's kind: "guest" (admitted within the guests' share, or refused) for a user
-        without a key for a free model's provider, else "chat". A provider that takes no key
-        (a local server, or one the operator declared keyless: inference's list, cached) makes
-        nobody a guest: nobody's key pays for it, so no share is spent and none is refused.
-        Asked only of a user without a key: the cached list, inference's ListProviders at
-        most once a minute in this process (wallet.py `InferenceProviders`)."""
-        if config.free_use:
-            keys = await self._keyvault.list_keys(user.id)
-            if all(k.provider != config.provider for k in keys):
-                if (await self.providers.listed()).takes_no_key(config.provider):
-                    return "chat"
-                await self._admit_guest(user, config, charges)
-                return "guest"
-        return "chat"
+    async def _admit_payer(
+        self, user: User, resolved: ResolvedConfig, charges: Charges
+    ) -> tuple[str, ResolvedConfig]:
+        """The job's kind, and the config inference is sent: "guest" (admitted within the
+        guests' share, or refused) for a user without a key for a free config's provider,
+        else "chat".
+
+        A provider that takes no key (a local server, or one the operator declared keyless:
+        inference's list, cached) makes nobody a guest: nobody's key pays for its answer, so
+        no share is spent and none is refused. Its config then goes to inference as not free
+        (`free_use` false): on a free config inference pays the helper models (an image's
+        description, a transcription, its clean-up) with the operator's key for a user
+        without her own, and only a guest's share counts those calls. So such a user's
+        helper models need her own key, as for a config that is not free: without one the
+        reply is refused NO_API_KEY naming the helper's provider (none is needed when the
+        model sees images itself, or a helper is keyless too).
+
+        The list is asked only of a user without a key: inference's ListProviders at most
+        once a minute in this process, and its last answer while it cannot give one
+        (wallet.py `InferenceProviders`)."""
+        config = resolved.config
+        if not config.free_use:
+            return "chat", resolved
+        keys = await self._keyvault.list_keys(user.id)
+        if any(k.provider == config.provider for k in keys):
+            return "chat", resolved
+        if (await self.providers.listed()).takes_no_key(config.provider):
+            return "chat", replace(resolved, config=replace(config, free_use=False))
+        await self._admit_guest(user, config, charges)
+        return "guest", resolved
 
     async def _admit_guest(self, user: User, config: LlmConfig, charges: Charges) -> None:
         """A user without a key on a free model: within the guests' fair share, or refused."""

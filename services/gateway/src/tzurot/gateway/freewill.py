@@ -10,9 +10,10 @@ cannot queue more than the budget. The turn itself runs through Generate like an
 has no working key for the personality's provider (none, or one the provider refused; and the
 operator does not allow free models for free will), the personality is switched off here with
 reason NO_API_KEY. A provider that takes no key (a local server, or one the operator declared
-keyless: inference's list, `providers`) needs none of the payer; while inference cannot say
-which do, a payer without a key is not switched off (that look queues nothing), and
-`/freewill on` is UNAVAILABLE. A turn the bot drops gives
+keyless: inference's list, `providers`, its last answer while it cannot give one) needs none
+of the payer; while nobody can say whether one does (inference never answered, and it is no
+built-in provider), a payer without a key is not switched off (that look queues nothing),
+and `/freewill on` is UNAVAILABLE. A turn the bot drops gives
 its slot of the budget back, and one dropped for a lasting reason (the key refused or out of
 credit, the channel gone) switches free will off with that reason (freewill_drops.py).
 
@@ -57,7 +58,7 @@ from tzurot.gateway.freewill_plan import (
 from tzurot.gateway.group_store import BotEventRow, GroupStore, location_values
 from tzurot.gateway.ports import KeyVault
 from tzurot.gateway.speakers import seeded_rng
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, ProviderNames
+from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, Listed, ProviderNames
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = structlog.get_logger(__name__)
@@ -295,22 +296,27 @@ class FreeWill:
         )
 
     async def _payable(
-        self, user: User, personality: Personality, conversation: str
+        self,
+        user: User,
+        personality: Personality,
+        conversation: str,
+        listed: Listed | None = None,
     ) -> bool | None:
         """The payer has a working key for the model the personality answers with there (the
         channel's model counts; a key its provider refused in use is no key), or that model
-        is free to use, or its provider takes no key (inference's cached list). None: none
-        of these, and inference cannot say now (down, restarting) whether it takes a key."""
+        is free to use, or its provider takes no key (`listed`, else inference's cached list:
+        its last answer while it cannot give one). None: none of these, and nobody can say
+        whether it takes a key (inference never answered, and it is no built-in provider:
+        `Listed.keyless_of`)."""
         config = (await self._config_of(personality, user, conversation)).config
         keys = await self._keyvault.list_keys(user.id)
         if any(k.provider == config.provider and k.active for k in keys):
             return True
         if config.free_use and self._allow_free_use:
             return True
-        listed = await self._providers.listed()
-        if listed.takes_no_key(config.provider):
-            return True
-        return False if listed.answered else None
+        if listed is None:
+            listed = await self._providers.listed()
+        return listed.keyless_of(config.provider)
 
     async def _require_payable(
         self, user: User, personality: Personality, conversation: str
@@ -342,10 +348,19 @@ class FreeWill:
             await asyncio.sleep(every_seconds)
 
     async def tick(self, limit: int = 20) -> int:
-        """One look at every channel due now; returns how many turns were queued."""
+        """One look at every channel due now; returns how many turns were queued. Inference's
+        list of providers (a payer may need no key) is read before the channels are locked:
+        never asked while their rows are held."""
         now = self._clock.now()
         fc = g.freewill_channels.c
         queued = 0
+        async with self._engine.connect() as conn:
+            due_now = await conn.scalar(
+                sa.select(fc.conversation_id).where(fc.next_check_at <= now).limit(1)
+            )
+        if due_now is None:
+            return 0
+        listed = await self._providers.listed()
         async with self._engine.begin() as conn:
             due = (
                 await conn.execute(
@@ -358,12 +373,12 @@ class FreeWill:
                 )
             ).all()
             for row in due:
-                queued += await self._look(conn, row._mapping, now)
+                queued += await self._look(conn, row._mapping, now, listed)
         if queued:
             self.wake()
         return queued
 
-    async def _look(self, conn: AsyncConnection, m: sa.RowMapping, now: Any) -> int:
+    async def _look(self, conn: AsyncConnection, m: sa.RowMapping, now: Any, listed: Listed) -> int:
         conversation = m["conversation_id"]
         zone = m["timezone"] or "UTC"
         rng = seeded_rng(self._seed, conversation, now.isoformat())
@@ -405,7 +420,9 @@ class FreeWill:
             )
             payer = await self._store.user_by_id(str(payer_id))
             personality = await self._personality_of(chosen)
-            payable = payer is not None and await self._payable(payer, personality, conversation)
+            payable = payer is not None and await self._payable(
+                payer, personality, conversation, listed
+            )
             if payable is None:  # an outage switches nothing off: the next look asks again
                 log.info("freewill.payer_unknown", conversation=conversation, personality=chosen)
             elif payer is None or not payable:

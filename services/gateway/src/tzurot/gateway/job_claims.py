@@ -163,7 +163,7 @@ class JobClaims(Admission, PersonalityAccess, JobOutcomes):
         budget); cut short, as a job that never started. A refusal gives back what it took."""
         charges = Charges()
         try:
-            request_type = await self._request_type(user, prepared.config.config, charges)
+            request_type, config = await self._admit_payer(user, prepared.config, charges)
             if await self.group_store.drop_pending_unfinished(job.id):
                 log.info("job.unfinished_taken_up", job_id=job.id)
         except BaseException as err:
@@ -175,7 +175,7 @@ class JobClaims(Admission, PersonalityAccess, JobOutcomes):
                 refusal = GATEWAY_STOPPED if self._stopping else NOT_STARTED
             await self._fail(job.id, refusal, job.attempts)
             raise
-        return dataclasses.replace(prepared, request_type=request_type, new_job=True)
+        return dataclasses.replace(prepared, config=config, request_type=request_type, new_job=True)
 
     async def _wait_for(self, job: Job, new: NewJob) -> tuple[Job, bool]:
         """A duplicate: wait until the original job ends, or claim it when it is abandoned.

@@ -96,6 +96,14 @@ has the operator's `TZUROT_PROVIDERS` too); this one stands in when inference ca
 
 PROVIDERS_TTL_SECONDS = 60.0
 """How long a process trusts inference's list of providers before asking again."""
+PROVIDERS_RETRY_SECONDS = 5.0
+"""After inference could not answer, how long a process goes without asking again (serving
+its last list meanwhile): an outage costs one question in that time, not one per caller."""
+KEYED_PROVIDERS: frozenset[str] = frozenset(
+    {"openrouter", "openai", "anthropic", "gemini", "elevenlabs", "brave"}
+)
+"""The built-in providers paid with a key (inference's hosted ones and the wallet's service
+keys): while inference has never said otherwise, they take one."""
 NO_PROVIDER_LIST = "inference cannot say which providers it has right now; try again in a minute"
 """UNAVAILABLE for a name outside the built-in stand-in list while inference cannot answer:
 it may be the operator's own, so it is not called unknown."""
@@ -122,6 +130,14 @@ class Listed(NamedTuple):
         servers (`voice.LOCAL_SPEECH_PROVIDERS`), as before inference said it."""
         keyless = frozenset(LOCAL_SPEECH_PROVIDERS) if self.keyless is None else self.keyless
         return provider in keyless
+
+    def keyless_of(self, provider: str) -> bool | None:
+        """`takes_no_key`, or None when nobody can say: inference never answered (the
+        built-in stand-in list) and `provider` is neither a built-in keyed one
+        (`KEYED_PROVIDERS`, False) nor a built-in local speech server (True)."""
+        if self.answered or provider in KEYED_PROVIDERS:
+            return self.takes_no_key(provider)
+        return True if provider in LOCAL_SPEECH_PROVIDERS else None
 
 
 class ProviderList(NamedTuple):
@@ -166,58 +182,71 @@ class FixedProviders:
 
 class InferenceProviders:
     """The providers a key may be stored for, as inference lists them (ListProviders), asked
-    at most once every `ttl` seconds in this process (calls at once share one question).
+    at most once every `ttl` seconds in this process.
 
     Inference is the authority: gateway cannot see its configuration (each service has its
     own), so a provider the operator adds there with `TZUROT_PROVIDERS` is known here within
     `ttl`. When inference cannot answer (down, restarting, denied, or an older inference
-    without ListProviders), the built-in list `fallback` (`KNOWN_PROVIDERS`) stands in for
-    that call and is not kept: set, test and remove of the built-in providers keep working
-    (set still needs inference to check the key; remove needs no inference at all), an
-    operator's own provider is UNAVAILABLE ("try again") until inference answers again, not
-    unknown (but test and remove of one the user already holds a key for still work);
-    `listed` says which of the two a list is."""
+    without ListProviders), its last answer stands (the list changes only when inference is
+    redeployed), else the built-in list `fallback` (`KNOWN_PROVIDERS`): set, test and remove
+    of the built-in providers keep working (set still needs inference to check the key;
+    remove needs no inference at all), an operator's own provider is UNAVAILABLE ("try
+    again") until inference answers, not unknown (but test and remove of one the user
+    already holds a key for still work); `listed` says which of the two a list is.
+
+    One question at a time: callers meanwhile take the last answer, or, with none yet, wait
+    for the question's outcome. A failure is kept `retry` seconds (one warning each), so an
+    outage costs one question per `retry`, not one per caller (every admission of a user
+    without a key on a free config asks)."""
 
     def __init__(
         self,
         inference: ProviderLister,
         *,
         ttl: float = PROVIDERS_TTL_SECONDS,
+        retry: float = PROVIDERS_RETRY_SECONDS,
         fallback: Iterable[str] = KNOWN_PROVIDERS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._inference = inference
         self._ttl = ttl
-        self._fallback = frozenset(fallback)
+        self._retry = retry
+        self._fallback = Listed(frozenset(fallback), answered=False)
         self._clock = clock
         self._known: Listed | None = None
-        self._until = 0.0
+        self._until = 0.0  # what is kept (an answer, or a failure) stands until then
         self._asking = asyncio.Lock()
 
     async def names(self) -> frozenset[str]:
         return (await self.listed()).names
 
     async def listed(self) -> Listed:
-        if self._known is not None and self._clock() < self._until:
-            return self._known
-        async with self._asking:  # one question at a time; those waiting take its answer
-            if self._known is not None and self._clock() < self._until:
-                return self._known
+        if self._clock() < self._until or (self._asking.locked() and self._known is not None):
+            return self._kept()
+        async with self._asking:  # those waiting take its outcome, answer or failure
+            if self._clock() < self._until:
+                return self._kept()
             try:
                 answer = await self._inference.list_providers()
             except TzurotError as exc:
+                self._until = self._clock() + self._retry
                 log.warning(
                     "wallet.providers_unavailable",
                     code=exc.code.name,
                     reason=exc.reason,
-                    using="built-in providers",
+                    using="built-in providers" if self._known is None else "the last list",
+                    retry_in_seconds=self._retry,
                 )
-                return Listed(self._fallback, answered=False)
-            known = Listed(
+                return self._kept()
+            self._known = Listed(
                 answer.names, answered=True, speech=answer.speech, keyless=answer.keyless
             )
-            self._known, self._until = known, self._clock() + self._ttl
-            return known
+            self._until = self._clock() + self._ttl
+            return self._known
+
+    def _kept(self) -> Listed:
+        """Inference's last answer, else the built-in stand-in list."""
+        return self._fallback if self._known is None else self._known
 
 
 class Users(Protocol):
