@@ -1,4 +1,5 @@
-"""`tzurot.db.direct`: the same values and errors as `Connection.execute`, on the engine's pool."""
+"""`tzurot.db.direct`: the same values and errors as `Connection.execute`, on the engine's
+direct pool (`tzurot.db.direct_pool`) and, for an engine with none, on the engine's own pool."""
 
 import asyncio
 import uuid
@@ -8,12 +9,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import JSON, JSONB
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db import direct
+from tzurot.db.direct_pool import pool_for
 from tzurot.db.engine import autocommit, create_engine
 from tzurot.testing.postgres import DatabaseFactory
 
@@ -26,6 +28,7 @@ _things = sa.Table(
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column("name", sa.Text, nullable=False, unique=True),
     sa.Column("doc", JSONB, nullable=False),
+    sa.Column("meta", JSON, nullable=False),
     sa.Column("tags", sa.ARRAY(sa.Text), nullable=False),
     sa.Column("n", sa.Integer, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -36,6 +39,7 @@ _INSERT = direct.Statement(
         id=sa.bindparam("id"),
         name=sa.bindparam("name"),
         doc=sa.bindparam("doc", type_=JSONB),
+        meta=sa.bindparam("meta", type_=JSON),
         tags=sa.bindparam("tags"),
         n=sa.bindparam("n"),
         at=sa.func.now(),
@@ -50,17 +54,41 @@ _BY_NAME = direct.Statement(
 _NAMES_TEXT = direct.Statement("SELECT name FROM things WHERE n >= $1 ORDER BY name")
 
 
-@pytest.fixture
-async def engine(fresh_database: DatabaseFactory) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(fresh_database(), pool_size=1)
+OWN_POOL, ENGINE_POOL = "own pool", "engine's pool"
+
+
+@pytest.fixture(params=[OWN_POOL, ENGINE_POOL])
+async def engine(
+    fresh_database: DatabaseFactory, request: pytest.FixtureRequest
+) -> AsyncIterator[AsyncEngine]:
+    """One connection for direct statements: of the direct pool, or of the engine's own."""
+    own = request.param == OWN_POOL
+    engine = create_engine(fresh_database(), pool_size=2 if own else 1)
+    assert (pool_for(engine.dialect) is not None) is own
     async with engine.begin() as conn:
         await conn.run_sync(_md.create_all)
     yield autocommit(engine)
     await engine.dispose()
 
 
+def _in_use(engine: AsyncEngine) -> int:
+    """The connections direct statements hold now."""
+    pool = pool_for(engine.dialect)
+    if pool is not None:
+        return pool.in_use
+    queue: Any = engine.sync_engine.pool  # a QueuePool (checkedout)
+    return int(queue.checkedout())
+
+
 def _thing(name: str, n: int = 1) -> dict[str, object]:
-    return {"id": uuid.uuid4(), "name": name, "doc": {"a": [1, "x"]}, "tags": ["t"], "n": n}
+    return {
+        "id": uuid.uuid4(),
+        "name": name,
+        "doc": {"a": [1, "x"]},
+        "meta": {"b": None, "c": "é"},
+        "tags": ["t"],
+        "n": n,
+    }
 
 
 async def test_a_core_statement_gives_what_execute_gives(engine: AsyncEngine) -> None:
@@ -76,7 +104,8 @@ async def test_a_core_statement_gives_what_execute_gives(engine: AsyncEngine) ->
     for key, value in expected.items():
         assert str(found[key]) == str(value) if key == "id" else found[key] == value
     assert str(found["id"]) == str(thing["id"]) == str(inserted["id"])
-    assert found["doc"] == {"a": [1, "x"]}  # JSON in and out through the engine's codec
+    assert found["doc"] == {"a": [1, "x"]}  # JSON in and out through the engine's codecs
+    assert found["meta"] == {"b": None, "c": "é"}
     assert found["tags"] == ["t"]
     assert found["at"] <= datetime.now(UTC)
 
@@ -111,32 +140,62 @@ async def test_driver_errors_are_sqlalchemys_without_the_values(engine: AsyncEng
     assert await direct.fetchrow(engine, _BY_NAME, {"name": "secret-name"}) is not None
 
 
-async def test_a_dead_connection_is_replaced(engine: AsyncEngine) -> None:
-    pid = await direct.fetchrow(engine, direct.Statement("SELECT pg_backend_pid() AS pid"))
-    assert pid is not None
+_PID = direct.Statement("SELECT pg_backend_pid() AS pid")
+
+
+async def _terminate(engine: AsyncEngine, pid: int) -> None:
     killer = create_engine(engine.url.render_as_string(hide_password=False), pool_size=1)
     try:
         async with killer.connect() as conn:
-            await conn.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid["pid"]})
+            await conn.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid})
     finally:
         await killer.dispose()
 
+
+async def _pid(engine: AsyncEngine) -> int:
+    row = await direct.fetchrow(engine, _PID)
+    assert row is not None
+    return int(row["pid"])
+
+
+async def test_a_dead_connection_is_replaced(engine: AsyncEngine) -> None:
+    pid = await _pid(engine)
+    await _terminate(engine, pid)
+
+    if pool_for(engine.dialect) is None:
+        # The engine's pool hands out a connection used moments ago unpinged: the statement
+        # fails, and the connection is invalidated.
+        with pytest.raises(DBAPIError) as raised:
+            await direct.fetchrow(engine, direct.Statement("SELECT 1"))
+        assert raised.value.connection_invalidated
+    # The direct pool knows its connection closed (asyncpg saw the server close it): it
+    # hands out a new one, and no statement fails.
+
+    assert await _pid(engine) != pid
+
+
+async def test_a_connection_lost_during_a_statement_fails_it_and_is_replaced(
+    engine: AsyncEngine,
+) -> None:
+    pid = await _pid(engine)
+    sleeping = asyncio.ensure_future(direct.fetch(engine, direct.Statement("SELECT pg_sleep(30)")))
+    await asyncio.sleep(0.2)  # the statement runs
+    await _terminate(engine, pid)
+
     with pytest.raises(DBAPIError) as raised:
-        await direct.fetchrow(engine, direct.Statement("SELECT 1"))
+        await sleeping
     assert raised.value.connection_invalidated
 
-    again = await direct.fetchrow(engine, direct.Statement("SELECT pg_backend_pid() AS pid"))
-    assert again is not None
-    assert again["pid"] != pid["pid"]
+    assert await _pid(engine) != pid
+    assert _in_use(engine) == 0
 
 
 async def test_a_cancelled_statement_gives_its_connection_back(engine: AsyncEngine) -> None:
     """Cancelled mid-statement, and again while the connection goes back (a server stopping
     cancels its handlers, then their cleanup): the connection still returns to the pool."""
     sleeping = asyncio.ensure_future(direct.fetch(engine, direct.Statement("SELECT pg_sleep(30)")))
-    pool: Any = engine.sync_engine.pool  # a QueuePool (checkedout)
     for _ in range(200):  # until the statement runs on the pool's one connection
-        if pool.checkedout() == 1:
+        if _in_use(engine) == 1:
             break
         await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)
@@ -147,10 +206,10 @@ async def test_a_cancelled_statement_gives_its_connection_back(engine: AsyncEngi
     with pytest.raises(asyncio.CancelledError):
         await sleeping
     for _ in range(500):
-        if pool.checkedout() == 0:
+        if _in_use(engine) == 0:
             break
         await asyncio.sleep(0.01)
-    assert pool.checkedout() == 0
+    assert _in_use(engine) == 0
     async with asyncio.timeout(10):  # pool_size=1: a lost connection would block this
         assert await direct.fetchrow(engine, direct.Statement("SELECT 1 AS one")) == (1,)
 

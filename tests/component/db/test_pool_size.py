@@ -15,7 +15,7 @@ pytestmark = pytest.mark.component
 async def test_bursts_past_the_pool_size_reuse_the_same_connections(
     fresh_database: DatabaseFactory,
 ) -> None:
-    engine = create_engine(fresh_database(), pool_size=3)
+    engine = create_engine(fresh_database(), pool_size=3, direct_pool_size=0)
     backends: list[int] = []
 
     async def use() -> None:

@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db import direct
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.store import GatewayStore
@@ -13,6 +14,8 @@ from tzurot.gateway.store.job_finish_sql import DELIVER, FINISH_JOB_ALONE, JOB_B
 from tzurot.gateway.warm import NO_JOB, NO_MATCH, warm_statements
 
 pytestmark = pytest.mark.component
+
+PREPARED = direct.Statement("select statement from pg_prepared_statements")
 
 
 def _compiled(engine: AsyncEngine) -> int:
@@ -43,7 +46,9 @@ async def test_warm_up_fills_the_statement_cache_and_changes_nothing(
         tables = (t.jobs, t.usage_log, t.personalities, t.users, g.channel_state, t.rate_buckets)
         for table in tables:
             assert await conn.scalar(sa.select(sa.func.count()).select_from(table)) == 0
-        # The statements sent as SQL text (no compiled form) are prepared all the same.
+        # The statements sent as SQL text (no compiled form) are prepared all the same (on the
+        # direct pool's connection: they run through tzurot.db.direct).
         prepared = list(await conn.scalars(sa.text("select statement from pg_prepared_statements")))
-        assert any("INSERT INTO core.users" in statement for statement in prepared)
-        assert any("core.rate_buckets" in statement for statement in prepared)
+    prepared += [row["statement"] for row in await direct.fetch(engine, PREPARED)]
+    assert any("INSERT INTO core.users" in statement for statement in prepared)
+    assert any("core.rate_buckets" in statement for statement in prepared)

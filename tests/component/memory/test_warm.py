@@ -9,6 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tzurot.db import direct
 from tzurot.memory import store
 from tzurot.memory import tables as t
 from tzurot.memory.domain import Exchange, NewTurn
@@ -19,6 +20,8 @@ from tzurot.memory.store import PostgresTurnStore
 from tzurot.memory.warm import warm_statements
 
 pytestmark = pytest.mark.component
+
+PREPARED = direct.Statement("select statement from pg_prepared_statements")
 
 TABLES = (
     t.turns,
@@ -60,12 +63,14 @@ async def test_warm_up_compiles_a_turns_statements_and_changes_nothing(
     ):
         assert statement.compiled_for(engine.dialect)
     assert await _rows(engine) == dict.fromkeys((table.name for table in TABLES), 0)
-    # Prepared on the pool's connection (whichever path runs them): the exchange's insert,
-    # the history read, the search's candidates, formation's claim, neighbours and write.
+    # Prepared on the pools' connections (whichever path runs them: the engine's pool, the
+    # direct pool's): the exchange's insert, the history read, the search's candidates,
+    # formation's claim, neighbours and write.
     async with engine.connect() as conn:
         prepared = " ".join(
             await conn.scalars(sa.text("select statement from pg_prepared_statements"))
         )
+    prepared += " " + " ".join(row["statement"] for row in await direct.fetch(engine, PREPARED))
     for fragment in (
         "INSERT INTO memory.turns",
         "FROM memory.turns",

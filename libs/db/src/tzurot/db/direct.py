@@ -5,14 +5,16 @@ on this machine for a one-row statement (issue 16): an `AsyncConnection` and a `
 three greenlet switches, the execution context, pool and execute events, the cursor adapter and
 the `Result`. asyncpg itself takes ~0.05 ms. A hot statement that is its own transaction (the
 autocommit reads and writes of a turn) can skip all of it: `Statement` compiles a Core
-statement (or takes SQL with `$n` parameters) once, and `fetch` / `fetchrow` run it on a
-connection checked out of the engine's own pool (its pings, recycling and per-connection setup
-such as the JSON codecs stay), in autocommit, as asyncpg `Record`s (`row["name"]`).
+statement (or takes SQL with `$n` parameters) once, and `fetch` / `fetchrow` run it in
+autocommit, as asyncpg `Record`s (`row["name"]`), on a connection of the engine's direct pool
+(`tzurot.db.direct_pool`: no greenlet either; `create_engine` gives it a share of the engine's
+connections, with the same connect arguments, JSON codecs, pings and recycling), or of the
+engine's own pool when it has none.
 
 What it keeps: bind values go through the statement's own bind processors (JSON, UUID, …);
 driver errors are raised as SQLAlchemy's exceptions (`IntegrityError`, `OperationalError`, …),
 with bound values hidden as `create_engine` hides them, and a connection found dead is dropped
-from the pool. What it does not do: result processors (values come as asyncpg decodes them,
+from its pool. What it does not do: result processors (values come as asyncpg decodes them,
 as `exec_driver_sql` gives them), Python-side column defaults, expanding `IN` parameters and
 engine events; `Statement` refuses statements that would need the last three.
 """
@@ -24,10 +26,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util import greenlet_spawn
+
+from tzurot.db.direct_pool import Setup, pool_for
 
 Params = Mapping[str, Any] | Sequence[Any]
 Row = Any
@@ -117,6 +122,23 @@ async def fetchrow(engine: AsyncEngine, statement: Statement, params: Params = (
 async def _run(engine: AsyncEngine, statement: Statement, params: Params, method: str) -> Any:
     dialect = engine.dialect
     sql, args = statement.prepare(dialect, params)
+    pool = pool_for(dialect)
+    if pool is None:
+        return await _run_on_engine(engine, sql, args, method)
+    conn = await pool.acquire()
+    try:
+        return await getattr(conn, method)(sql, *args)
+    except Exception as error:
+        translated = _translated(dialect, sql, error, conn.is_closed())
+        if translated is None:
+            raise
+        raise translated from error
+    finally:
+        pool.release(conn)
+
+
+async def _run_on_engine(engine: AsyncEngine, sql: str, args: Sequence[Any], method: str) -> Any:
+    """The statement on a connection of the engine's own pool (an engine with no direct pool)."""
     proxied = await engine.raw_connection()
     try:
         driver = proxied.driver_connection
@@ -124,30 +146,45 @@ async def _run(engine: AsyncEngine, statement: Statement, params: Params, method
         try:
             return await getattr(driver, method)(sql, *args)
         except Exception as error:
-            _raise_translated(dialect, proxied, sql, error)
+            invalidated = driver.is_closed()
+            translated = _translated(engine.dialect, sql, error, invalidated)
+            if translated is None:
+                raise
+            if invalidated:
+                proxied.invalidate(translated)  # the pool replaces it
+            raise translated from error
     finally:
         await greenlet_spawn(proxied.close)
 
 
-def _raise_translated(dialect: Dialect, proxied: Any, sql: str, error: Exception) -> None:
-    """Raises `error` as `Connection.execute` would: SQLAlchemy's exception for the driver's
-    error, bound values hidden; a connection that died is invalidated (the pool replaces it)."""
-    adapter = proxied.dbapi_connection
+def _translated(
+    dialect: Dialect, sql: str, error: Exception, invalidated: bool
+) -> sa_exc.StatementError | None:
+    """`error` as `Connection.execute` raises it: SQLAlchemy's exception for the driver's
+    error (`IntegrityError`, …), bound values hidden; None when `error` is no driver error
+    (raised as it is). `invalidated`: the connection died (it is dropped from its pool)."""
+    dbapi = dialect.loaded_dbapi
     try:
-        adapter._handle_exception(error)  # raises the DBAPI error (IntegrityError, …)
-    except Exception as translated:
-        dbapi_error = dialect.loaded_dbapi.Error
-        if not isinstance(translated, dbapi_error):
-            raise
-        invalidated = dialect.is_disconnect(translated, adapter, None)
-        if invalidated:
-            proxied.invalidate(translated)
-        raise sa_exc.DBAPIError.instance(
+        AsyncAdapt_asyncpg_connection._handle_exception_no_connection(dbapi, error)
+    except Exception as dbapi_error:
+        if not isinstance(dbapi_error, dbapi.Error):
+            return None
+        return sa_exc.DBAPIError.instance(
             sql,
             None,
-            translated,
             dbapi_error,
+            dbapi.Error,
             hide_parameters=True,
             connection_invalidated=invalidated,
             dialect=dialect,
-        ) from error
+        )
+    raise AssertionError("the driver error was not raised")  # pragma: no cover
+
+
+def on_connect(engine: AsyncEngine, setup: Setup) -> None:
+    """Runs `setup` on each connection of `engine`'s direct pool before its next use (once
+    each); nothing when `engine` has none (its direct statements use the engine's pool, whose
+    `connect`/`checkout` events apply)."""
+    pool = pool_for(engine.dialect)
+    if pool is not None:
+        pool.on_connect(setup)

@@ -18,7 +18,10 @@ from sqlalchemy.exc import ArgumentError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
+from tzurot.db.direct_pool import DirectPool, attach, connector, pool_for
 from tzurot.db.errors import URL_FORM, DatabaseRefused, DatabaseUnreachable, DatabaseUrlError
 from tzurot.db.heads import migration_problem
 from tzurot.runtime.errors import StartupError
@@ -31,6 +34,10 @@ DISPOSE_WAIT_SECONDS = 2.0
 """How long `dispose` waits for the connections in use to come back."""
 IDLE_PING_SECONDS = 5.0
 """A pooled connection unused for this long is pinged before it is handed out."""
+RECYCLE_SECONDS = 1800
+"""A pooled connection this old is closed and replaced before it is handed out."""
+POOL_TIMEOUT_SECONDS = 30
+"""How long a use waits for a pooled connection when all are in use."""
 _LAST_USED = "tzurot_last_used"
 MAX_PORT = 65535
 
@@ -92,14 +99,19 @@ def create_engine(
     url: str,
     *,
     pool_size: int = 15,
+    direct_pool_size: int | None = None,
     connect_timeout: float = 10.0,
     server_settings: Mapping[str, str] | None = None,
     ping_after_idle: float = IDLE_PING_SECONDS,
 ) -> AsyncEngine:
-    """Builds a pooled asyncpg engine.
+    """Builds a pooled asyncpg engine: at most `pool_size` connections in all.
 
-    The pool opens connections as they are needed, up to `pool_size`, and keeps every one it
-    opened: a checkout beyond that waits for a connection to come back. (SQLAlchemy's
+    `direct_pool_size` of them (by default half, rounded down) form the pool of
+    `tzurot.db.direct`'s statements (`tzurot.db.direct_pool`), the rest the engine's own;
+    with 0 (or a `pool_size` of 1) direct statements share the engine's pool.
+
+    Each pool opens connections as they are needed, up to its size, and keeps every one it
+    opened: a use beyond that waits (up to 30 s) for a connection to come back. (SQLAlchemy's
     overflow connections are closed when returned; under load every burst then opened
     and closed connections, and a new connection costs a Postgres backend, asyncpg's
     set-up and every statement planned again: issue 16 measured ~11 ms of CPU a turn at
@@ -108,24 +120,55 @@ def create_engine(
     Connections idle for `ping_after_idle` seconds are pinged before use (a restarted
     database costs one retry, not an error), all are recycled after 30 minutes, and
     connecting gives up after `connect_timeout`. `server_settings` become session
-    parameters, e.g. `{"application_name": "memory"}`.
+    parameters, e.g. `{"application_name": "memory"}`. The direct pool is closed with the
+    engine (`dispose`, or the engine's own `dispose()`).
     """
+    direct_size = pool_size // 2 if direct_pool_size is None else direct_pool_size
+    if not 0 <= direct_size < pool_size:
+        raise ValueError("direct_pool_size must leave the engine at least one connection")
     connect_args: dict[str, object] = {"timeout": connect_timeout}
     if server_settings:
         connect_args["server_settings"] = dict(server_settings)
     engine = _create_async_engine(
         async_url(url),
-        pool_size=pool_size,
+        pool_size=pool_size - direct_size,
         max_overflow=0,
-        pool_timeout=30,
-        pool_recycle=1800,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_recycle=RECYCLE_SECONDS,
         pool_use_lifo=True,
         connect_args=connect_args,
         # Never put bound values (users' messages, names) in an error: errors reach logs.
         hide_parameters=True,
     )
     _ping_idle_connections(engine, ping_after_idle)
+    if direct_size:
+        _attach_direct_pool(engine, direct_size, connect_args, ping_after_idle)
     return engine
+
+
+def _attach_direct_pool(
+    engine: AsyncEngine, size: int, connect_args: Mapping[str, object], ping_after_idle: float
+) -> None:
+    """Gives `engine` a direct pool of `size` connections, closed when it is disposed."""
+    arguments = {key: value for key, value in connect_args.items() if key != "timeout"}
+    timeout = float(connect_args["timeout"])  # type: ignore[arg-type]  # a float, set above
+    pool = DirectPool(
+        connector(engine.dialect, engine.url, arguments, timeout=timeout),
+        size=size,
+        ping_after_idle=ping_after_idle,
+        recycle=RECYCLE_SECONDS,
+        timeout=POOL_TIMEOUT_SECONDS,
+    )
+    attach(engine, pool)
+
+    @event.listens_for(engine.sync_engine, "engine_disposed")
+    def _disposed(_engine: Any) -> None:
+        # AsyncEngine.dispose runs this in SQLAlchemy's greenlet; elsewhere (a sync dispose,
+        # no loop to await on) the connections are closed at once.
+        if in_greenlet():
+            await_only(pool.dispose())
+        else:
+            pool.terminate()
 
 
 def _ping_idle_connections(engine: AsyncEngine, after: float) -> None:
@@ -175,14 +218,16 @@ async def dispose(engine: AsyncEngine, *, within: float = DISPOSE_WAIT_SECONDS) 
     A connection still checked out when its pool is disposed is left to the garbage
     collector, which cannot close an asyncpg connection: its backend lingers and asyncpg
     warns (ResourceWarning). At a service's stop, the calls its server cancelled after the
-    grace are still giving theirs back."""
+    grace are still giving theirs back. The direct pool's are waited for too; those still
+    out after `within` are closed at once."""
     pool: Any = engine.sync_engine.pool
-    in_use = getattr(pool, "checkedout", None)  # a QueuePool's count; NullPool has none
-    if in_use is not None:
-        for _ in range(max(1, round(within / 0.01))):
-            if not in_use():
-                break
-            await asyncio.sleep(0.01)
+    checked_out = getattr(pool, "checkedout", None)  # a QueuePool's count; NullPool has none
+    direct = pool_for(engine.dialect)
+    for _ in range(max(1, round(within / 0.01))):
+        in_use = (checked_out() if checked_out else 0) + (direct.in_use if direct else 0)
+        if not in_use:
+            break
+        await asyncio.sleep(0.01)
     await engine.dispose()
 
 

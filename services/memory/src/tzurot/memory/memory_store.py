@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from tzurot.db import direct
 from tzurot.db.engine import autocommit
 from tzurot.memory.domain import MemoryScope, MemoryStats, StoredMemory
 from tzurot.memory.embedding import Vector
@@ -60,9 +61,16 @@ def _hnsw_session(engine: AsyncEngine, ef_search: int) -> None:
     Set once per connection, on its first checkout (it stays for the session: the pool
     resets a returned connection with ROLLBACK, not DISCARD), so an HNSW statement is one
     statement with no transaction around it, instead of BEGIN, two set_config, the
-    query and COMMIT.
+    query and COMMIT. The same on the direct pool's connections (`tzurot.db.direct`).
     """
     key = f"tzurot_hnsw_{ef_search}"
+
+    async def _direct_settings(conn: Any) -> None:  # no transaction: kept for the session
+        await conn.execute(
+            f"SET hnsw.iterative_scan = relaxed_order; SET hnsw.ef_search = {int(ef_search)}"
+        )
+
+    direct.on_connect(engine, _direct_settings)
 
     @event.listens_for(engine.sync_engine.pool, "checkout")
     def _settings(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
