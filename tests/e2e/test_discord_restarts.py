@@ -41,6 +41,7 @@ from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import load_tls
 from tzurot.testing.discord_e2e import World, discord_world, running_bot, settled
 from tzurot.testing.processes import ServiceProcess, gateway_process
+from tzurot.testing.waits import until
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -341,7 +342,12 @@ async def test_a_regeneration_cut_off_by_a_rollout_of_its_gateway_is_finished_wh
     # The replica's sweep generates it again (as slowly: still streaming at the SIGTERM).
     await world.discord.wait_until(lambda: asked(world, "tell me a story") == 2)
     await job_of(world, key, lambda job: job.status == common.JOB_STATUS_RUNNING)
-    await asyncio.sleep(1.0)
+    await until(
+        lambda: any(
+            e.get("event") == "job.unfinished_regenerating" for e in logged(replica, noted.id)
+        ),
+        "the replica began the regeneration",
+    )
     await replica.signal(signal.SIGTERM)  # the rollout, mid-regeneration
     assert await replica.wait() == 0
     entries = logged(replica, noted.id)

@@ -23,7 +23,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.e2e.test_transcription_cut_off_usage import SECONDS, VOICE, voice_note
+from tests.e2e.test_transcription_cut_short_usage import gateway_keeps, kept_until, taken_back
 from tzurot.db.engine import create_engine
+from tzurot.gateway import domain as g
 from tzurot.gateway import tables as t
 from tzurot.testing.cdn import local_cdn
 from tzurot.testing.e2e import (
@@ -37,6 +39,7 @@ from tzurot.testing.e2e import (
 )
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.waits import until
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -70,6 +73,12 @@ async def h(fresh_database: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Ha
             provider.hold.set()
 
 
+@pytest.fixture
+def kept(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[g.HelperCallPending]:
+    """Each HelperCallPending the gateway keeps, as it keeps it."""
+    return gateway_keeps(monkeypatch)
+
+
 def image_message(cdn: str) -> gw.GenerateRequest:
     req = request("look")
     req.attachments.append(
@@ -96,9 +105,9 @@ async def usage_rows(h: Harness) -> dict[str, list[Any]]:
 
 async def rows_soon(h: Harness, *kinds: str) -> dict[str, list[Any]]:
     """The usage rows once there are some of every kind in `kinds` (the gateway writes a
-    cancel's a moment after the bot went away), or what there is after 5 s."""
+    cancel's a moment after the bot went away), or what there is after 30 s."""
     rows: dict[str, list[Any]] = {}
-    for _ in range(100):
+    for _ in range(600):
         rows = await usage_rows(h)
         if all(rows.get(kind) for kind in kinds):
             break
@@ -106,20 +115,26 @@ async def rows_soon(h: Harness, *kinds: str) -> dict[str, list[Any]]:
     return rows
 
 
-async def deleted_while_the_provider_answers(h: Harness, req: gw.GenerateRequest) -> None:
-    """The message is sent, its helper call's request reaches the provider (held
-    mid-answer), and a moment later (inference says what it may bill as the request went
-    out) the message is deleted: the bot cancels its Generate."""
+async def deleted_while_the_provider_answers(
+    h: Harness,
+    req: gw.GenerateRequest,
+    kept: asyncio.Queue[g.HelperCallPending],
+    request_type: str,
+) -> None:
+    """The message is sent, its helper call (of `request_type`) reaches the provider (held
+    mid-answer), and once the gateway has what inference said the call may bill as its
+    request went out, the message is deleted: the bot cancels its Generate."""
     call = h.bot.Generate(req)
     first = await call.read()
     assert isinstance(first, gw.GenerateResponse)
     assert first.HasField("accepted")
-    for _ in range(200):
-        if h.provider.chat_requests():
-            break
-        await asyncio.sleep(0.05)
+    await kept_until(
+        kept,
+        lambda pending: any(c.request_type == request_type for c in pending.calls),
+        f"with a {request_type}",
+    )
+    await until(h.provider.chat_requests, "the provider has the request")
     assert len(h.provider.chat_requests()) == 1
-    await asyncio.sleep(1.0)
     call.cancel()
 
 
@@ -131,8 +146,10 @@ def assert_prompt_estimated(rows: list[Any]) -> None:
     assert row.output_tokens == 0  # nothing of the answer came
 
 
-async def test_a_description_cut_by_the_users_deletion_is_estimated(h: Harness, cdn: str) -> None:
-    await deleted_while_the_provider_answers(h, image_message(cdn))
+async def test_a_description_cut_by_the_users_deletion_is_estimated(
+    h: Harness, cdn: str, kept: asyncio.Queue[g.HelperCallPending]
+) -> None:
+    await deleted_while_the_provider_answers(h, image_message(cdn), kept, "image_description")
     rows = await rows_soon(h, "image_description")
     assert_prompt_estimated(rows.get("image_description", []))
     assert set(rows) == {"image_description"}  # no answer was asked
@@ -147,9 +164,9 @@ async def test_a_description_cut_by_the_users_deletion_is_estimated(h: Harness, 
 
 
 async def test_a_cleanup_cut_by_the_users_deletion_counts_the_transcription_as_billed(
-    h: Harness, cdn: str
+    h: Harness, cdn: str, kept: asyncio.Queue[g.HelperCallPending]
 ) -> None:
-    await deleted_while_the_provider_answers(h, voice_note(cdn))
+    await deleted_while_the_provider_answers(h, voice_note(cdn), kept, "transcript_cleanup")
     rows = await rows_soon(h, "transcription", "transcript_cleanup")
     assert_prompt_estimated(rows.get("transcript_cleanup", []))
     (heard,) = rows.get("transcription", [])
@@ -160,18 +177,15 @@ async def test_a_cleanup_cut_by_the_users_deletion_counts_the_transcription_as_b
 
 
 async def test_a_cancel_while_a_refused_description_waits_records_nothing(
-    h: Harness, cdn: str
+    h: Harness, cdn: str, kept: asyncio.Queue[g.HelperCallPending]
 ) -> None:
     """The provider had the whole request and answered 429 with a Retry-After that fits:
     inference waits to ask again, having taken back what it said the call may bill."""
     h.provider.fail_next(429, retry_after=15, path=CHAT)
     call = h.bot.Generate(image_message(cdn))
     await call.read()
-    for _ in range(200):
-        if h.provider.chat_requests():
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(1.0)
+    await kept_until(kept, taken_back, "taking the estimate back")
+    assert len(h.provider.chat_requests()) == 1
     call.cancel()
     await asyncio.sleep(1.0)  # the cancel's writes, had there been any
     assert await usage_rows(h) == {}

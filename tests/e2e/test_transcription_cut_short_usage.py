@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,8 +102,8 @@ async def mesh(
 
 async def rows_soon(h: Harness) -> list[Any]:
     """The transcription rows, once there are any (the gateway writes a cancel's a moment
-    after the bot went away), or none within 5 s."""
-    for _ in range(100):
+    after the bot went away), or none within 30 s."""
+    for _ in range(600):
         rows = await transcription_rows(h)
         if rows:
             return rows
@@ -111,15 +111,47 @@ async def rows_soon(h: Harness) -> list[Any]:
     return []
 
 
-async def provider_has_the_audio(provider: FakeProvider) -> None:
-    """Until the provider read a whole upload, and a moment more: inference says what it
-    may bill as it hands the upload over (its estimate read on a thread of its own)."""
-    for _ in range(200):
-        if provider.transcription_requests():
-            break
-        await asyncio.sleep(0.05)
-    assert provider.transcription_requests()
-    await asyncio.sleep(1.0)
+def gateway_keeps(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[g.HelperCallPending]:
+    """Each HelperCallPending the gateway keeps for a cut (RelayedAnswer), as it keeps it."""
+    kept: asyncio.Queue[g.HelperCallPending] = asyncio.Queue()
+    keep = RelayedAnswer.helper_call_pending
+
+    def keeping(relayed: RelayedAnswer, pending: g.HelperCallPending) -> None:
+        keep(relayed, pending)
+        kept.put_nowait(pending)
+
+    monkeypatch.setattr(RelayedAnswer, "helper_call_pending", keeping)
+    return kept
+
+
+async def kept_until(
+    kept: asyncio.Queue[g.HelperCallPending],
+    matches: Callable[[g.HelperCallPending], bool],
+    what: str,
+    within: float = 30.0,
+) -> g.HelperCallPending:
+    """The first HelperCallPending the gateway keeps (from now on, those before passed
+    over) that `matches`: what a cut then writes, the gateway having it (inference says it
+    as the provider gets the request, and it travels to the gateway meanwhile)."""
+    try:
+        async with asyncio.timeout(within):
+            while not matches(pending := await kept.get()):
+                pass
+    except TimeoutError:
+        raise AssertionError(f"the gateway kept no HelperCallPending {what}") from None
+    return pending
+
+
+def by_its_duration(pending: g.HelperCallPending) -> bool:
+    """The transcription's estimate by the audio's duration (read), not by its size."""
+    return [(c.request_type, c.estimated) for c in pending.calls] == [
+        ("transcription", True)
+    ] and pending.calls[0].audio_seconds == pytest.approx(SECONDS, abs=0.05)
+
+
+def taken_back(pending: g.HelperCallPending) -> bool:
+    """The estimate taken back: the attempt was refused (nothing billed)."""
+    return not pending.calls
 
 
 def assert_estimated(rows: list[Any]) -> None:
@@ -156,30 +188,33 @@ async def test_a_transcription_cut_by_the_deadline_is_estimated_by_its_duration(
 
 
 async def test_a_transcription_cut_by_the_users_cancel_is_estimated_by_its_duration(
-    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    kept = gateway_keeps(monkeypatch)
     async with mesh(fresh_database, tmp_path) as h:
         h.provider.transcription_delay = WORKING
         call = h.bot.Generate(voice_note(cdn))
         first = await call.read()
         assert isinstance(first, gw.GenerateResponse)
         assert first.HasField("accepted")
-        await provider_has_the_audio(h.provider)
+        await kept_until(kept, by_its_duration, "of the audio's duration")
         call.cancel()  # the message was deleted
         assert_estimated(await rows_soon(h))
         assert not h.provider.chat_requests()  # no clean-up, no answer
 
 
 async def test_a_cancel_while_a_refused_transcription_waits_records_nothing(
-    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str
+    fresh_database: DatabaseFactory, tmp_path: Path, cdn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The provider had the whole upload and answered 429 with a Retry-After that fits:
     inference waits to ask again, having taken back what it said the call may bill."""
+    kept = gateway_keeps(monkeypatch)
     async with mesh(fresh_database, tmp_path) as h:
         h.provider.fail_next(429, retry_after=15, path=TRANSCRIPTIONS)
         call = h.bot.Generate(voice_note(cdn))
         await call.read()
-        await provider_has_the_audio(h.provider)
+        await kept_until(kept, taken_back, "taking the estimate back")
+        assert h.provider.transcription_requests()
         call.cancel()
         await asyncio.sleep(1.0)  # the cancel's writes, had there been any
         assert await transcription_rows(h) == []
@@ -221,19 +256,6 @@ def duration_unread() -> Iterator[threading.Event]:
     finally:
         free.set()
         held.result(30)
-
-
-def gateway_keeps(monkeypatch: pytest.MonkeyPatch) -> asyncio.Queue[g.HelperCallPending]:
-    """Each HelperCallPending the gateway keeps for a cut (RelayedAnswer), as it keeps it."""
-    kept: asyncio.Queue[g.HelperCallPending] = asyncio.Queue()
-    keep = RelayedAnswer.helper_call_pending
-
-    def keeping(relayed: RelayedAnswer, pending: g.HelperCallPending) -> None:
-        keep(relayed, pending)
-        kept.put_nowait(pending)
-
-    monkeypatch.setattr(RelayedAnswer, "helper_call_pending", keeping)
-    return kept
 
 
 async def seconds_kept(kept: asyncio.Queue[g.HelperCallPending]) -> float:

@@ -4,7 +4,6 @@ import asyncio
 import base64
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -14,6 +13,7 @@ import pytest
 
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import load_tls
+from tzurot.testing.processes import bound_port
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
@@ -101,22 +101,14 @@ def test_unreachable_database(pki: Path) -> None:
     assert_one_line(result, "cannot reach the database at /nonexistent-socket-dir db=vault")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_serves_until_sigterm(pki: Path, vault_url: str, tmp_path: Path) -> None:
     mounted = tmp_path / "master.key"
     second = bytes(range(1, 33)).hex()
     mounted.write_text(f"1:{GOOD_KEY}\n2:{second}\n")
-    port = _free_port()
     log_path = tmp_path / "keyvault.log"
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "TZUROT_LISTEN": f"127.0.0.1:{port}",
+        "TZUROT_LISTEN": "127.0.0.1:0",  # the port it binds: bound_port
         "TZUROT_TLS_DIR": str(pki / "keyvault"),
         "TZUROT_DATABASE_URL": vault_url,
         "TZUROT_MASTER_KEY_FILE": str(mounted),
@@ -129,6 +121,7 @@ async def test_serves_until_sigterm(pki: Path, vault_url: str, tmp_path: Path) -
             sys.executable, "-m", "tzurot.keyvault", env=env, stdout=log, stderr=log
         )
         try:
+            port = await bound_port(log_path, "keyvault", process)
             user = str(uuid.uuid4())
             gateway = secure_channel(
                 f"127.0.0.1:{port}",

@@ -3,7 +3,6 @@
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import load_tls
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.processes import bound_port
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
@@ -76,19 +76,11 @@ def test_database_not_migrated(pki: Path, fresh_database: DatabaseFactory) -> No
     assert_one_line(result, "has no schema 'memory': run `tzurot migrate` first")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_serves_until_sigterm(pki: Path, memory_url: str, tmp_path: Path) -> None:
-    port = _free_port()
     log_path = tmp_path / "memory.log"
     env = {
         "PATH": os.environ.get("PATH", ""),
-        "TZUROT_LISTEN": f"127.0.0.1:{port}",
+        "TZUROT_LISTEN": "127.0.0.1:0",  # the port it binds: bound_port
         "TZUROT_TLS_DIR": str(pki / "memory"),
         "TZUROT_DATABASE_URL": memory_url,
         "TZUROT_LOG_FORMAT": "json",
@@ -101,6 +93,7 @@ async def test_serves_until_sigterm(pki: Path, memory_url: str, tmp_path: Path) 
             sys.executable, "-m", "tzurot.memory", env=env, stdout=log, stderr=log
         )
         try:
+            port = await bound_port(log_path, "memory", process)
             channel = secure_channel(
                 f"127.0.0.1:{port}",
                 load_tls(pki / "gateway"),

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.tls import load_tls
 from tzurot.testing.fake_provider import FakeProvider
+from tzurot.testing.processes import bound_port
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import inference_pb2_grpc as inf_grpc
 
@@ -77,20 +77,12 @@ def test_bad_provider_url(pki: Path) -> None:
     assert_one_line(result, "TZUROT_PROVIDERS: base URL of 'local' must be an http(s) URL")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_serves_until_sigterm(pki: Path, tmp_path: Path) -> None:
-    port = _free_port()
     log_path = tmp_path / "inference.log"
     async with FakeProvider(valid_keys={USER_KEY}) as fake:
         env = {
             "PATH": os.environ.get("PATH", ""),
-            "TZUROT_LISTEN": f"127.0.0.1:{port}",
+            "TZUROT_LISTEN": "127.0.0.1:0",  # the port it binds: bound_port
             "TZUROT_TLS_DIR": str(pki / "inference"),
             "TZUROT_PROVIDERS": json.dumps({"fakeai": fake.base_url}),
             "TZUROT_SYSTEM_KEYS": json.dumps({"fakeai": SYSTEM_KEY}),
@@ -102,6 +94,7 @@ async def test_serves_until_sigterm(pki: Path, tmp_path: Path) -> None:
                 sys.executable, "-m", "tzurot.inference", env=env, stdout=log, stderr=log
             )
             try:
+                port = await bound_port(log_path, "inference", process)
                 gateway = secure_channel(
                     f"127.0.0.1:{port}",
                     load_tls(pki / "gateway"),

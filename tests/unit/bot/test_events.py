@@ -85,13 +85,19 @@ class FakeChannel(discord.abc.Messageable):
     sent: list[str] = field(default_factory=list)
     nonces: list[str | None] = field(default_factory=list)
     hold: asyncio.Event | None = None
+    holding: int = 0
+    """Sends waiting on `hold` now."""
 
     async def _get_channel(self) -> Any:
         return self
 
     async def send(self, content: str | None = None, **options: Any) -> Any:
         if self.hold is not None:
-            await self.hold.wait()
+            self.holding += 1
+            try:
+                await self.hold.wait()
+            finally:
+                self.holding -= 1
         self.sent.append(content or "")
         self.nonces.append(options.get("nonce"))
         return discord.Object(id=1000 + len(self.sent))
@@ -177,8 +183,7 @@ async def test_stopped_while_posting_it_cancels_its_stream_so_the_gateway_releas
         backoff=(0.001, 0.004),
     )
     task = asyncio.create_task(listener.run())
-    await _until(lambda: stub.calls == 1)
-    await asyncio.sleep(0.05)  # it is in channel.send, held
+    await _until(lambda: channel.holding == 1)  # it is in channel.send, held
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

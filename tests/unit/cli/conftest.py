@@ -20,7 +20,6 @@ from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import NotFound, Unavailable
 from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
 from tzurot.runtime.tls import generate_dev_pki
-from tzurot.testing.processes import free_port
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -119,7 +118,6 @@ class Gateway:
 def fake_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     pki = tmp_path_factory.mktemp("pki")
     generate_dev_pki(pki, ["gateway", "cli"])
-    addr = f"127.0.0.1:{free_port()}"
     recorded = Recorded()
     loop = asyncio.new_event_loop()
     running: list[RunningServer] = []
@@ -127,7 +125,8 @@ def fake_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     async def start() -> None:
         server = await create_server(
             service="gateway",
-            settings=ServiceSettings(tls_dir=pki / "gateway", listen=addr),
+            # Port 0: the port it binds (one found free before might be taken meanwhile).
+            settings=ServiceSettings(tls_dir=pki / "gateway", listen="127.0.0.1:0"),
             registrations=[
                 ServiceRegistration(
                     "tzurot.v1.GatewayService",
@@ -146,7 +145,7 @@ def fake_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     thread.start()
     asyncio.run_coroutine_threadsafe(start(), loop).result(30)
     try:
-        yield Gateway(addr, pki, recorded)
+        yield Gateway(f"127.0.0.1:{running[0].port}", pki, recorded)
     finally:
         asyncio.run_coroutine_threadsafe(running[0].stop(None), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)

@@ -20,13 +20,13 @@ from tests.unit.inference.test_helper_deadline_sent import (
     LARGE,
     SMALL,
     STEP_SECONDS,
+    pool_held,
     reads_it_all_then_silent,
 )
 from tests.unit.inference.test_transcription_not_received import (
     BUFFER,
     Handler,
     never_reads,
-    provider_at,
 )
 from tzurot.inference.billable import Billable, Outcome, Tell, running
 from tzurot.inference.dialects import helper_call
@@ -80,14 +80,8 @@ async def told_by(
     told: list[PaidCall | None] = []
     cut_off: list[PaidCall] = []
     call = helper_call([{"role": "user", "content": content}], "fake/cheap")
-    holding: list[asyncio.Task[httpx2.Response]] = []
     try:
-        async with provider_at(handler) as provider:
-            for _ in range(connections or 0):
-                holding.append(
-                    asyncio.create_task(http.post(f"{provider.base_url}/x", content=b"x"))
-                )
-            await asyncio.sleep(0.3)  # each holds a connection now
+        async with pool_held(handler, http, connections) as provider:
             with pytest.raises(TzurotError) as caught:
                 await asyncio.wait_for(
                     helper_completion(
@@ -105,9 +99,6 @@ async def told_by(
                 )
             return caught.value, told, cut_off
     finally:
-        for task in holding:
-            task.cancel()
-        await asyncio.gather(*holding, return_exceptions=True)
         await llm.aclose()
 
 

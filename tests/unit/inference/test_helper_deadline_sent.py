@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx2
 import openai
@@ -25,6 +27,7 @@ from tests.unit.inference.test_transcription_not_received import (
 from tzurot.inference.dialects import helper_call
 from tzurot.inference.domain import PaidCall
 from tzurot.inference.llm import LlmClient
+from tzurot.inference.providers import Provider
 from tzurot.inference.retries import (
     NoAnswerInTime,
     NotReceived,
@@ -33,6 +36,7 @@ from tzurot.inference.retries import (
     helper_completion,
 )
 from tzurot.runtime.errors import Unavailable
+from tzurot.testing.waits import until
 
 STEP_SECONDS = 30.0
 """The client's own timeout for each step: far longer than the deadline."""
@@ -58,6 +62,35 @@ async def reads_it_all_then_silent(
     await asyncio.sleep(30)
 
 
+@asynccontextmanager
+async def pool_held(
+    handler: Handler, http: httpx2.AsyncClient, connections: int | None
+) -> AsyncIterator[Provider]:
+    """The provider at `handler`, the pool's `connections` (none: no limit, none held) each
+    held by a call that never ends: each one's connection accepted by the provider (a
+    connection is its call's from the moment the pool hands it over, before it connects)."""
+    accepted = 0
+
+    async def counted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        await handler(reader, writer)
+
+    holding: list[asyncio.Task[httpx2.Response]] = []
+    async with provider_at(counted) as provider:
+        try:
+            for _ in range(connections or 0):
+                holding.append(
+                    asyncio.create_task(http.post(f"{provider.base_url}/x", content=b"x"))
+                )
+            await until(lambda: accepted >= len(holding), "each call holding a connection")
+            yield provider
+        finally:
+            for task in holding:
+                task.cancel()
+            await asyncio.gather(*holding, return_exceptions=True)
+
+
 async def deadline_error(
     handler: Handler, content: str, *, connections: int | None = None
 ) -> tuple[Unavailable, list[PaidCall], float]:
@@ -71,14 +104,8 @@ async def deadline_error(
     llm = LlmClient(timeout_seconds=STEP_SECONDS, http_client=http)
     cut_off: list[PaidCall] = []
     call = helper_call([{"role": "user", "content": content}], "fake/cheap")
-    holding: list[asyncio.Task[httpx2.Response]] = []
     try:
-        async with provider_at(handler) as provider:
-            for _ in range(connections or 0):
-                holding.append(
-                    asyncio.create_task(http.post(f"{provider.base_url}/x", content=b"x"))
-                )
-            await asyncio.sleep(0.3)  # each holds a connection now
+        async with pool_held(handler, http, connections) as provider:
             began = time.monotonic()
             with pytest.raises(Unavailable) as caught:
                 await asyncio.wait_for(
@@ -96,9 +123,6 @@ async def deadline_error(
                 )
             return caught.value, cut_off, time.monotonic() - began
     finally:
-        for task in holding:
-            task.cancel()
-        await asyncio.gather(*holding, return_exceptions=True)
         await llm.aclose()
 
 

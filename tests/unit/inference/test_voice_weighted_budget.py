@@ -90,7 +90,10 @@ async def test_a_forty_minute_speech_has_a_unit_to_itself(
             await paid.wait()
         short_events: list[object] = []
         short = asyncio.create_task(speak(voice, short_events))
-        await asyncio.sleep(0.3)
+        if together == 1:
+            await asyncio.sleep(0.3)  # the short one would be asked by now, had it not waited
+        else:
+            await until(lambda: len(eleven.tts_calls()) == together)  # asked beside it
         assert len(eleven.tts_calls()) == together
         eleven.audio_gate.set()
         async with asyncio.timeout(20):
