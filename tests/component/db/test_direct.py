@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSON, JSONB
@@ -15,9 +16,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db import direct
-from tzurot.db.direct_pool import pool_for
+from tzurot.db.direct_pool import PooledConnection, pool_for
 from tzurot.db.engine import autocommit, create_engine
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.waits import until
 
 pytestmark = pytest.mark.component
 
@@ -63,7 +65,9 @@ async def engine(
 ) -> AsyncIterator[AsyncEngine]:
     """One connection for direct statements: of the direct pool, or of the engine's own."""
     own = request.param == OWN_POOL
-    engine = create_engine(fresh_database(), pool_size=2 if own else 1)
+    engine = create_engine(
+        fresh_database(), pool_size=2 if own else 1, direct_pool_size=1 if own else 0
+    )
     assert (pool_for(engine.dialect) is not None) is own
     async with engine.begin() as conn:
         await conn.run_sync(_md.create_all)
@@ -159,19 +163,97 @@ async def _pid(engine: AsyncEngine) -> int:
 
 
 async def test_a_dead_connection_is_replaced(engine: AsyncEngine) -> None:
+    pool = pool_for(engine.dialect)
+    seen: list[PooledConnection] = []
+    if pool is not None:
+        pool.watchers.append(seen.append)
     pid = await _pid(engine)
     await _terminate(engine, pid)
 
-    if pool_for(engine.dialect) is None:
+    if pool is None:
         # The engine's pool hands out a connection used moments ago unpinged: the statement
         # fails, and the connection is invalidated.
         with pytest.raises(DBAPIError) as raised:
             await direct.fetchrow(engine, direct.Statement("SELECT 1"))
         assert raised.value.connection_invalidated
-    # The direct pool knows its connection closed (asyncpg saw the server close it): it
-    # hands out a new one, and no statement fails.
+    else:
+        # Once asyncpg has seen the server close it, the direct pool hands out a new one and
+        # no statement fails (before that, see the next test).
+        await until(seen[-1].is_closed, "asyncpg saw the terminated backend close")
 
     assert await _pid(engine) != pid
+
+
+async def test_a_statement_on_a_connection_dead_but_not_yet_known_fails_and_drops_it(
+    fresh_database: DatabaseFactory,
+) -> None:
+    """The server closed the connection, asyncpg has not seen it close (`is_closed()` is
+    False): the statement fails (nothing tells beforehand, short of a ping), the connection
+    is dropped, and the next statement runs on a new backend."""
+    url = fresh_database()
+    engine = create_engine(url, pool_size=2, direct_pool_size=1)
+    watcher = create_engine(url, pool_size=1)
+    pool = pool_for(engine.dialect)
+    assert pool is not None
+    try:
+        pid = await _pid(engine)
+        (conn,) = pool._idle
+        conn._transport.pause_reading()  # what the server sends waits in the socket
+        async with watcher.connect() as killer:
+            await killer.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": pid})
+
+            async def gone() -> bool:
+                count = await killer.scalar(
+                    sa.text("select count(*) from pg_stat_activity where pid = :pid"),
+                    {"pid": pid},
+                )
+                return int(count) == 0
+
+            await until(gone, "the backend exited")
+        conn._transport.resume_reading()
+        for _ in range(2):  # asyncpg reads the server's FATAL, not yet the end of the stream
+            await asyncio.sleep(0)
+        assert not conn.is_closed()
+
+        # Handed out as alive (used moments ago: no ping), it fails the statement with a
+        # client-side error (InternalClientError: "another operation is in progress").
+        with pytest.raises(DBAPIError) as raised:
+            await _pid(engine)  # prepared on it: fails before any await
+        assert raised.value.connection_invalidated
+        assert pool.opened == 0  # dropped, not given back (asyncpg still thinks it open)
+
+        assert await _pid(engine) != pid
+        assert pool.opened == 1
+    finally:
+        await engine.dispose()
+        await watcher.dispose()
+
+
+async def test_a_client_side_error_drops_a_connection_still_open(
+    fresh_database: DatabaseFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure that is not the server's answer (asyncpg's own state errors, as when it
+    read a terminated backend's FATAL between statements: "another operation is in
+    progress") leaves a connection no one can trust, even while `is_closed()` is False."""
+    engine = create_engine(fresh_database(), pool_size=2, direct_pool_size=1)
+    pool = pool_for(engine.dialect)
+    assert pool is not None
+    real = PooledConnection.fetchrow
+
+    async def broken(self: PooledConnection, *args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(PooledConnection, "fetchrow", real)
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation")
+
+    try:
+        pid = await _pid(engine)
+        monkeypatch.setattr(PooledConnection, "fetchrow", broken)
+        with pytest.raises(DBAPIError) as raised:
+            await _pid(engine)
+        assert raised.value.connection_invalidated
+        assert pool.opened == 0  # dropped, not given back
+        assert await _pid(engine) != pid
+    finally:
+        await engine.dispose()
 
 
 async def test_a_connection_lost_during_a_statement_fails_it_and_is_replaced(

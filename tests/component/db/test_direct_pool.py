@@ -3,19 +3,23 @@ never more in all; closed with the engine; pings, recycling, set-ups and waits a
 engine's pool has them."""
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.db import direct
 from tzurot.db.direct_pool import DirectPool, PooledConnection, connector, pool_for
 from tzurot.db.engine import autocommit, create_engine, dispose
+from tzurot.db.warm import rolled_back
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.waits import until
 
 pytestmark = pytest.mark.component
 
@@ -46,9 +50,13 @@ async def _pid(engine: AsyncEngine, statement: direct.Statement = _PID) -> int:
     return int(row["pid"])
 
 
-def test_the_engine_gives_half_its_connections_to_the_direct_pool() -> None:
+def test_the_engine_gives_a_third_of_its_connections_up_to_4_to_the_direct_pool() -> None:
     engine = create_engine("postgresql://u@localhost/db")  # no connection is opened
-    assert (engine.sync_engine.pool.size(), _own_pool(engine).size) == (8, 7)  # type: ignore[attr-defined]  # a QueuePool
+    assert (engine.sync_engine.pool.size(), _own_pool(engine).size) == (11, 4)  # type: ignore[attr-defined]  # a QueuePool
+    nine = create_engine("postgresql://u@localhost/db", pool_size=9)
+    assert (nine.sync_engine.pool.size(), _own_pool(nine).size) == (6, 3)  # type: ignore[attr-defined]
+    two = create_engine("postgresql://u@localhost/db", pool_size=2)
+    assert pool_for(two.dialect) is None  # too few to share
     split = create_engine("postgresql://u@localhost/db", pool_size=4, direct_pool_size=3)
     assert (split.sync_engine.pool.size(), _own_pool(split).size) == (1, 3)  # type: ignore[attr-defined]
     alone = create_engine("postgresql://u@localhost/db", pool_size=1)
@@ -116,7 +124,7 @@ async def test_disposing_the_engine_closes_the_direct_pools_connections(
 async def test_a_stop_waits_for_a_direct_statement_then_closes_its_connection(
     fresh_database: DatabaseFactory,
 ) -> None:
-    engine = create_engine(fresh_database(), pool_size=2)
+    engine = create_engine(fresh_database(), pool_size=2, direct_pool_size=1)
     seen: list[PooledConnection] = []
     _own_pool(engine).watchers.append(seen.append)
     call = asyncio.ensure_future(
@@ -137,7 +145,7 @@ async def test_a_stop_waits_for_a_direct_statement_then_closes_its_connection(
 async def test_a_direct_statement_still_running_after_the_wait_is_cut_off(
     fresh_database: DatabaseFactory,
 ) -> None:
-    engine = create_engine(fresh_database(), pool_size=2)
+    engine = create_engine(fresh_database(), pool_size=2, direct_pool_size=1)
     call = asyncio.ensure_future(direct.fetch(engine, direct.Statement("SELECT pg_sleep(30)")))
     for _ in range(500):
         if _own_pool(engine).in_use:
@@ -157,16 +165,24 @@ async def test_a_connection_refused_fails_as_on_the_engines_pool(
     missing = make_url(fresh_database()).set(database="no_such_database")
     url = missing.render_as_string(hide_password=False)
     raised = []
-    for pool_size in (1, 2):  # direct statements on the engine's pool, on their own
-        engine = create_engine(url, pool_size=pool_size)
+    for direct_pool_size in (0, 1):  # direct statements on the engine's pool, on their own
+        engine = create_engine(url, pool_size=2, direct_pool_size=direct_pool_size)
         try:
             with pytest.raises(Exception, match="no_such_database") as failed:
                 await direct.fetchrow(engine, _PID)
             raised.append(failed.value)
         finally:
             await engine.dispose()
+        engine = create_engine(url, pool_size=2, direct_pool_size=direct_pool_size)
+    try:
+        with pytest.raises(DBAPIError) as connecting:
+            async with engine.connect():
+                pass
+    finally:
+        await engine.dispose()
     on_engine, on_own = raised
-    assert type(on_own) is type(on_engine)
+    # SQLAlchemy's exception, as `engine.connect()` raises it, on both paths.
+    assert type(on_own) is type(on_engine) is type(connecting.value)
     assert pool_for(engine.dialect) is not None
     assert _own_pool(engine).opened == 0
 
@@ -191,7 +207,7 @@ async def test_an_idle_connection_is_pinged_before_use_and_a_recent_one_is_not(
 ) -> None:
     url = fresh_database()
     for after, pinged in ((60.0, False), (0.0, True)):
-        engine = create_engine(url, pool_size=2, ping_after_idle=after)
+        engine = create_engine(url, pool_size=2, direct_pool_size=1, ping_after_idle=after)
         try:
             sent = _log_statements(engine)
             first = await _pid(engine)
@@ -310,6 +326,74 @@ async def test_a_failing_set_up_fails_the_use_and_drops_the_connection(
             await _on(pool, _backend)
         assert pool.opened == 0
         assert await _on(pool, _backend) > 0  # the next one is set up anew
+    finally:
+        await pool.dispose()
+        await engine.dispose()
+
+
+async def test_a_connection_opened_while_the_engine_is_disposed_is_closed(
+    fresh_database: DatabaseFactory,
+) -> None:
+    engine = create_engine(fresh_database(), pool_size=2, direct_pool_size=1)
+    pool = _own_pool(engine)
+    seen: list[PooledConnection] = []
+    pool.watchers.append(seen.append)
+    connect = pool._connect
+
+    async def slow() -> PooledConnection:
+        await asyncio.sleep(0.3)
+        return await connect()
+
+    pool._connect = slow
+    try:
+        call = asyncio.ensure_future(direct.fetch(engine, direct.Statement("SELECT 1")))
+        await until(lambda: pool.in_use == 1, "the use counted while its connection opens")
+        await dispose(engine, within=0.05)  # gives up waiting while it still connects
+
+        assert await call == [(1,)]
+        assert seen[0].is_closed()  # not kept: opened for a pool disposed meanwhile
+        assert (pool.opened, pool.in_use) == (0, 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_a_use_cancelled_during_begin_leaves_no_transaction_behind(
+    fresh_database: DatabaseFactory,
+) -> None:
+    engine = create_engine(fresh_database(), pool_size=2, direct_pool_size=1)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text("create table t (x int)"))
+    insert = direct.Statement("INSERT INTO t VALUES ($1)")
+    try:
+        for i in range(20):
+            task = asyncio.ensure_future(rolled_back(engine, direct.Statement("SELECT 1"), ()))
+            for _ in range(3):  # it takes the connection and sends BEGIN
+                await asyncio.sleep(0)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await direct.fetch(autocommit(engine), insert, (i,))  # its own transaction
+        async with engine.connect() as conn:
+            assert await conn.scalar(sa.text("select count(*) from t")) == 20
+    finally:
+        await engine.dispose()
+
+
+async def test_a_failing_watcher_gives_the_connection_back(
+    fresh_database: DatabaseFactory,
+) -> None:
+    engine, pool = await _pool(fresh_database(), timeout=1.0)
+
+    def failing(conn: PooledConnection) -> None:
+        raise RuntimeError("watcher failed")
+
+    try:
+        pool.watchers.append(failing)
+        with pytest.raises(RuntimeError):
+            await pool.acquire()
+        pool.watchers.clear()
+        assert (pool.in_use, pool.opened) == (0, 0)
+        assert await _on(pool, _backend) > 0  # size 1: a lost slot would time out
     finally:
         await pool.dispose()
         await engine.dispose()

@@ -25,6 +25,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]  # asyncpg ships no type hints
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.engine import Dialect
@@ -125,21 +126,32 @@ async def _run(engine: AsyncEngine, statement: Statement, params: Params, method
     pool = pool_for(dialect)
     if pool is None:
         return await _run_on_engine(engine, sql, args, method)
-    conn = await pool.acquire()
+    try:
+        conn = await pool.acquire()
+    except dialect.loaded_dbapi.Error as error:
+        raise _connect_failed(dialect, error) from error
+    broken = False
     try:
         return await getattr(conn, method)(sql, *args)
     except Exception as error:
-        translated = _translated(dialect, sql, error, conn.is_closed())
+        # Not the server's answer to the statement (a connection lost, or one that had read
+        # the server's FATAL but not yet its EOF): the connection is not to be used again.
+        broken = conn.is_closed() or _ends_connection(error)
+        translated = _translated(dialect, sql, error, broken)
         if translated is None:
             raise
         raise translated from error
     finally:
-        pool.release(conn)
+        pool.release(conn, discard=broken)
 
 
 async def _run_on_engine(engine: AsyncEngine, sql: str, args: Sequence[Any], method: str) -> Any:
     """The statement on a connection of the engine's own pool (an engine with no direct pool)."""
-    proxied = await engine.raw_connection()
+    dialect = engine.dialect
+    try:
+        proxied = await engine.raw_connection()
+    except dialect.loaded_dbapi.Error as error:
+        raise _connect_failed(dialect, error) from error
     try:
         driver = proxied.driver_connection
         assert driver is not None
@@ -155,6 +167,21 @@ async def _run_on_engine(engine: AsyncEngine, sql: str, args: Sequence[Any], met
             raise translated from error
     finally:
         await greenlet_spawn(proxied.close)
+
+
+def _connect_failed(dialect: Dialect, error: Exception) -> sa_exc.StatementError:
+    """A failure to connect as `engine.connect()` raises it (SQLAlchemy's `DBAPIError`)."""
+    return sa_exc.DBAPIError.instance(
+        None, None, error, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+    )
+
+
+def _ends_connection(error: Exception) -> bool:
+    """Whether the connection is not to be used after `error`: any but the server's error
+    for the statement (a FATAL one ends the session) or a value asyncpg could not encode."""
+    if isinstance(error, asyncpg.PostgresError):
+        return getattr(error, "severity", None) in ("FATAL", "PANIC")
+    return not isinstance(error, asyncpg.DataError)
 
 
 def _translated(

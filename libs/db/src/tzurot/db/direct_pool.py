@@ -11,7 +11,9 @@ connection (`on_connect`: memory's HNSW settings, the warm-up's statements), a p
 handing out one idle for `ping_after_idle` seconds (a dead one is dropped and another taken:
 no statement is sent on it), recycling after `recycle` seconds, a wait of at most `timeout`
 seconds for a free connection (then SQLAlchemy's `TimeoutError`), LIFO reuse. A connection
-known closed, or died during a statement, is dropped; a statement is never retried.
+known closed, left in a transaction, given back as broken (`release(discard=True)`: it died
+during a statement, or its use was interrupted) or opened before the last `dispose` is
+dropped; a statement is never retried.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ _SQLALCHEMY_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_fu
 class PooledConnection(asyncpg.Connection):  # type: ignore[misc]  # asyncpg is untyped
     """An asyncpg connection with what the pool knows of it."""
 
-    __slots__ = ("last_used", "opened_at", "setups_run")
+    __slots__ = ("generation", "last_used", "opened_at", "setups_run")
 
+    generation: int
+    """The pool's `dispose` count when it was opened: one opened before the last is closed."""
     opened_at: float
     last_used: float
     setups_run: int
@@ -69,14 +73,16 @@ class DirectPool:
         self._slots = asyncio.Semaphore(size)
         self._idle: list[PooledConnection] = []
         self._open: set[PooledConnection] = set()
+        self._held = 0  # slots taken: connections handed out, or being opened for a use
+        self._generation = 0  # dispose calls so far
         self._setups: list[tuple[Setup, WeakSet[PooledConnection]]] = []
         self.watchers: list[Callable[[PooledConnection], None]] = []
         """Called with each connection handed out (the warm-up records statements)."""
 
     @property
     def in_use(self) -> int:
-        """Connections handed out and not back yet."""
-        return len(self._open) - len(self._idle)
+        """Uses under way: connections handed out and not back yet, or being opened."""
+        return self._held
 
     @property
     def opened(self) -> int:
@@ -104,28 +110,46 @@ class DirectPool:
                 ) from None
         else:
             await slots.acquire()  # free: returns without suspending
+        self._held += 1
         try:
             conn = await self._take()
         except BaseException:
+            self._held -= 1
             slots.release()
             raise
-        for watch in self.watchers:
-            watch(conn)
+        try:
+            for watch in self.watchers:
+                watch(conn)
+        except BaseException:
+            self.release(conn, discard=True)
+            raise
         return conn
 
-    def release(self, conn: PooledConnection) -> None:
+    def release(self, conn: PooledConnection, *, discard: bool = False) -> None:
         """Takes `conn` back (no await: safe in a cancelled task's cleanup). A connection
-        closed, left in a transaction, or from before `dispose` is closed instead."""
+        closed, left in a transaction, from before `dispose`, or given back with `discard`
+        (it broke, or its use was interrupted) is closed instead."""
         conn.last_used = time.monotonic()
-        if conn in self._open and not conn.is_closed() and not conn.is_in_transaction():
-            self._idle.append(conn)
-        else:
+        if discard or not self._reusable(conn):
             self._drop(conn)
+        else:
+            self._idle.append(conn)
+        self._held -= 1
         self._slots.release()
+
+    def _reusable(self, conn: PooledConnection) -> bool:
+        return (
+            conn.generation == self._generation
+            and conn in self._open
+            and not conn.is_closed()
+            and not conn.is_in_transaction()
+        )
 
     async def dispose(self) -> None:
         """Closes every connection: the idle ones gracefully, the ones in use at once (their
-        statements fail). The pool stays usable: later uses open new connections."""
+        statements fail; one being opened is closed when given back). The pool stays usable:
+        later uses open new connections."""
+        self._generation += 1
         idle, self._idle = self._idle, []
         in_use, self._open = self._open.difference(idle), set()
         for conn in in_use:
@@ -134,6 +158,7 @@ class DirectPool:
 
     def terminate(self) -> None:
         """Closes every connection at once (outside an event loop's coroutine)."""
+        self._generation += 1
         connections, self._open, self._idle = self._open, set(), []
         for conn in connections:
             conn.terminate()
@@ -144,8 +169,8 @@ class DirectPool:
         while idle:
             conn = idle.pop()
             try:
-                if conn.is_closed():
-                    self._open.discard(conn)
+                if not self._reusable(conn):  # closed, or a use interrupted in BEGIN
+                    self._drop(conn)
                     continue
                 if now - conn.opened_at >= self._recycle:
                     self._open.discard(conn)
@@ -160,7 +185,9 @@ class DirectPool:
                 self._drop(conn)
                 raise
             return conn
+        generation = self._generation
         conn = await self._connect()
+        conn.generation = generation  # older than the pool's if it was disposed meanwhile
         self._open.add(conn)
         try:
             await self._set_up(conn)

@@ -106,9 +106,11 @@ def create_engine(
 ) -> AsyncEngine:
     """Builds a pooled asyncpg engine: at most `pool_size` connections in all.
 
-    `direct_pool_size` of them (by default half, rounded down) form the pool of
-    `tzurot.db.direct`'s statements (`tzurot.db.direct_pool`), the rest the engine's own;
-    with 0 (or a `pool_size` of 1) direct statements share the engine's pool.
+    `direct_pool_size` of them (by default a third, rounded down, at most 4: 4 of 15) form the
+    pool of `tzurot.db.direct`'s statements (`tzurot.db.direct_pool`), the rest the engine's
+    own; with 0 (the default below a `pool_size` of 3) direct statements share the engine's
+    pool. A direct statement holds its connection one round trip; the engine's are held for
+    transactions and locks (the two pools lend nothing to each other).
 
     Each pool opens connections as they are needed, up to its size, and keeps every one it
     opened: a use beyond that waits (up to 30 s) for a connection to come back. (SQLAlchemy's
@@ -123,7 +125,7 @@ def create_engine(
     parameters, e.g. `{"application_name": "memory"}`. The direct pool is closed with the
     engine (`dispose`, or the engine's own `dispose()`).
     """
-    direct_size = pool_size // 2 if direct_pool_size is None else direct_pool_size
+    direct_size = min(4, pool_size // 3) if direct_pool_size is None else direct_pool_size
     if not 0 <= direct_size < pool_size:
         raise ValueError("direct_pool_size must leave the engine at least one connection")
     connect_args: dict[str, object] = {"timeout": connect_timeout}

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from weakref import WeakSet
 
 import structlog
 from sqlalchemy import event
@@ -50,8 +51,12 @@ async def rolled_back(
         conn = await pool.acquire()
         try:
             await _rolled_back(conn, [(sql, args)])
-        finally:
-            pool.release(conn)
+        except BaseException:
+            # Interrupted (a cancel while BEGIN is in flight leaves the connection about to
+            # be in a transaction) or failed: not one to hand out again.
+            pool.release(conn, discard=True)
+            raise
+        pool.release(conn)
         return
     proxied = await engine.raw_connection()
     try:
@@ -143,12 +148,12 @@ class _DriverStatements:
 
     def __init__(self) -> None:
         self.statements: list[tuple[str, tuple[Any, ...]]] = []
-        self.watched: list[Any] = []
+        self.watched: WeakSet[Any] = WeakSet()  # not kept alive by the replay's closures
 
     def watch(self, driver: Any) -> None:
         if driver not in self.watched:
             driver.add_query_logger(self._record)
-            self.watched.append(driver)
+            self.watched.add(driver)
 
     def stop(self) -> None:
         for driver in self.watched:
