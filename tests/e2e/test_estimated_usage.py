@@ -22,6 +22,7 @@ from tzurot.db.engine import create_engine
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.testing.e2e import Harness, actor, echo_mesh, request, set_key
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.waits import until
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -109,12 +110,14 @@ async def test_an_answer_broken_off_mid_stream_is_recorded_estimated(mesh: Mesh)
 
 async def failed_job(h: Harness, job_id: str) -> gw.Job:
     """The job once it reads failed (the gateway notices a cancel asynchronously)."""
-    for _ in range(200):
+
+    async def failed() -> gw.Job | None:
         job = (await h.cli.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id))).job
-        if job.status == common.JOB_STATUS_FAILED:
-            return job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} never failed")
+        return job if job.status == common.JOB_STATUS_FAILED else None
+
+    job = await until(failed, f"job {job_id} failed", within=30, every=0.05)
+    assert job is not None  # until returns a truthy value
+    return job
 
 
 async def test_an_answer_cancelled_mid_stream_is_recorded_estimated(mesh: Mesh) -> None:
@@ -132,12 +135,10 @@ async def test_an_answer_cancelled_mid_stream_is_recorded_estimated(mesh: Mesh) 
             if len(relayed) >= 60:
                 call.cancel()
                 break
-    rows: list[Row] = []
-    for _ in range(100):  # the gateway notices the cancellation asynchronously
-        rows = await usage_rows(mesh.database)
-        if rows:
-            break
-        await asyncio.sleep(0.05)
+    # the gateway notices the cancellation asynchronously
+    rows = await until(
+        lambda: usage_rows(mesh.database), "the cancel's usage row", within=30, every=0.05
+    )
     (cancelled,) = rows
     assert (cancelled.request_type, cancelled.failed, cancelled.estimated) == ("chat", True, True)
     assert cancelled.input_tokens > 0  # the prompt answered: most of what a reply costs
@@ -158,11 +159,8 @@ async def test_a_request_refused_then_cancelled_counts_nothing(mesh: Mesh) -> No
     accepted = await call.read()
     assert isinstance(accepted, gw.GenerateResponse)
     assert accepted.HasField("accepted")
-    for _ in range(200):
-        if len(provider.chat_requests()) == 2:
-            break
-        await asyncio.sleep(0.05)
-    assert len(provider.chat_requests()) == 2  # refused, then sent again (and silent)
+    # refused, then sent again (and silent)
+    await until(lambda: len(provider.chat_requests()) == 2, "the request sent again", within=30)
     await asyncio.sleep(0.3)  # the refusal's events, had there been any, reached the gateway
     call.cancel()
     job = await failed_job(mesh.h, accepted.accepted.job_id)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 
 from tzurot.testing.e2e import SYSTEM_PROMPT, USER_KEY, Harness, actor, converse, request, set_key
+from tzurot.testing.waits import until
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -165,14 +164,14 @@ async def test_cancelling_mid_stream_leaves_no_turn_in_history(harness: Harness)
             if seen == 3:
                 call.cancel()
                 break
-    for _ in range(100):  # the gateway notices the cancellation asynchronously
+
+    async def failed() -> bool:  # the gateway notices the cancellation asynchronously
         status = await harness.bot.GetJobStatus(
             gw.GetJobStatusRequest(idempotency_key=req.idempotency_key)
         )
-        if status.job.status == common.JOB_STATUS_FAILED:
-            break
-        await asyncio.sleep(0.05)
-    assert status.job.status == common.JOB_STATUS_FAILED
+        return status.job.status == common.JOB_STATUS_FAILED
+
+    await until(failed, "the cancelled job reads failed", within=30, every=0.05)
 
     harness.provider.reply = "ok"
     harness.provider.chunk_delay = 0

@@ -7,18 +7,18 @@ usage row held the retry's prompt alone."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_estimated_usage import Row, chat_usage, usage_rows
+from tests.e2e.test_estimated_usage import chat_usage, usage_rows
 from tzurot.inference.broken_off import prompt_tokens
 from tzurot.inference.prompt import estimate_prompt_tokens
 from tzurot.inference.tokens import TokenCounter
 from tzurot.testing.e2e import Harness, echo_mesh, request, set_key
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.waits import until
 
 pytestmark = pytest.mark.e2e
 
@@ -55,12 +55,10 @@ async def test_a_cancel_after_a_silent_attempt_counts_its_prompt(
     silent, answered = provider.chat_requests()
     assert answered.body["messages"] == silent.body["messages"]  # the same prompt again
 
-    rows: list[Row] = []
-    for _ in range(100):  # the gateway notices the cancellation asynchronously
-        rows = await usage_rows(database)
-        if rows:
-            break
-        await asyncio.sleep(0.05)
+    # the gateway notices the cancellation asynchronously
+    rows = await until(
+        lambda: usage_rows(database), "the cancel's usage row", within=30, every=0.05
+    )
     (cancelled,) = rows
     assert (cancelled.request_type, cancelled.failed, cancelled.estimated) == ("chat", True, True)
     messages = silent.body["messages"]

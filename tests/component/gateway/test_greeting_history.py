@@ -28,6 +28,7 @@ from tzurot.gateway.greetings import Greetings
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
+from tzurot.testing.waits import until
 
 from .conftest import LIMITS, FakeInference, FakeKeyVault, FakeMemory, StoredExchange
 
@@ -94,10 +95,7 @@ async def stored_by_the_sweep(gateway: Gateway, memory: FakeMemory) -> None:
     more rounds, so that a second store would show."""
     sweeping = asyncio.create_task(gateway.run_sweeps(0.01))
     try:
-        for _ in range(500):
-            if memory.exchanges:
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: memory.exchanges, "memory holds the exchange", within=30)
         await asyncio.sleep(0.1)
     finally:
         sweeping.cancel()

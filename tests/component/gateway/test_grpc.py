@@ -35,6 +35,7 @@ from tzurot.runtime.server import RunningServer, ServiceRegistration, create_ser
 from tzurot.runtime.tls import SERVICE_IDENTITIES
 from tzurot.testing.channels import channels_to
 from tzurot.testing.postgres import DatabaseFactory
+from tzurot.testing.waits import until
 from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
@@ -375,12 +376,13 @@ async def rpc_error(call: Awaitable[Any]) -> grpc.aio.AioRpcError:
 
 
 async def wait_for_status(stub: Stub, job_id: str, status: int) -> gw.Job:
-    for _ in range(100):
+    async def reached() -> gw.Job | None:
         reply = await stub.GetJobStatus(gw.GetJobStatusRequest(job_id=job_id))
-        if reply.job.status == status:
-            return reply.job
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} never reached {status}; it is {reply.job}")
+        return reply.job if reply.job.status == status else None
+
+    job = await until(reached, f"job {job_id} reached {status}", within=30, every=0.05)
+    assert job is not None  # until returns a truthy value
+    return job
 
 
 # ---- tests ----
@@ -586,7 +588,7 @@ async def test_client_cancelling_mid_stream_cancels_inference_and_fails_the_job(
     assert chunk.chunk.text == "Hello"
     call.cancel()
 
-    await asyncio.wait_for(mesh.inference.cancelled.wait(), 5)
+    await asyncio.wait_for(mesh.inference.cancelled.wait(), 30)
     job = await wait_for_status(bot, accepted.accepted.job_id, common.JOB_STATUS_FAILED)
     assert (job.error.code, job.error.reason) == ("CANCELLED", "CLIENT_CANCELLED")
     error = await rpc_error(

@@ -24,6 +24,7 @@ from tzurot.gateway.domain import Job, JobAccepted, JobError, JobStatus, Persona
 from tzurot.gateway.service import RETRY_REQUESTED, Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
 from tzurot.runtime.errors import FailedPrecondition
+from tzurot.testing.waits import until
 
 from .conftest import (
     ALICE,
@@ -97,13 +98,9 @@ def pollers(
 
 
 async def polled_once(seen: list[Seen]) -> None:
-    """Waits (5 s at most) until every poller read the job at least once: on a loaded
-    machine a poller's first read can take longer than any fixed sleep."""
-    for _ in range(1000):
-        if all(seen):
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError(f"a poller never read the job: {seen}")
+    """Waits until every poller read the job at least once: on a loaded machine a poller's
+    first read can take longer than any fixed sleep."""
+    await until(lambda: all(seen), "every poller read the job", within=30, every=0.005)
 
 
 async def test_pollers_of_a_retried_job_wait_for_its_new_answer(
@@ -212,16 +209,16 @@ async def sweep_in(gateway: Gateway, seconds: float) -> None:
 
 
 async def handed_over(engine: AsyncEngine, job_id: str) -> None:
-    """Waits (5 s at most) until the job's answer was handed to the bot: the sweep's
+    """Waits until the job's answer was handed to the bot: the sweep's
     regeneration runs in the background, and a test ending before it would close the
     database under it (an asyncpg connection left unclosed)."""
     e = g.bot_events.c
-    for _ in range(100):
+
+    async def handed() -> bool:
         async with engine.connect() as conn:
-            if await conn.scalar(sa.select(sa.exists().where(e.job_id == job_id))):
-                return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"job {job_id} was never handed to the bot")
+            return bool(await conn.scalar(sa.select(sa.exists().where(e.job_id == job_id))))
+
+    await until(handed, f"job {job_id} was handed to the bot", within=30, every=0.05)
 
 
 async def test_an_answer_its_dying_bot_cancelled_reads_queued_until_generated_again(
@@ -239,7 +236,7 @@ async def test_an_answer_its_dying_bot_cancelled_reads_queued_until_generated_ag
     tasks, seen = pollers(gateway, job_id)
     await polled_once(seen)
     await sweep_in(gateway, 2 * UNFINISHED_AFTER)
-    ended = await asyncio.wait_for(asyncio.gather(*tasks), 5.0)
+    ended = await asyncio.wait_for(asyncio.gather(*tasks), 30.0)
     await handed_over(engine, job_id)  # the regeneration's last step, before the engine goes
 
     for job, statuses in zip(ended, seen, strict=True):

@@ -17,6 +17,7 @@ from tzurot.gateway.domain import JobAccepted, JobStatus, Personality
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import TzurotError, Unavailable
+from tzurot.testing.waits import until
 
 from .conftest import UNFINISHED_AFTER, FakeInference, command
 
@@ -57,12 +58,9 @@ async def _unconfirmed_for_long_enough() -> None:
 
 async def _sweep_until_handed(gateway: Gateway, engine: AsyncEngine) -> list[tuple[str, str, str]]:
     """One sweep (its regeneration runs in the background), then what it handed to the bot
-    once that shows (within 5 s)."""
+    once that shows."""
     await gateway.finish_unfinished_answers()
-    for _ in range(100):
-        if await _handed(engine):
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: _handed(engine), "the sweep handed an answer over", within=30, every=0.05)
     return await _handed(engine)
 
 
@@ -73,6 +71,12 @@ async def _handed(engine: AsyncEngine) -> list[tuple[str, str, str]]:
             sa.select(e.kind, e.job_id, e.channel_id).where(e.kind == "unfinished")
         )
         return [(r.kind, str(r.job_id), r.channel_id) for r in rows]
+
+
+async def _running(store: GatewayStore, job_id: str) -> bool:
+    """Whether the job is running (a regeneration claimed it again)."""
+    job = await store.get_job(job_id)
+    return job is not None and job.status is JobStatus.RUNNING
 
 
 async def test_a_streamed_answer_left_unconfirmed_is_handed_to_the_bot_once(
@@ -184,13 +188,7 @@ async def test_a_regeneration_under_way_when_the_gateway_stops_ends_retryable(
     inference.gate = asyncio.Event()  # the regeneration's inference call waits too
     await _unconfirmed_for_long_enough()
     await gateway.finish_unfinished_answers()
-    for _ in range(100):  # the regeneration is running (its job claimed again)
-        running = await store.get_job(job_id)
-        if running is not None and running.status is JobStatus.RUNNING:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the sweep's regeneration never started")
+    await until(lambda: _running(store, job_id), "the sweep's regeneration started", within=30)
 
     gateway.stopping()
     await gateway.stop_background()

@@ -28,6 +28,7 @@ from tzurot.gateway.domain import Actor, JobStatus, Personality, UnfinishedAnswe
 from tzurot.gateway.personalities import PersonalitySeed
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
+from tzurot.testing.waits import until
 
 from .conftest import UNFINISHED_AFTER, FakeInference, FakeKeyVault, FakeMemory, sweeping_gateway
 from .test_unfinished_of_deleting_user import (
@@ -146,13 +147,12 @@ async def test_an_answer_being_generated_again_when_its_personality_is_deleted_s
     await asyncio.sleep(2 * UNFINISHED_AFTER)
     assert await gateway.finish_unfinished_answers() == 0
     regenerations = set(gateway._background)
-    for _ in range(100):  # the regeneration is running (its job claimed again)
-        running = await store.get_job(job_id)
-        if running is not None and running.status is JobStatus.RUNNING:
-            break
-        await asyncio.sleep(0.02)
-    else:
-        pytest.fail("the sweep's regeneration never started")
+
+    async def running() -> bool:  # the regeneration is running (its job claimed again)
+        job = await store.get_job(job_id)
+        return job is not None and job.status is JobStatus.RUNNING
+
+    await until(running, "the sweep's regeneration started", within=30, every=0.02)
 
     await bob_deletes_finch(gateway, admin)
     inference.gate.set()
@@ -218,12 +218,9 @@ async def test_a_half_answer_explained_before_its_personality_is_deleted_is_not_
     inference.script = []  # the regeneration fails: shown as cut off
     await asyncio.sleep(2 * UNFINISHED_AFTER)
     await gateway.finish_unfinished_answers()
-    for _ in range(100):
-        if events := await claimed(gateway):
-            break
-        await asyncio.sleep(0.05)
-    else:
-        pytest.fail("the failed answer was never handed over")
+    events = await until(
+        lambda: claimed(gateway), "the failed answer was handed over", within=30, every=0.05
+    )
     (event,) = events
     assert event.job_id == job_id
     await gateway.acknowledge_event(event.id, list(PREVIEW), "")

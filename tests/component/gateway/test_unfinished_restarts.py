@@ -33,6 +33,7 @@ from tzurot.gateway.run_limit import JOB_RUN_LIMIT, run_limit_message
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.store.previews import MAX_REGENERATIONS
+from tzurot.testing.waits import until
 
 from .conftest import (
     UNFINISHED_AFTER,
@@ -106,13 +107,13 @@ async def _regenerating(
     before, asked = (await _job(store, job_id)).attempts, replicas.paid()
     await asyncio.sleep(2 * UNFINISHED_AFTER)
     await gateway.finish_unfinished_answers()
-    for _ in range(250):
+
+    async def started() -> bool:
         job = await _job(store, job_id)
         running = job.status is JobStatus.RUNNING and job.attempts > before
-        if running and replicas.paid() > asked:
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail(f"no regeneration started (the job is {job.status.value})")
+        return running and replicas.paid() > asked
+
+    await until(started, "a regeneration started, inference asked", within=30, every=0.02)
 
 
 async def _stop(gateway: Gateway) -> None:
@@ -132,13 +133,10 @@ async def _handed(engine: AsyncEngine) -> list[str]:
 
 async def _sweep_until_handed(gateway: Gateway, engine: AsyncEngine) -> list[str]:
     """Once the answer ended long enough ago: one sweep (its regeneration runs in the
-    background), then the jobs handed to the bot once that shows (within 5 s)."""
+    background), then the jobs handed to the bot once that shows."""
     await asyncio.sleep(2 * UNFINISHED_AFTER)
     await gateway.finish_unfinished_answers()
-    for _ in range(100):
-        if await _handed(engine):
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: _handed(engine), "the sweep handed an answer over", within=30, every=0.05)
     return await _handed(engine)
 
 

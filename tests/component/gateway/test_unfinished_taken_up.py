@@ -26,6 +26,7 @@ from tzurot.gateway.outbox_store import BotEventRow
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import GatewayStore
 from tzurot.runtime.errors import TzurotError, Unavailable
+from tzurot.testing.waits import until
 
 from .conftest import UNFINISHED_AFTER, FakeInference, answer, command
 
@@ -181,10 +182,12 @@ async def test_taking_it_up_deletes_the_hand_over_at_once_so_a_bot_dying_then_is
 
     await asyncio.sleep(2 * UNFINISHED_AFTER)
     await gateway.finish_unfinished_answers()  # generated again in the background
-    for _ in range(100):
-        if await pending_unfinished(engine):
-            break
-        await asyncio.sleep(0.05)
+    await until(
+        lambda: pending_unfinished(engine),
+        "the regeneration's answer pending",
+        within=30,
+        every=0.05,
+    )
     (handed,) = await claimed(gateway)
     whole = await gateway.unfinished_answer(handed)
     assert whole is not None

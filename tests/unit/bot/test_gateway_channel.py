@@ -140,11 +140,10 @@ class FlakyGateway(gw_grpc.GatewayServiceServicer):
 async def test_a_preview_note_refused_while_the_gateway_restarts_is_sent_again(
     pki: Path,
 ) -> None:
-    port = free_port()
     gateway = FlakyGateway(refusals=2)  # type: ignore[abstract]  # one RPC of many
     server = await create_server(
         service="gateway",
-        settings=ServiceSettings(tls_dir=pki / "gateway", listen=f"127.0.0.1:{port}"),
+        settings=ServiceSettings(tls_dir=pki / "gateway", listen="127.0.0.1:0"),
         registrations=[
             ServiceRegistration(
                 "tzurot.v1.GatewayService",
@@ -157,7 +156,9 @@ async def test_a_preview_note_refused_while_the_gateway_restarts_is_sent_again(
         default_allowed=frozenset({"bot"}),
     )
     await server.start()
-    channel = gateway_channel(BotSettings(gateway_addr=f"127.0.0.1:{port}", tls_dir=pki / "bot"))
+    channel = gateway_channel(
+        BotSettings(gateway_addr=f"127.0.0.1:{server.port}", tls_dir=pki / "bot")
+    )
     try:
         client = GatewayClient(gw_grpc.GatewayServiceStub(channel), generate_timeout=20.0)
         await asyncio.wait_for(client.note_preview("job-1", [11, 12]), 20)
