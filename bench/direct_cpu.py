@@ -15,39 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import time
-from collections.abc import Awaitable, Generator
 from typing import Any
 
-from bench.env import MESH, bench_env
-from bench.load import conversations
+from bench.turn_cpu import ThreadCpu, warmed_conversation
 from tzurot.db import direct
 
-_spent = {"cpu": 0.0, "statements": 0}
-
-
-class _Timed:
-    """Awaits `inner`, adding the thread CPU of each of its resumptions to `_spent`."""
-
-    def __init__(self, inner: Awaitable[Any]) -> None:
-        self._inner = inner
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        steps = self._inner.__await__()
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            started = time.thread_time()
-            try:
-                yielded = steps.throw(error) if error is not None else steps.send(value)
-            except StopIteration as done:
-                return done.value
-            finally:
-                _spent["cpu"] += time.thread_time() - started
-            try:
-                value, error = (yield yielded), None
-            except BaseException as exc:  # thrown in by the loop (cancellation): pass it on
-                value, error = None, exc
+_spent: dict[str, float] = {"cpu": 0.0, "statements": 0}
 
 
 def _instrument() -> None:
@@ -55,7 +28,7 @@ def _instrument() -> None:
 
     async def timed(*args: Any) -> Any:
         _spent["statements"] += 1
-        return await _Timed(run(*args))
+        return await ThreadCpu(run(*args), _spent, "cpu")
 
     direct._run = timed  # type: ignore[assignment]
 
@@ -63,13 +36,10 @@ def _instrument() -> None:
 async def _run(turns: int, rounds: int) -> None:
     _instrument()
     per_statement, per_turn = [], []
-    async with bench_env(1) as env:
-        await conversations(env.grpc, env.clock, count=1, turns_each=10, prefix=MESH)
+    async with warmed_conversation(10) as run_turns:
         for _ in range(rounds):
             _spent.update(cpu=0.0, statements=0)
-            process = time.process_time()
-            await conversations(env.grpc, env.clock, count=1, turns_each=turns, prefix=MESH)
-            process_ms = (time.process_time() - process) * 1000 / turns
+            process_ms = await run_turns(turns)
             count = int(_spent["statements"])
             us = _spent["cpu"] * 1e6 / max(1, count)
             ms = _spent["cpu"] * 1000 / turns

@@ -12,39 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import time
-from collections.abc import AsyncIterator, Awaitable, Generator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from bench.env import MESH, bench_env
-from bench.load import conversations
+from bench.turn_cpu import ThreadCpu, warmed_conversation
 from tzurot.gateway.service import Gateway
 
 _spent = {"generate": 0.0, "confirm": 0.0}
 
 
-class _Timed:
+def _timed(inner: Awaitable[Any], key: str) -> ThreadCpu:
     """Awaits `inner`, adding the CPU of each of its resumptions to `_spent[key]`."""
-
-    def __init__(self, inner: Awaitable[Any], key: str) -> None:
-        self._inner, self._key = inner, key
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        steps = self._inner.__await__()
-        value: Any = None
-        error: BaseException | None = None
-        while True:
-            started = time.thread_time()
-            try:
-                yielded = steps.throw(error) if error is not None else steps.send(value)
-            except StopIteration as done:
-                return done.value
-            finally:
-                _spent[self._key] += time.thread_time() - started
-            try:
-                value, error = (yield yielded), None
-            except BaseException as exc:  # thrown in by the loop (cancellation): pass it on
-                value, error = None, exc
+    return ThreadCpu(inner, _spent, key)
 
 
 class _TimedStream:
@@ -55,13 +34,13 @@ class _TimedStream:
         return self
 
     def __anext__(self) -> Awaitable[Any]:
-        return _Timed(self._stream.__anext__(), "generate")
+        return _timed(self._stream.__anext__(), "generate")
 
     def aclose(self) -> Awaitable[Any]:
-        return _Timed(self._stream.aclose(), "generate")
+        return _timed(self._stream.aclose(), "generate")
 
     def athrow(self, *args: Any) -> Awaitable[Any]:
-        return _Timed(self._stream.athrow(*args), "generate")
+        return _timed(self._stream.athrow(*args), "generate")
 
 
 def _instrument() -> None:
@@ -71,7 +50,7 @@ def _instrument() -> None:
         return _TimedStream(generate(self, *args, **kwargs))
 
     async def timed_confirm(self: Gateway, *args: Any, **kwargs: Any) -> Any:
-        return await _Timed(confirm(self, *args, **kwargs), "confirm")
+        return await _timed(confirm(self, *args, **kwargs), "confirm")
 
     Gateway.generate = timed_generate  # type: ignore[assignment,method-assign]
     Gateway.confirm_delivery = timed_confirm  # type: ignore[assignment,method-assign]
@@ -79,12 +58,11 @@ def _instrument() -> None:
 
 async def _run(turns: int, rounds: int) -> None:
     _instrument()
-    async with bench_env(1) as env:
-        await conversations(env.grpc, env.clock, count=1, turns_each=5, prefix=MESH)
+    async with warmed_conversation(5) as run_turns:
         totals = []
         for _ in range(rounds):
             _spent.update(generate=0.0, confirm=0.0)
-            await conversations(env.grpc, env.clock, count=1, turns_each=turns, prefix=MESH)
+            await run_turns(turns)
             generate_ms = _spent["generate"] * 1000 / turns
             confirm_ms = _spent["confirm"] * 1000 / turns
             totals.append(generate_ms + confirm_ms)

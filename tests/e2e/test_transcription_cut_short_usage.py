@@ -258,6 +258,22 @@ def duration_unread() -> Iterator[threading.Event]:
         held.result(30)
 
 
+Call = grpc.aio.UnaryStreamCall[gw.GenerateRequest, gw.GenerateResponse]
+
+
+@asynccontextmanager
+async def sent_while_duration_unread(
+    h: Harness, cdn: str
+) -> AsyncIterator[tuple[Call, threading.Event]]:
+    """A voice note sent, its first reply read and its transcription at work (WORKING), while
+    its duration is unread (`duration_unread`) until the event is set or the block ends."""
+    h.provider.transcription_delay = WORKING
+    with duration_unread() as free:
+        call = h.bot.Generate(voice_note(cdn))
+        await call.read()
+        yield call, free
+
+
 async def seconds_kept(kept: asyncio.Queue[g.HelperCallPending]) -> float:
     """The transcription's seconds in the next HelperCallPending the gateway keeps."""
     pending = await asyncio.wait_for(kept.get(), 10)
@@ -276,10 +292,7 @@ async def test_a_cancel_before_the_duration_is_read_counts_the_audio_by_its_size
     monkeypatch.setattr(transcription_cut_off, "ESTIMATE_TIME_LIMIT", 30.0)
     kept = gateway_keeps(monkeypatch)
     async with mesh(fresh_database, tmp_path) as h:
-        h.provider.transcription_delay = WORKING
-        with duration_unread():
-            call = h.bot.Generate(voice_note(cdn))
-            await call.read()
+        async with sent_while_duration_unread(h, cdn) as (call, _):
             assert await seconds_kept(kept) == BY_SIZE != pytest.approx(SECONDS, abs=0.05)
             call.cancel()  # the message was deleted while the duration is read
             (row,) = await rows_soon(h)
@@ -297,10 +310,7 @@ async def test_the_duration_once_read_replaces_the_size_and_is_counted_alone(
     monkeypatch.setattr(transcription_cut_off, "ESTIMATE_TIME_LIMIT", 30.0)
     kept = gateway_keeps(monkeypatch)
     async with mesh(fresh_database, tmp_path) as h:
-        h.provider.transcription_delay = WORKING
-        with duration_unread() as free:
-            call = h.bot.Generate(voice_note(cdn))
-            await call.read()
+        async with sent_while_duration_unread(h, cdn) as (call, free):
             assert await seconds_kept(kept) == BY_SIZE
             free.set()  # the duration is read now
             assert await seconds_kept(kept) == pytest.approx(SECONDS, abs=0.05)

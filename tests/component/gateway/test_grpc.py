@@ -21,7 +21,6 @@ from pydantic import SecretStr
 
 from tzurot.gateway.app import GatewayApp, start_gateway
 from tzurot.gateway.config import GatewaySettings
-from tzurot.runtime.config import ServiceSettings
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -31,7 +30,7 @@ from tzurot.runtime.errors import (
     Unavailable,
     from_rpc_error,
 )
-from tzurot.runtime.server import RunningServer, ServiceRegistration, create_server
+from tzurot.runtime.server import RunningServer
 from tzurot.runtime.tls import SERVICE_IDENTITIES
 from tzurot.testing.channels import channels_to
 from tzurot.testing.postgres import DatabaseFactory
@@ -46,6 +45,7 @@ from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
+from .backends_support import serve_backends
 from .conftest import SEEDS
 
 pytestmark = pytest.mark.component
@@ -257,19 +257,6 @@ class Mesh:
             await server.stop(0)
 
 
-async def _serve(
-    pki: Path, identity: str, service: str, add: Callable[[grpc.aio.Server], None]
-) -> RunningServer:
-    running = await create_server(
-        service=identity,
-        settings=ServiceSettings(listen="127.0.0.1:0", tls_dir=pki / identity),
-        registrations=[ServiceRegistration(service, add)],
-        default_allowed=frozenset({"gateway"}),
-    )
-    await running.start()
-    return running
-
-
 def gateway_settings(
     pki: Path, database_url: str, ports: tuple[int, int, int] = (1, 1, 1)
 ) -> GatewaySettings:
@@ -292,30 +279,9 @@ async def mesh(pki: Path, core_url: str) -> AsyncIterator[Mesh]:
     inference = InferenceServicer()  # type: ignore[abstract]
     memory = MemoryServicer()  # type: ignore[abstract]
     keyvault = KeyVaultServicer()  # type: ignore[abstract]
-    servers = [
-        await _serve(
-            pki,
-            "inference",
-            "tzurot.v1.InferenceService",
-            lambda s: inf_grpc.add_InferenceServiceServicer_to_server(inference, s),
-        ),
-        await _serve(
-            pki,
-            "memory",
-            "tzurot.v1.MemoryService",
-            lambda s: mem_grpc.add_MemoryServiceServicer_to_server(memory, s),
-        ),
-        await _serve(
-            pki,
-            "keyvault",
-            "tzurot.v1.KeyVaultService",
-            lambda s: kv_grpc.add_KeyVaultServiceServicer_to_server(keyvault, s),
-        ),
-    ]
+    servers, ports = await serve_backends(pki, inference, memory, keyvault)
     try:
-        app = await start_gateway(
-            gateway_settings(pki, core_url, (servers[0].port, servers[1].port, servers[2].port))
-        )
+        app = await start_gateway(gateway_settings(pki, core_url, ports))
     except BaseException:
         for server in servers:
             await server.stop(0)

@@ -43,11 +43,9 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import gateway_pb2_grpc as gw_grpc
 from tzurot.v1 import inference_pb2 as inf
-from tzurot.v1 import inference_pb2_grpc as inf_grpc
-from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
-from tzurot.v1 import memory_pb2_grpc as mem_grpc
 
 from . import test_grpc as g
+from .backends_support import serve_backends
 from .test_scheduled_turns import rows, turn_events
 
 pytestmark = pytest.mark.component
@@ -160,27 +158,7 @@ async def start(pki: Path, core_url: str, clock: ManualClock) -> AsyncIterator[S
             inference = ListingInference(keyless)  # type: ignore[abstract]  # test_grpc's
             memory = g.MemoryServicer()  # type: ignore[abstract]
             keyvault = g.KeyVaultServicer()  # type: ignore[abstract]
-            servers = [
-                await g._serve(
-                    pki,
-                    "inference",
-                    "tzurot.v1.InferenceService",
-                    lambda s: inf_grpc.add_InferenceServiceServicer_to_server(inference, s),
-                ),
-                await g._serve(
-                    pki,
-                    "memory",
-                    "tzurot.v1.MemoryService",
-                    lambda s: mem_grpc.add_MemoryServiceServicer_to_server(memory, s),
-                ),
-                await g._serve(
-                    pki,
-                    "keyvault",
-                    "tzurot.v1.KeyVaultService",
-                    lambda s: kv_grpc.add_KeyVaultServiceServicer_to_server(keyvault, s),
-                ),
-            ]
-            ports = (servers[0].port, servers[1].port, servers[2].port)
+            servers, ports = await serve_backends(pki, inference, memory, keyvault)
             update = {"freewill_tick_seconds": 0, "group_seed": "keyless", **settings}
             app = await start_gateway(
                 g.gateway_settings(pki, core_url, ports).model_copy(update=update), clock=clock
