@@ -342,15 +342,11 @@ async def test_free_will_on_a_keyless_provider_asks_its_payer_for_no_key(
 async def test_free_will_stays_on_when_its_payer_has_no_key_for_a_keyless_provider(
     start: Start, core_url: str, clock: ManualClock
 ) -> None:
-    """Its payer held a key when she turned it on and removed it since: each look asks
-    again, and a keyless provider needs none."""
+    """Its payer holds no key (none can be stored for a provider that takes none): each
+    look asks again, and a keyless provider needs none."""
     running = await start([LOCAL])
     await running.personality("Hearth", LOCAL, free_use=False)
-    await running.bot.SetWalletKey(
-        gw.SetWalletKeyRequest(actor=ALICE, provider=LOCAL, api_key=g.PLANTED)
-    )
     await free_will(running, "hearth")
-    await running.bot.RemoveWalletKey(gw.RemoveWalletKeyRequest(actor=ALICE, provider=LOCAL))
     await running.say("m1", "hearth")
     clock.advance(timedelta(hours=3))
 

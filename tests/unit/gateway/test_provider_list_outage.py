@@ -89,7 +89,7 @@ async def test_a_failure_is_kept_a_few_seconds_then_asked_again() -> None:
     providers = InferenceProviders(inference, clock=clock)
 
     with capture_logs() as logs:
-        assert await providers.listed() == Listed(KNOWN_PROVIDERS, answered=False)
+        assert await providers.listed() == Listed(ProviderList(KNOWN_PROVIDERS), answered=False)
         clock.now += PROVIDERS_RETRY_SECONDS - 0.1
         assert not (await providers.listed()).answered
         assert inference.asked == 1
@@ -117,7 +117,7 @@ async def test_callers_at_once_share_one_failing_question() -> None:
     with capture_logs() as logs:
         listed = await asyncio.gather(*waiting)
 
-    assert listed == [Listed(KNOWN_PROVIDERS, answered=False)] * 8
+    assert listed == [Listed(ProviderList(KNOWN_PROVIDERS), answered=False)] * 8
     assert inference.asked == 1
     assert len(warnings(logs)) == 1
 

@@ -247,11 +247,13 @@ async def test_without_inferences_answer_only_what_it_always_lists_is_taken(
 
 async def test_the_lookup_says_whether_inference_answered() -> None:
     lookup = InferenceProviders(Inference(Unavailable("inference is restarting")))
-    assert await lookup.listed() == Listed(KNOWN_PROVIDERS, answered=False, speech=None)
+    assert await lookup.listed() == Listed(ProviderList(KNOWN_PROVIDERS), answered=False)
     assert await lookup.names() == KNOWN_PROVIDERS
     lookup = InferenceProviders(Inference(LISTED))
-    assert await lookup.listed() == Listed(LISTED, answered=True, speech=None)
-    assert await wallet.FixedProviders(KNOWN_PROVIDERS).listed() == Listed(KNOWN_PROVIDERS, True)
+    assert await lookup.listed() == Listed(ProviderList(LISTED), answered=True)
+    assert await wallet.FixedProviders(KNOWN_PROVIDERS).listed() == Listed(
+        ProviderList(KNOWN_PROVIDERS), answered=True
+    )
 
 
 async def test_inferences_list_is_asked_once_a_minute_not_at_every_voice() -> None:

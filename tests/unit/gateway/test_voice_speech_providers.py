@@ -31,7 +31,7 @@ from tzurot.gateway.clients import GrpcInference
 from tzurot.gateway.domain import Personality
 from tzurot.gateway.voice import NOT_SPEECH_PROVIDER, UNKNOWN_PROVIDER, Voice
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.gateway.wallet import InferenceProviders, Listed
+from tzurot.gateway.wallet import InferenceProviders, Listed, ProviderList
 from tzurot.inference.config import ProviderSetting
 from tzurot.inference.providers import Declared, ProviderRegistry
 from tzurot.inference.server import InferenceServicer
@@ -193,7 +193,7 @@ async def test_an_older_inference_is_read_as_before_the_field_not_as_none_speaki
     async with inference(OPERATORS, OlderInference) as client:
         names = {"anthropic", "deepseek", "elevenlabs", "gemini", "my-tts", "openai", "openrouter"}
         assert await InferenceProviders(client).listed() == Listed(
-            frozenset(names), answered=True, speech=None
+            ProviderList(frozenset(names)), answered=True
         )
         admin = VoiceSetting(client)
         for provider in ("my-tts", "deepseek", "elevenlabs", "openai"):

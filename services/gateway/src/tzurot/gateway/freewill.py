@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from tzurot.gateway import group_tables as g
 from tzurot.gateway import tables as t
 from tzurot.gateway.clock import Clock
-from tzurot.gateway.domain import Location, Personality, ResolvedConfig, User
+from tzurot.gateway.domain import LlmConfig, Location, Personality, ResolvedConfig, User
 from tzurot.gateway.freewill_drops import free_slot, slot_key
 from tzurot.gateway.freewill_plan import (
     ChannelState,
@@ -295,20 +295,19 @@ class FreeWill:
             used_today=_used(m, local_day(self._clock.now(), zone)),
         )
 
+    async def _model_of(self, user: User, personality: Personality, conversation: str) -> LlmConfig:
+        """The config the personality answers with there when `user` pays (the channel's
+        model counts)."""
+        return (await self._config_of(personality, user, conversation)).config
+
     async def _payable(
-        self,
-        user: User,
-        personality: Personality,
-        conversation: str,
-        listed: Listed | None = None,
+        self, user: User, config: LlmConfig, listed: Listed | None = None
     ) -> bool | None:
-        """The payer has a working key for the model the personality answers with there (the
-        channel's model counts; a key its provider refused in use is no key), or that model
-        is free to use, or its provider takes no key (`listed`, else inference's cached list:
-        its last answer while it cannot give one). None: none of these, and nobody can say
-        whether it takes a key (inference never answered, and it is no built-in provider:
-        `Listed.keyless_of`)."""
-        config = (await self._config_of(personality, user, conversation)).config
+        """The payer has a working key for `config`'s provider (a key its provider refused in
+        use is no key), or `config` is free to use, or its provider takes no key (`listed`,
+        else inference's cached list: its last answer while it cannot give one). None: none
+        of these, and nobody can say whether it takes a key (inference never answered, and it
+        is no built-in provider: `Listed.keyless_of`)."""
         keys = await self._keyvault.list_keys(user.id)
         if any(k.provider == config.provider and k.active for k in keys):
             return True
@@ -321,15 +320,14 @@ class FreeWill:
     async def _require_payable(
         self, user: User, personality: Personality, conversation: str
     ) -> None:
-        payable = await self._payable(user, personality, conversation)
+        config = await self._model_of(user, personality, conversation)
+        payable = await self._payable(user, config)
         if payable is None:
-            config = (await self._config_of(personality, user, conversation)).config
             raise Unavailable(
                 f"inference cannot say right now whether {config.provider} takes a key; "
                 "try again in a minute"
             )
         if not payable:
-            config = (await self._config_of(personality, user, conversation)).config
             raise FailedPrecondition(
                 f"free will is paid with your key, and you have no working one for "
                 f"{config.provider}; add one with /wallet set {config.provider}",
@@ -421,7 +419,7 @@ class FreeWill:
             payer = await self._store.user_by_id(str(payer_id))
             personality = await self._personality_of(chosen)
             payable = payer is not None and await self._payable(
-                payer, personality, conversation, listed
+                payer, await self._model_of(payer, personality, conversation), listed
             )
             if payable is None:  # an outage switches nothing off: the next look asks again
                 log.info("freewill.payer_unknown", conversation=conversation, personality=chosen)

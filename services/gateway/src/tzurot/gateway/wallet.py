@@ -30,6 +30,11 @@ user holds a key for. A new key with whitespace or control characters is refused
 call too (keyvault's rule: it could not be stored, and an HTTP client refusing it as a header
 logs it whole).
 
+A key for a provider inference says takes no key (`keyless_providers`: a local server, one
+the operator declared `"keyless"`) is refused before any call, `PROVIDER_TAKES_NO_KEY` naming
+it: it would never be sent, yet its owner would think she pays with it. Only inference's word
+refuses (`Listed.said_keyless`), never the built-in names' guess while it cannot say.
+
 Brave Search has no free call that proves a key (inference's wallet_keys.py): a new Brave key
 is stored unchecked (inference checked its form; `KeyCheck.unchecked`), which `set` returns
 (`StoredKey.unchecked`, `SetWalletKeyResponse.unchecked`) for the client to say so, and
@@ -72,6 +77,8 @@ INVALID_API_KEY = "INVALID_API_KEY"
 QUOTA_EXCEEDED = "PROVIDER_QUOTA_EXCEEDED"
 RATE_LIMITED = "PROVIDER_RATE_LIMITED"
 UNKNOWN_PROVIDER = "UNKNOWN_PROVIDER"
+TAKES_NO_KEY = "PROVIDER_TAKES_NO_KEY"
+"""The reason `set` refuses a key for a provider inference says takes no key."""
 
 KNOWN_PROVIDERS: frozenset[str] = frozenset(
     {
@@ -109,19 +116,37 @@ NO_PROVIDER_LIST = "inference cannot say which providers it has right now; try a
 it may be the operator's own, so it is not called unknown."""
 
 
+class ProviderList(NamedTuple):
+    """Inference's ListProviders: the providers a key may be stored for, those of them that
+    speak and those that take no key."""
+
+    names: frozenset[str]
+    speech: frozenset[str] | None = None
+    """Those that synthesise speech, which a voice may name (speech_providers); None when
+    inference did not say: one older than that field, or the built-in list standing in."""
+    keyless: frozenset[str] | None = None
+    """Those that take no key (keyless_providers); None when inference did not say
+    (`Listed.takes_no_key` then goes by the built-in names)."""
+
+
 class Listed(NamedTuple):
     """The providers known now, and whether inference said so (`answered`) or the built-in
     list stands in while it cannot: a name outside that list may then be the operator's."""
 
-    names: frozenset[str]
+    providers: ProviderList
     answered: bool
-    speech: frozenset[str] | None = None
-    """Those that synthesise speech, which a voice may name, as inference says them
-    (ListProvidersResponse.speech_providers); None when it did not say: an inference older
-    than that field, or the built-in list standing in."""
-    keyless: frozenset[str] | None = None
-    """Those that take no key, as inference says them (ListProvidersResponse.keyless_providers);
-    None when it did not say (`takes_no_key` then goes by the built-in names)."""
+
+    @property
+    def names(self) -> frozenset[str]:
+        return self.providers.names
+
+    @property
+    def speech(self) -> frozenset[str] | None:
+        return self.providers.speech
+
+    @property
+    def keyless(self) -> frozenset[str] | None:
+        return self.providers.keyless
 
     def takes_no_key(self, provider: str) -> bool:
         """Whether `provider` asks nobody for a key (a local server, or one the operator
@@ -131,6 +156,11 @@ class Listed(NamedTuple):
         keyless = frozenset(LOCAL_SPEECH_PROVIDERS) if self.keyless is None else self.keyless
         return provider in keyless
 
+    def said_keyless(self, provider: str) -> bool:
+        """Inference said `provider` takes no key (its keyless_providers, this answer's or
+        its last): never the built-in names' guess, which an operator may have overridden."""
+        return self.keyless is not None and provider in self.keyless
+
     def keyless_of(self, provider: str) -> bool | None:
         """`takes_no_key`, or None when nobody can say: inference never answered (the
         built-in stand-in list) and `provider` is neither a built-in keyed one
@@ -138,16 +168,6 @@ class Listed(NamedTuple):
         if self.answered or provider in KEYED_PROVIDERS:
             return self.takes_no_key(provider)
         return True if provider in LOCAL_SPEECH_PROVIDERS else None
-
-
-class ProviderList(NamedTuple):
-    """Inference's ListProviders: the providers a key may be stored for, those of them that
-    speak and those that take no key (None from an inference that does not say: older than
-    the field)."""
-
-    names: frozenset[str]
-    speech: frozenset[str] | None = None
-    keyless: frozenset[str] | None = None
 
 
 @runtime_checkable
@@ -177,7 +197,7 @@ class FixedProviders:
         return self._names
 
     async def listed(self) -> Listed:
-        return Listed(self._names, answered=True)
+        return Listed(ProviderList(self._names), answered=True)
 
 
 class InferenceProviders:
@@ -211,7 +231,7 @@ class InferenceProviders:
         self._inference = inference
         self._ttl = ttl
         self._retry = retry
-        self._fallback = Listed(frozenset(fallback), answered=False)
+        self._fallback = Listed(ProviderList(frozenset(fallback)), answered=False)
         self._clock = clock
         self._known: Listed | None = None
         self._until = 0.0  # what is kept (an answer, or a failure) stands until then
@@ -238,9 +258,7 @@ class InferenceProviders:
                     retry_in_seconds=self._retry,
                 )
                 return self._kept()
-            self._known = Listed(
-                answer.names, answered=True, speech=answer.speech, keyless=answer.keyless
-            )
+            self._known = Listed(answer, answered=True)
             self._until = self._clock() + self._ttl
             return self._known
 
@@ -315,6 +333,13 @@ class Wallet:
         listed = await self._providers.listed()
         if provider not in listed.names:
             raise _unknown(listed)
+        if listed.said_keyless(provider):  # it would be stored, never used nor paid with
+            raise InvalidArgument(
+                "provider",
+                f"{provider} takes no API key; it is used without one, so none is stored",
+                reason=TAKES_NO_KEY,
+                metadata={"provider": provider},
+            )
         _check_api_key(api_key)
         user = await self._users.user(actor)
         restriction: KeyRestriction | None = None
