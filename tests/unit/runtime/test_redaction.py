@@ -6,7 +6,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tzurot.runtime.redaction import _PATTERNS, REDACTED, _patterns_for, redact
+from tzurot.runtime.redaction import (
+    _CLEAN_MAX_CHARS,
+    _CLEAN_MAX_TEXTS,
+    _PATTERNS,
+    REDACTED,
+    Redactor,
+    _patterns_for,
+    redact,
+)
 
 ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GabcDE.abcdefghijklmnopqrstuvwxyz0123456789AB"
@@ -162,3 +170,44 @@ def test_planted_known_secret_never_survives(prefix: str, suffix: str, secret: s
 def test_redaction_is_idempotent(text: str) -> None:
     once = redact(text)
     assert redact(once) == once
+
+
+def _logged(redactor: Redactor, value: object) -> object:
+    return redactor(None, "info", {"value": value})["value"]
+
+
+def test_a_text_holding_a_secret_is_redacted_every_time_it_is_logged() -> None:
+    """The redactor remembers texts it left unchanged: never one it redacted."""
+    redactor = Redactor(["hunter2-pass"])
+    key = "sk-or-v1-" + "0123456789abcdef" * 4
+    for text in (f"key {key}", "db hunter2-pass", "rpc.served"):
+        for _ in range(3):
+            assert _logged(redactor, text) == redact(text, ["hunter2-pass"])
+            assert _logged(redactor, {"nested": [text]}) == {
+                "nested": [redact(text, ["hunter2-pass"])]
+            }
+    assert key not in str(_logged(redactor, f"key {key}"))
+
+
+def test_the_redactor_remembers_a_bounded_number_of_short_clean_texts() -> None:
+    redactor = Redactor()
+    for number in range(3 * _CLEAN_MAX_TEXTS):
+        _logged(redactor, f"request {number}")
+    assert 0 < len(redactor._clean) <= _CLEAN_MAX_TEXTS
+    long_text = "x" * (_CLEAN_MAX_CHARS + 1)
+    assert _logged(redactor, long_text) == long_text
+    assert long_text not in redactor._clean
+
+
+@given(
+    texts=st.lists(st.text(), min_size=1, max_size=5),
+    body=st.text(alphabet=ALNUM, min_size=20, max_size=40),
+)
+def test_the_redactor_redacts_each_text_as_redact_does_first_time_or_again(
+    texts: list[str], body: str
+) -> None:
+    secret = body[:8]
+    redactor = Redactor([secret])
+    planted = [*texts, f"sk-or-v1-{body}", f"x{secret}y", *texts]
+    for text in planted * 2:
+        assert _logged(redactor, text) == redact(text, [secret])

@@ -105,20 +105,45 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     return _redact(text, _known(secrets))
 
 
+_CLEAN_MAX_CHARS = 200
+_CLEAN_MAX_TEXTS = 4096
+"""The redactor remembers up to this many short texts it left unchanged (then forgets them
+all and starts again)."""
+
+
 class Redactor:
-    """A structlog processor redacting every value of the event dict, recursively."""
+    """A structlog processor redacting every value of the event dict, recursively.
+
+    Most of a log line's strings recur (event names, methods, status codes, callers, a
+    turn's request id): a short text whose redaction changed nothing is remembered and
+    returned as it is the next time. Only unchanged texts are remembered, so a text holding
+    a secret is redacted every time it is logged."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = _known(secrets)
+        self._clean: set[str] = set()
 
     def __call__(self, logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
-        scrub = self._scrub
-        return {key: scrub(value) for key, value in event.items()}
+        scrub, clean = self._scrub, self._clean
+        return {
+            key: value if type(value) is str and value in clean else scrub(value)
+            for key, value in event.items()
+        }
+
+    def _text(self, text: str) -> str:
+        if text in self._clean:
+            return text
+        redacted = _redact(text, self._secrets)
+        if redacted == text and len(text) <= _CLEAN_MAX_CHARS:
+            if len(self._clean) >= _CLEAN_MAX_TEXTS:
+                self._clean.clear()
+            self._clean.add(text)
+        return redacted
 
     def _scrub(self, value: object) -> object:
         kind = type(value)
         if kind is str:  # most values: checked before any isinstance
-            return _redact(value, self._secrets)  # type: ignore[arg-type]  # a str
+            return self._text(value)  # type: ignore[arg-type]  # a str
         if value is None or kind is int or kind is float or kind is bool:
             return value
         return self._scrub_other(value)
