@@ -237,9 +237,9 @@ class Admission(GatewayState):
         (`free_use` false): on a free config inference pays the helper models (an image's
         description, a transcription, its clean-up) with the operator's key for a user
         without her own, and only a guest's share counts those calls. So such a user's
-        helper models need her own key, as for a config that is not free: without one the
-        reply is refused NO_API_KEY naming the helper's provider (none is needed when the
-        model sees images itself, or a helper is keyless too).
+        helper models need her own key, as for a config that is not free: without one
+        inference leaves the attachment unread, with a note naming the helper's provider
+        (none is needed when the model sees images itself, or a helper is keyless too).
 
         The list is asked only of a user without a key: inference's ListProviders at most
         once a minute in this process, and its last answer while it cannot give one

@@ -27,6 +27,11 @@ RESOURCE_EXHAUSTED with the provider's Retry-After, as an answer's would be.
 A refused key (INVALID_API_KEY) says whose it was (`key_source`), as an answer's does, so
 gateway marks the user's stored key for the helper's provider inactive.
 
+A reply whose answer takes no key (a keyless provider's) is not refused for a helper model
+the user has no key for (NoKeyFor, helper_models.py): the image or voice note it would read
+is neither fetched nor read, and a note in the message says so, naming the provider and
+`/wallet set`, as the bot's notes say of the files it does not send.
+
 Audio goes to the provider named `voice.<extension>`, within the size its vendor takes
 (transcription.py: audio_file_name, audio_file_limit).
 """
@@ -58,6 +63,7 @@ from tzurot.inference.readings import (
     DESCRIBE_PROMPT,
     HelperReadings,
     ModelTarget,
+    NoKeyFor,
     Reading,
     paid_call,
 )
@@ -79,6 +85,7 @@ __all__ = [  # ModelTarget, Reading and the prompts live in readings.py
     "AttachmentReader",
     "HttpDownloader",
     "ModelTarget",
+    "NoKeyFor",
     "Prepared",
     "Reading",
     "kind_of",
@@ -234,8 +241,8 @@ class AttachmentReader(HelperReadings):
         prepared: Prepared,
         *,
         vision: bool,
-        describer: ModelTarget | None,
-        transcriber: ModelTarget | None,
+        describer: ModelTarget | NoKeyFor | None,
+        transcriber: ModelTarget | NoKeyFor | None,
         cleaner: ModelTarget | None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008  # frozen: one shared default is fine
     ) -> AsyncGenerator[AttachmentRead | UsageSpent | HelperCallPending, None]:
@@ -246,53 +253,73 @@ class AttachmentReader(HelperReadings):
         helper calls may be billed while the provider has their requests (pending)."""
         self.check(attachments)
         for index, attachment in enumerate(attachments):
-            where = f"attachments[{index}]"
-            label = attachment.filename or f"attachment {index + 1}"
             if kind_of(attachment) == "image":
-                if attachment.description:
-                    prepared.notes.append(f"[Image {label}: {attachment.description}]")
-                    prepared.attachments.append(attachment)
-                    continue
-                image = await self.image_part(attachment, where)
-                if vision:
-                    prepared.images.append(image)
-                    prepared.attachments.append(attachment)
-                    continue
-                if describer is None:
-                    raise _no_model("image description")
-                cut_off: list[PaidCall] = []
-                described = None
-                steps = self.describing(index, image, describer, retry=retry, cut_off=cut_off)
-                try:
-                    async with aclosing(steps):
-                        async for step in steps:
-                            if isinstance(step, Reading):
-                                described = step
-                            else:
-                                yield step  # said while the provider has it
-                except TzurotError:
-                    if cut_off:  # billed, maybe: said before the reply's error
-                        yield UsageSpent(tuple(cut_off), failed=True)
-                    raise
-                assert described is not None  # a description ends with its reading, or raises
-                read = replace(attachment, description=described.text)
-                yield AttachmentRead(index, read, described.paid)
-                prepared.notes.append(f"[Image {label}: {described.text}]")
-                prepared.attachments.append(read)
+                said = self._image(index, attachment, prepared, vision, describer, retry=retry)
             else:
-                voice = self._voice_note(
+                said = self._voice_note(
                     index, attachment, prepared, transcriber, cleaner, retry=retry
                 )
-                async with aclosing(voice):
-                    async for said in voice:
-                        yield said
+            async with aclosing(said):
+                async for step in said:
+                    yield step
+
+    async def _image(
+        self,
+        index: int,
+        attachment: AttachmentRef,
+        prepared: Prepared,
+        vision: bool,
+        describer: ModelTarget | NoKeyFor | None,
+        *,
+        retry: RetryPolicy,
+    ) -> AsyncGenerator[AttachmentRead | UsageSpent | HelperCallPending, None]:
+        """An image into `prepared`: as an image part for a vision model, else as its
+        description (read now, unless it has one): yields what the description may be billed
+        while the provider has it (pending), its reading as paid, and its estimate when it
+        failed once sent (before its error)."""
+        where = f"attachments[{index}]"
+        label = attachment.filename or f"attachment {index + 1}"
+        if attachment.description:
+            prepared.notes.append(f"[Image {label}: {attachment.description}]")
+            prepared.attachments.append(attachment)
+            return
+        if vision:
+            prepared.images.append(await self.image_part(attachment, where))
+            prepared.attachments.append(attachment)
+            return
+        if isinstance(describer, NoKeyFor):  # not fetched, not paid
+            prepared.notes.append(describer.unread(f"Image {label}", "describing it"))
+            prepared.attachments.append(attachment)
+            return
+        if describer is None:
+            raise _no_model("image description")
+        image = await self.image_part(attachment, where)
+        cut_off: list[PaidCall] = []
+        described = None
+        steps = self.describing(index, image, describer, retry=retry, cut_off=cut_off)
+        try:
+            async with aclosing(steps):
+                async for step in steps:
+                    if isinstance(step, Reading):
+                        described = step
+                    else:
+                        yield step  # said while the provider has it
+        except TzurotError:
+            if cut_off:  # billed, maybe: said before the reply's error
+                yield UsageSpent(tuple(cut_off), failed=True)
+            raise
+        assert described is not None  # a description ends with its reading, or raises
+        read = replace(attachment, description=described.text)
+        yield AttachmentRead(index, read, described.paid)
+        prepared.notes.append(f"[Image {label}: {described.text}]")
+        prepared.attachments.append(read)
 
     async def _voice_note(
         self,
         index: int,
         attachment: AttachmentRef,
         prepared: Prepared,
-        transcriber: ModelTarget | None,
+        transcriber: ModelTarget | NoKeyFor | None,
         cleaner: ModelTarget | None,
         *,
         retry: RetryPolicy,
@@ -304,6 +331,12 @@ class AttachmentReader(HelperReadings):
         error), both estimated."""
         transcript = attachment.description
         if not transcript:
+            if isinstance(transcriber, NoKeyFor):  # not fetched, not paid
+                label = attachment.filename or f"attachment {index + 1}"
+                note = transcriber.unread(f"Voice message {label}", "transcribing it")
+                prepared.notes.append(note)
+                prepared.attachments.append(attachment)
+                return
             if transcriber is None:
                 raise _no_model("transcription")
             unheard: list[PaidCall] = []

@@ -1,6 +1,8 @@
 """The helper models a reply or a job calls besides the answer: those that read its
 attachments (describe an image, transcribe audio and clean the transcript) and the one that
-extracts facts, each on the key that pays for it."""
+extracts facts, each on the key that pays for it. On a reply whose answer takes no key (a
+keyless provider's), a reading helper no key may pay for is never called: its attachments are
+left unread, with a note saying which provider's key it wants (NoKeyFor, attachments.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,13 @@ from contextlib import aclosing
 
 import structlog
 
-from tzurot.inference.attachments import AttachmentReader, ModelTarget, Prepared, kind_of
+from tzurot.inference.attachments import (
+    AttachmentReader,
+    ModelTarget,
+    NoKeyFor,
+    Prepared,
+    kind_of,
+)
 from tzurot.inference.broken_off import prompt_sent
 from tzurot.inference.dialects import helper_call, supports_vision
 from tzurot.inference.domain import (
@@ -30,7 +38,7 @@ from tzurot.inference.providers import ProviderRegistry
 from tzurot.inference.reply_settings import ModelName, OperatorRetries
 from tzurot.inference.retries import RetryPolicy, helper_completion
 from tzurot.inference.thinking import split_thinking
-from tzurot.runtime.errors import InvalidArgument
+from tzurot.runtime.errors import FailedPrecondition, InvalidArgument
 
 log = structlog.get_logger("tzurot.inference.service")  # the name its events always had
 
@@ -66,24 +74,51 @@ class HelperModels(OperatorRetries):
         describe = "image" in pending and not vision
         transcribe = "audio" in pending
         settings = self._settings
+        # An answer no key pays for (a keyless provider's): a helper without a key to use
+        # leaves its attachments unread, with a note, rather than refusing the whole turn.
+        unkeyed = not self._providers.get(request.model.provider).needs_key
+        user_id = request.user_id
+        describer = (
+            await self._reader(user_id, settings.vision, free, unkeyed) if describe else None
+        )
+        transcriber = (
+            await self._reader(user_id, settings.transcription, free, unkeyed)
+            if transcribe
+            else None
+        )
+        cleaner = None
+        if isinstance(transcriber, ModelTarget):
+            cleaning = await self._reader(user_id, settings.transcript_cleanup, free, unkeyed)
+            # Without a key for it the raw transcript, already paid, is the reading.
+            cleaner = cleaning if isinstance(cleaning, ModelTarget) else None
         reading = self._attachments.prepare(
             request.attachments,
             prepared,
             vision=vision,
-            describer=await self._target(request.user_id, settings.vision, free)
-            if describe
-            else None,
-            transcriber=await self._target(request.user_id, settings.transcription, free)
-            if transcribe
-            else None,
-            cleaner=await self._target(request.user_id, settings.transcript_cleanup, free)
-            if transcribe
-            else None,
+            describer=describer,
+            transcriber=transcriber,
+            cleaner=cleaner,
             retry=retry,
         )
         async with aclosing(reading):
             async for read in reading:
                 yield read
+
+    async def _reader(
+        self, user_id: str, name: ModelName | None, free_use: bool, unkeyed: bool
+    ) -> ModelTarget | NoKeyFor | None:
+        """`_target` for a helper reading attachments; when the answer takes no key
+        (`unkeyed`), NoKeyFor its provider instead of NO_API_KEY: nothing is called on it.
+        An answer on a key (the user's, the operator's) is refused NO_API_KEY as before:
+        she is paying for that answer, and would pay for one that never saw what she sent."""
+        try:
+            return await self._target(user_id, name, free_use)
+        except FailedPrecondition as err:
+            if not unkeyed or err.reason != "NO_API_KEY":
+                raise
+            provider = err.metadata.get("provider", "")
+            log.info("attachment.helper_without_key", provider=provider, user_id=user_id)
+            return NoKeyFor(provider)
 
     async def _target(
         self, user_id: str, name: ModelName | None, free_use: bool

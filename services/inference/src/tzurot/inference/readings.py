@@ -71,6 +71,23 @@ class ModelTarget:
 
 
 @dataclass(frozen=True)
+class NoKeyFor:
+    """A helper model nobody's key may pay for on a reply whose answer takes no key (a
+    keyless provider's, helper_models.py): never called; what it would read is left unread,
+    and the prompt says so, naming the provider and how the user adds its key."""
+
+    provider: str
+
+    def unread(self, what: str, doing: str) -> str:
+        """The note standing for `what` in the message (`doing`: the helper's job)."""
+        name = self.provider
+        return (
+            f"[{what}: not read; {doing} needs an API key for {name}, which the user has "
+            f"not added (/wallet set {name})]"
+        )
+
+
+@dataclass(frozen=True)
 class Reading:
     """A helper model's text for one attachment and every call it was paid with."""
 

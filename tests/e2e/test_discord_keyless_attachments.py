@@ -1,0 +1,114 @@
+"""A user without any key sends a photo and a voice note to a personality on the operator's
+keyless chat server, through the fake Discord, the real bot and the whole mesh.
+
+Hearth's model sees no images: a helper model must describe the photo (a free vision model
+on OpenRouter, where the operator has a system key), another transcribe the voice note (on
+OpenAI). The gateway sends her job as not free (review 315 F1), so neither may run on the
+operator's key, and she holds none of her own. Before, the whole turn was refused NO_API_KEY
+for the helper's provider, though the answer itself costs nobody a key. Now she is answered:
+each attachment is left unread, no helper is asked, and the message Hearth reads says which
+provider's key would read it and how to add it (`/wallet set <provider>`). Nothing is in her
+`/usage` for a helper."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tzurot.cli.localdb import create_database
+from tzurot.testing.discord_e2e import World, discord_world, member_actor, running_bot
+from tzurot.testing.fake_provider import FakeProvider
+from tzurot.v1 import gateway_pb2 as gw
+
+pytestmark = pytest.mark.e2e
+
+HEARTH_SEED = b"""
+name: Hearth
+system_prompt: You are Hearth, a test personality on the operator's own server.
+llm: {provider: my-llm, model: local/hearth, free_use: true}
+"""
+SYSTEM_KEY = "sk-or-operatorSYSTEMkey-405"
+"""The operator's OpenRouter key (TZUROT_SYSTEM_KEYS), for free models on free configs."""
+VISION_MODEL = "fake/vision:free"
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
+OGG = b"OggS" + bytes(300)
+IMAGE_NOTE = (
+    "[Image hearth.png: not read; describing it needs an API key for openrouter, which the "
+    "user has not added (/wallet set openrouter)]"
+)
+VOICE_NOTE = (
+    "[Voice message voice-message.ogg: not read; transcribing it needs an API key for openai, "
+    "which the user has not added (/wallet set openai)]"
+)
+
+
+@pytest.fixture(scope="module")
+async def local_server() -> AsyncIterator[FakeProvider]:
+    """The operator's chat server: it takes no key."""
+    async with FakeProvider(require_key=False, any_model=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def operator_mesh(
+    local_server: FakeProvider, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[World]:
+    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
+    async with discord_world(
+        database,
+        tmp_path_factory.mktemp("keyless-attachments"),
+        providers={"my-llm": {"base_url": local_server.base_url, "keyless": True}},
+        inference={
+            "loopback_providers": False,
+            "system_keys": {"openrouter": SYSTEM_KEY},
+            "vision_provider": "openrouter",
+            "vision_model": VISION_MODEL,  # free: the operator's key would pay for a free job
+            "transcription_provider": "openai",
+            "attachment_hosts": ["127.0.0.1"],  # the fake Discord's CDN
+        },
+        gateway={"guest_mode": False},
+    ) as world:
+        yield world
+
+
+async def usage_lines(world: World) -> list[str]:
+    """Alice's /usage of today, a line per request type and model."""
+    usage = await world.cli.GetUsage(
+        gw.GetUsageRequest(actor=member_actor(world.alice), period=gw.USAGE_PERIOD_DAY)
+    )
+    return [f"{t.request_type} {t.provider}/{t.model}" for t in usage.totals]
+
+
+async def test_her_photo_and_voice_note_are_left_unread_and_she_is_answered(
+    operator_mesh: World, local_server: FakeProvider
+) -> None:
+    world = operator_mesh.scene()
+    world.provider.valid_keys.add(SYSTEM_KEY)  # the operator's key works there
+    await world.cli.ImportPersonality(
+        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
+    )
+    answers_before = len(local_server.chat_requests())
+    helpers_before = len(world.provider.requests)
+    image = world.discord.upload(world.general, "hearth.png", PNG, "image/png")
+    voice = world.discord.upload(world.general, "voice-message.ogg", OGG, "audio/ogg")
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, "@Hearth what is this?", attachments=[image, voice]
+        )
+        job = await world.delivered(f"{said.id}:hearth", within=15.0)
+
+    (posted,) = world.discord.webhook_messages(world.general)  # the answer, not a refusal
+    assert posted.author_name.startswith("Hearth")
+    assert job.content
+    assert job.content in posted.content
+    (answered,) = local_server.chat_requests()[answers_before:]
+    prompt = json.dumps(answered.body["messages"])
+    assert IMAGE_NOTE in prompt
+    assert VOICE_NOTE in prompt
+    assert "image_url" not in prompt  # the photo itself is not in it
+    assert "base64" not in prompt
+    assert world.provider.requests[helpers_before:] == []  # no helper asked, on any key
+    assert await usage_lines(world) == ["chat my-llm/local/hearth"]  # nothing for a helper
