@@ -1,10 +1,13 @@
 """History request validation names the offending field; limits sit where documented."""
 
+import sys
+
 import pytest
 
 from tzurot.memory.domain import Attachment, Exchange, NewTurn
 from tzurot.memory.validation import (
     MAX_HISTORY_LIMIT,
+    _printable_word,
     check_exchange,
     check_history_limit,
     check_id,
@@ -90,3 +93,13 @@ def test_lookup_ids() -> None:
         with pytest.raises(InvalidArgument) as caught:
             check_lookup_ids(bad)
         assert field_of(caught) == field
+
+
+def test_an_id_refuses_exactly_whitespace_and_unprintable_characters() -> None:
+    """Every code point: an id character is one that is printable and not whitespace (the
+    check scans whole strings in C; of the whitespace characters only ' ' is printable)."""
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        allowed = char.isprintable() and not char.isspace()
+        assert _printable_word(f"a{char}b") is allowed, hex(code)
+    assert _printable_word("")

@@ -74,3 +74,48 @@ def test_finite_json_numbers_pass() -> None:
     req = gw.CreateLlmConfigRequest()
     req.config.advanced_parameters.fields["top_k"].number_value = 40
     check_storable(req)
+
+
+@pytest.mark.parametrize(
+    ("request_", "path"),
+    [
+        (gw.ImportShapesMemoriesRequest(user_map={"a\x00": "1"}), "user_map"),
+        (gw.ImportShapesMemoriesRequest(user_map={"uuid": "1\x00"}), "user_map['uuid']"),
+        (gw.ImportShapesMemoriesRequest(user_map={"k" * 65: "\x00"}), "user_map[…]"),
+        (
+            gw.ImportShapesMemoriesRequest(
+                actor=common.Actor(display_name="fine"), personality="ok", user_map={"u": "\x00"}
+            ),
+            "user_map['u']",
+        ),
+    ],
+)
+def test_map_keys_and_values_are_named(request_: gw.ImportShapesMemoriesRequest, path: str) -> None:
+    assert unstorable_field(request_) == path
+    assert unstorable_field(request_, "outer.") == f"outer.{path}"
+
+
+def test_the_first_offending_field_is_named_with_its_full_path() -> None:
+    req = gw.GenerateRequest(content="fine", message_ids=["1", "2"])
+    req.references.add(content="ok")
+    req.references.add(content="ok", author_name="\x00")
+    req.actor.display_name = "\x00"  # field 1: walked before references (field 7)
+    assert unstorable_field(req) == "actor.display_name"
+    req.actor.display_name = "ok"
+    assert unstorable_field(req) == "references[1].author_name"
+
+
+def test_a_bad_timestamp_in_a_nested_message_is_named() -> None:
+    req = mem.StoreExchangeRequest(job_id="j")
+    req.occurred_at.seconds = 2**62
+    with pytest.raises(InvalidArgument) as caught:
+        check_storable(req)
+    assert caught.value.field == "occurred_at"
+    assert caught.value.reason == "INVALID_TIMESTAMP"
+
+
+def test_numbers_and_bytes_are_not_text() -> None:
+    req = mem.GetHistoryRequest(channel_id="c", personality_id="p", limit=5)
+    assert unstorable_field(req) is None
+    req.channel_id = "c\x00"
+    assert unstorable_field(req) == "channel_id"

@@ -12,6 +12,7 @@ names the first offending field the way `BadRequest` does (`references[0].conten
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -33,18 +34,27 @@ _MAX_DEPTH = 32
 
 def unstorable_field(message: Message, prefix: str = "", depth: int = 0) -> str | None:
     """The path of the first string field holding a character Postgres cannot store."""
+    found = _unstorable(message, depth)
+    return None if found is None else prefix + found
+
+
+def _unstorable(message: Message, depth: int) -> str | None:
+    """The path below `message` of its first offending field. Paths are built on the way
+    back from a find only: a clean request (nearly every one) builds none."""
     if depth > _MAX_DEPTH:
         return None
     for field, value in message.ListFields():
-        path = f"{prefix}{field.name}"
-        if _is_map(field):
-            found = _in_map(field, value, path, depth)
-        elif _is_repeated(field):
-            found = _in_repeated(field, value, path, depth)
+        kind = _kind(field)
+        if kind == _SKIP:
+            continue
+        if kind == _SINGLE:
+            found = _in_single(field, value, depth)
+        elif kind == _REPEATED:
+            found = _in_repeated(field, value, depth)
         else:
-            found = _in_single(field, value, path, depth)
+            found = _in_map(field, value, depth)
         if found is not None:
-            return found
+            return field.name + found
     return None
 
 
@@ -75,26 +85,37 @@ _TIME_MARK = "\x00time"  # marks a timestamp path (a path never holds NUL itself
 _NUMBER_MARK = "\x00number"  # marks a JSON value holding NaN or an infinity
 
 
-def _is_repeated(field: FieldDescriptor) -> bool:
-    return bool(field.is_repeated)
+# A field's shape (`_kind`): plain ints, compared faster than an Enum's members.
+_SKIP = 0  # nothing to check: numbers, enums, booleans, bytes (one or repeated)
+_SINGLE = 1
+_REPEATED = 2
+_MAP = 3
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+@functools.cache
+def _kind(field: FieldDescriptor) -> int:
+    """A field's shape, read from its descriptor once per field of the schema."""
+    if field.type not in (_STRING, _MESSAGE):
+        return _SKIP
+    if not field.is_repeated:
+        return _SINGLE
     entry = field.message_type
-    if not _is_repeated(field) or field.type != _MESSAGE or entry is None:
-        return False
-    return bool(entry.GetOptions().map_entry)
+    if field.type == _MESSAGE and entry is not None and entry.GetOptions().map_entry:
+        return _MAP
+    return _REPEATED
 
 
-def _in_single(field: FieldDescriptor, value: object, path: str, depth: int) -> str | None:
+def _in_single(field: FieldDescriptor, value: object, depth: int) -> str | None:
+    """The path below `value`: empty when `value` itself offends, or a mark; None if clean."""
     if field.type == _STRING and isinstance(value, str) and _UNSTORABLE in value:
-        return path
+        return ""
     if field.type == _MESSAGE and isinstance(value, Message):
         if value.DESCRIPTOR.full_name == _TIMESTAMP:
-            return None if _valid_time(value) else path + _TIME_MARK
+            return None if _valid_time(value) else _TIME_MARK
         if value.DESCRIPTOR.full_name == _JSON_VALUE and _not_finite(value):
-            return path + _NUMBER_MARK
-        return unstorable_field(value, f"{path}.", depth + 1)
+            return _NUMBER_MARK
+        found = _unstorable(value, depth + 1)
+        return None if found is None else "." + found
     return None
 
 
@@ -106,27 +127,23 @@ def _valid_time(stamp: Any) -> bool:
     return bool(_MIN_SECONDS <= stamp.seconds <= _MAX_SECONDS and 0 <= stamp.nanos < 1_000_000_000)
 
 
-def _in_repeated(
-    field: FieldDescriptor, values: Iterable[Any], path: str, depth: int
-) -> str | None:
+def _in_repeated(field: FieldDescriptor, values: Iterable[Any], depth: int) -> str | None:
     for index, item in enumerate(values):
-        found = _in_single(field, item, f"{path}[{index}]", depth)
+        found = _in_single(field, item, depth)
         if found is not None:
-            return found
+            return f"[{index}]{found}"
     return None
 
 
-def _in_map(
-    field: FieldDescriptor, mapping: Mapping[Any, Any], path: str, depth: int
-) -> str | None:
+def _in_map(field: FieldDescriptor, mapping: Mapping[Any, Any], depth: int) -> str | None:
     entry = field.message_type
-    assert entry is not None  # _is_map checked it
+    assert entry is not None  # _kind checked it
     value_field = entry.fields_by_name["value"]
     for key, item in mapping.items():
         if isinstance(key, str) and _UNSTORABLE in key:
-            return path
-        where = f"{path}[{key!r}]" if isinstance(key, str) and len(key) <= 64 else f"{path}[…]"
-        found = _in_single(value_field, item, where, depth)
+            return ""
+        found = _in_single(value_field, item, depth)
         if found is not None:
-            return found
+            where = f"[{key!r}]" if isinstance(key, str) and len(key) <= 64 else "[…]"
+            return where + found
     return None

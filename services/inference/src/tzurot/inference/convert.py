@@ -144,10 +144,11 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
     role = _ROLES.get(turn.role)
     if role is None:
         return None
+    attachments = turn.attachments
     return d.HistoryTurn(
         role=role,
         author_name=turn.author_name,
-        content=_with_descriptions(turn.content, turn.attachments),
+        content=_with_descriptions(turn.content, attachments) if attachments else turn.content,
         author_id=turn.author_id,
         message_ids=tuple(turn.message_ids),
         created_at=to_datetime(turn.created_at) if turn.HasField("created_at") else None,
@@ -157,7 +158,7 @@ def history_turn(turn: common.Turn) -> d.HistoryTurn | None:
 
 
 def reply_context(msg: mem.GetReplyContextResponse) -> d.ReplyContext:
-    turns = (history_turn(turn) for turn in msg.turns)
+    turns = [history_turn(turn) for turn in msg.turns]
     return d.ReplyContext(
         turns=[turn for turn in turns if turn is not None],
         memories=[memory_item(memory) for memory in msg.memories],

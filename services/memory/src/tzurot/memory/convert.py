@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -69,32 +71,45 @@ def new_turn(message: common.Turn) -> NewTurn:
 
 
 def turn(stored: StoredTurn) -> common.Turn:
-    return common.Turn(
+    return _build_turn(common.Turn, stored)
+
+
+def turns(stored: list[StoredTurn]) -> list[common.Turn]:
+    return [turn(item) for item in stored]
+
+
+def add_turns(
+    field: RepeatedCompositeFieldContainer[common.Turn], stored: list[StoredTurn]
+) -> None:
+    """Appends the turns to a reply's repeated `turns` field, each built in place (a Turn
+    built apart and handed to the reply's constructor is copied once more)."""
+    for item in stored:
+        _build_turn(field.add, item)
+
+
+def _build_turn(make: Callable[..., common.Turn], stored: StoredTurn) -> common.Turn:
+    """`make` (a constructor, or a repeated field's `add`) called with the turn's fields."""
+    message = make(
         id=stored.id,
         role=_ROLE_TO_PROTO[stored.role],
         author_id=stored.author_id,
         author_name=stored.author_name,
         content=stored.content,
-        message_ids=list(stored.message_ids),
+        message_ids=stored.message_ids,
         created_at=timestamp(stored.created_at),
         personality_id=stored.personality_id,
         channel_id=stored.channel_id,
         job_id=stored.job_id,
-        attachments=[
-            common.Attachment(
-                url=a.url,
-                content_type=a.content_type,
-                filename=a.filename,
-                size_bytes=a.size_bytes,
-                description=a.description,
-            )
-            for a in stored.attachments
-        ],
     )
-
-
-def turns(stored: list[StoredTurn]) -> list[common.Turn]:
-    return [turn(item) for item in stored]
+    for a in stored.attachments:  # most turns have none: no list built for them
+        message.attachments.add(
+            url=a.url,
+            content_type=a.content_type,
+            filename=a.filename,
+            size_bytes=a.size_bytes,
+            description=a.description,
+        )
+    return message
 
 
 _SECTOR_TO_PROTO = {
@@ -117,7 +132,12 @@ def sector(name: str) -> common.MemorySector.ValueType:
 
 
 def memory(stored: StoredMemory) -> common.Memory:
-    return common.Memory(
+    return _build_memory(common.Memory, stored)
+
+
+def _build_memory(make: Callable[..., common.Memory], stored: StoredMemory) -> common.Memory:
+    """`make` (a constructor, or a repeated field's `add`) called with the memory's fields."""
+    return make(
         id=stored.id,
         personality_id=stored.personality_id,
         user_id=stored.user_id,
@@ -126,9 +146,9 @@ def memory(stored: StoredMemory) -> common.Memory:
         salience=stored.salience,
         created_at=timestamp(stored.created_at),
         last_accessed_at=timestamp(stored.last_accessed_at),
-        source_turn_ids=list(stored.source_turn_ids),
+        source_turn_ids=stored.source_turn_ids,
         score=stored.score,
-        tags=list(stored.tags),
+        tags=stored.tags,
         superseded_by=stored.superseded_by,
     )
 
@@ -157,8 +177,9 @@ def reply_context_query(request: mem.GetReplyContextRequest) -> ReplyContextQuer
 
 
 def reply_context(found: ReplyContext) -> mem.GetReplyContextResponse:
-    return mem.GetReplyContextResponse(
-        turns=turns(found.turns),
-        memories=[memory(m) for m in found.memories],
-        memories_unavailable=found.memories_unavailable,
-    )
+    """The reply built in place: each turn and memory added to its repeated field."""
+    reply = mem.GetReplyContextResponse(memories_unavailable=found.memories_unavailable)
+    add_turns(reply.turns, found.turns)
+    for item in found.memories:
+        _build_memory(reply.memories.add, item)
+    return reply

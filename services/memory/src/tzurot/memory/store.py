@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,8 +65,13 @@ def _attachment(data: Mapping[str, Any]) -> Attachment:
     )
 
 
+_ROLES = {role.value: role for role in Role}
+
+
 def stored_turn(row: Any) -> StoredTurn:
     """A turn from a row of `_COLUMNS`: a row mapping, or an asyncpg record (tzurot.db.direct)."""
+    role = row["role"]
+    attachments = row["attachments"]
     return StoredTurn(
         id=str(row["id"]),
         job_id=row["job_id"],
@@ -74,14 +79,20 @@ def stored_turn(row: Any) -> StoredTurn:
         channel_id=row["channel_id"],
         personality_id=row["personality_id"],
         user_id=row["user_id"],
-        role=Role(row["role"]),
+        role=_ROLES.get(role) or Role(role),  # a look-up; Role() raises on anything else
         author_id=row["author_id"],
         author_name=row["author_name"],
         content=row["content"],
         message_ids=tuple(row["message_ids"]),
-        attachments=tuple(_attachment(item) for item in row["attachments"]),
+        # Most turns have none: no generator for them.
+        attachments=tuple(_attachment(item) for item in attachments) if attachments else (),
         created_at=row["created_at"],
     )
+
+
+def stored_turns(rows: Iterable[Any]) -> list[StoredTurn]:
+    """The turns of rows of `_COLUMNS`, in the rows' order."""
+    return [stored_turn(row) for row in rows]
 
 
 def _conversation(channel_id: str, personality_id: str) -> sa.ColumnElement[bool]:
@@ -219,7 +230,7 @@ class PostgresTurnStore:
             "used": [uuid.UUID(i) for i in exchange.used_memory_ids],
         }
         rows = await direct.fetch(self._auto, _STORE_EXCHANGE, params)
-        stored = [stored_turn(row) for row in rows]
+        stored = stored_turns(rows)
         if len(stored) == len(exchange.turns):
             return StoredExchange(turns=stored, created=True)
         # The job was stored before (possibly with other turns): keep only that.
@@ -250,7 +261,7 @@ class PostgresTurnStore:
                 "cursor_job": cursor.job_id,
                 "cursor_position": cursor.position,
             }
-        newest_first = [stored_turn(row) for row in await direct.fetch(self._auto, stmt, params)]
+        newest_first = stored_turns(await direct.fetch(self._auto, stmt, params))
         return newest_first[::-1]
 
     async def prune(self, older_than: datetime) -> int:

@@ -24,7 +24,9 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def _printable_word(text: str) -> bool:
-    return all(char.isprintable() and not char.isspace() for char in text)
+    """No whitespace or control character: of the whitespace characters only the space is
+    printable (the unit tests check every code point), so two scans in C suffice."""
+    return text.isprintable() and " " not in text
 
 
 def check_id(field: str, value: str, *, required: bool = True) -> str:
