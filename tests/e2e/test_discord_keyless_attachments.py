@@ -22,6 +22,8 @@ from tzurot.cli.localdb import create_database
 from tzurot.testing.discord_e2e import World, discord_world, member_actor, running_bot
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2 as gw
+from tzurot.v1 import keyvault_pb2 as kv
+from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +38,16 @@ VISION_MODEL = "fake/vision:free"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 OGG = b"OggS" + bytes(300)
 IMAGE_NOTE = (
-    "[Image hearth.png: not read; describing it needs an API key for openrouter, which the "
-    "user has not added (/wallet set openrouter)]"
+    "[Image hearth.png: not read; describing it needed an API key for openrouter "
+    "(/wallet set openrouter)]"
 )
 VOICE_NOTE = (
-    "[Voice message voice-message.ogg: not read; transcribing it needs an API key for openai, "
-    "which the user has not added (/wallet set openai)]"
+    "[Voice message voice-message.ogg: not read; transcribing it needed an API key for openai "
+    "(/wallet set openai)]"
 )
+STALE_KEY = "sk-stale-myllm-key-7Qx2Vb9Lm4"
+"""A key stored for the keyless server before keys for it were refused (or before the
+operator declared it keyless)."""
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +117,39 @@ async def test_her_photo_and_voice_note_are_left_unread_and_she_is_answered(
     assert "base64" not in prompt
     assert world.provider.requests[helpers_before:] == []  # no helper asked, on any key
     assert await usage_lines(world) == ["chat my-llm/local/hearth"]  # nothing for a helper
+
+
+async def test_a_key_she_holds_for_the_keyless_server_pays_no_helper_on_the_operators_key(
+    operator_mesh: World, local_server: FakeProvider
+) -> None:
+    """Review 327 M1: holding any key stored for the keyless server's provider, her job went
+    to inference as free, and the operator's OpenRouter key described her photo. The gateway
+    now refuses such a key (/wallet set), so it is planted in keyvault as the gateway stored
+    it before. Her job goes as not free: her photo is left unread, with its note."""
+    world = operator_mesh.scene()
+    world.provider.valid_keys.add(SYSTEM_KEY)  # the operator's key works there
+    await world.cli.ImportPersonality(
+        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
+    )
+    alice = (await world.cli.GetUser(gw.GetUserRequest(actor=member_actor(world.alice)))).user
+    vault = kv_grpc.KeyVaultServiceStub(await world.mesh.channel("gateway", "keyvault"))
+    await vault.PutKey(kv.PutKeyRequest(user_id=alice.id, provider="my-llm", api_key=STALE_KEY))
+    held = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=member_actor(world.alice)))
+    assert [k.provider for k in held.keys] == ["my-llm"]
+    answers_before = len(local_server.chat_requests())
+    helpers_before = len(world.provider.requests)
+    image = world.discord.upload(world.general, "hearth.png", PNG, "image/png")
+    async with running_bot(world):
+        said = await world.discord.say(
+            world.general, world.alice, "@Hearth and this?", attachments=[image]
+        )
+        await world.delivered(f"{said.id}:hearth", within=15.0)
+
+    (posted,) = world.discord.webhook_messages(world.general)  # the answer, not a refusal
+    assert posted.author_name.startswith("Hearth")
+    helpers = world.provider.requests[helpers_before:]
+    assert all(r.api_key != SYSTEM_KEY for r in helpers)  # never the operator's key
+    assert helpers == []  # no helper asked, on any key
+    (answered,) = local_server.chat_requests()[answers_before:]
+    assert IMAGE_NOTE in json.dumps(answered.body["messages"])
+    assert all(r.api_key != STALE_KEY for r in local_server.requests)

@@ -221,6 +221,26 @@ async def test_a_keyless_provider_spends_none_of_the_guests_share(
     )
 
 
+async def test_a_key_stored_for_a_keyless_provider_does_not_make_her_job_free(
+    start: Start, core_url: str
+) -> None:
+    """She holds a key stored for the keyless provider (set before such keys were refused,
+    or before the operator declared it keyless): her job still goes as not free, so no
+    helper model reading her attachments runs on the operator's key (review 327 M1: a key
+    for the provider kept it free), and she is no guest."""
+    running = await start([LOCAL], guest_mode=False)
+    await running.personality("Hearth", LOCAL, free_use=True)
+    await running.say("m1", "hearth")
+    (alice,) = await rows(core_url, "SELECT id::text FROM core.users")
+    running.mesh.keyvault.keys[alice["id"], LOCAL] = g.PLANTED  # a stale key of hers
+
+    replies = await running.say("m2", "hearth")
+
+    assert replies[-1].finished.content == "Hello, mortal."
+    assert running.free_use_sent() == [(LOCAL, False), (LOCAL, False)]
+    assert await request_types(core_url) == ["chat", "chat"]
+
+
 async def test_a_job_claimed_again_goes_to_inference_as_not_free_either(
     start: Start, core_url: str
 ) -> None:

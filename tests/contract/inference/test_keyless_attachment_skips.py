@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import httpx2
 import pytest
 from pydantic import SecretStr
 
+from tzurot.gateway.domain import Attachment
+from tzurot.gateway.turn_edits import read_from_files, readings_of_files_shown
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
 from tzurot.inference.config import ProviderSetting
 from tzurot.inference.domain import (
@@ -49,12 +51,13 @@ SYSTEM_KEY = "sk-paid-operator-8Hn2Lr5T"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(120)
 OGG = b"OggS" + bytes(200)
 IMAGE_NOTE = (
-    "[Image cat.png: not read; describing it needs an API key for paidai, which the user "
-    "has not added (/wallet set paidai)]"
+    "[Image cat.png: not read; describing it needed an API key for paidai (/wallet set paidai)]"
 )
+"""Kept in history, it stays true once she adds the key (review 327 L2: "which the user has
+not added" did not)."""
 VOICE_NOTE = (
-    "[Voice message voice.ogg: not read; transcribing it needs an API key for paidai, which "
-    "the user has not added (/wallet set paidai)]"
+    "[Voice message voice.ogg: not read; transcribing it needed an API key for paidai "
+    "(/wallet set paidai)]"
 )
 
 
@@ -246,3 +249,56 @@ async def test_an_answer_on_her_key_is_still_refused_for_the_helpers(mesh: Mesh)
     assert caught.value.reason == "NO_API_KEY"
     assert caught.value.metadata["provider"] == "paidai"
     assert mesh.paid.requests == []
+
+
+async def test_a_job_sent_as_free_still_pays_no_helper_with_the_operators_key(
+    mesh: Mesh,
+) -> None:
+    """The gateway sends a keyless answer as not free; were one sent as free all the same
+    (it did so for a user holding a stale key for the keyless provider: review 327 M1), its
+    helpers still take no operator's key: the image is left unread, with its note."""
+    service = inference(mesh, system_keys={"paidai": SYSTEM_KEY}, vision_model="fake/vision:free")
+    request = hearth(cat(mesh), voice(mesh))
+    request = replace(request, model=replace(request.model, free_use=True))
+    said = await events(service, request)
+
+    assert isinstance(said[-1], ReplyFinished)
+    prompt = asked(mesh.local)
+    assert IMAGE_NOTE in prompt
+    assert VOICE_NOTE in prompt
+    assert mesh.paid.requests == []  # no helper asked, on the operator's key or any
+    assert mesh.paid.transcription_requests() == []
+
+
+async def test_the_gateway_tells_an_unread_files_note_apart_from_the_others(
+    mesh: Mesh,
+) -> None:
+    """The message's turn as inference stores it (user_content), edited to take a file off:
+    the gateway makes each file's line again to drop the removed one's, the note of a file
+    left unread included (its own copy of the text: turn_edits.UNREAD_NOTE). Review 327 L1:
+    it did not, so no reading could be told apart and every one was kept."""
+    described = replace(voice(mesh), description="hello hearth")  # read on an earlier attempt
+    unnamed = replace(cat(mesh), url=f"{mesh.cdn}/unnamed.png", filename="")
+    sent = (cat(mesh), described, unnamed)
+    said = await events(inference(mesh), hearth(*sent))
+    finished = said[-1]
+    assert isinstance(finished, ReplyFinished)
+    unnamed_note = IMAGE_NOTE.replace("cat.png", "attachment 3")
+    assert finished.user_content == "\n".join(
+        ["what is this?", IMAGE_NOTE, "[Voice message: hello hearth]", unnamed_note]
+    )
+
+    files = [
+        Attachment(url=a.url, content_type=a.content_type, filename=a.filename)
+        for a in finished.attachments
+    ]
+    reads = {described.url: "hello hearth"}
+    readings = read_from_files("what is this?", finished.user_content)
+    assert readings is not None
+    shown = [sent[0].url, sent[2].url]  # the voice message taken off
+    assert readings_of_files_shown(readings, files, reads, shown) == "\n".join(
+        [IMAGE_NOTE, unnamed_note]
+    )
+    assert readings_of_files_shown(readings, files, reads, [sent[1].url]) == (
+        "[Voice message: hello hearth]"
+    )

@@ -7,7 +7,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from tzurot.gateway.domain import Attachment, Job, JobContext, JobStatus
-from tzurot.gateway.turn_edits import MessageEdit, edited_turn, read_from_files, reading_of
+from tzurot.gateway.turn_edits import (
+    MessageEdit,
+    edited_turn,
+    read_from_files,
+    reading_of,
+    unread_note,
+)
 
 IMAGE = "[Image cat.png: a grey cat asleep on a red sofa]"
 VOICE = "[Voice message: Hello, Lilith.\n\nHow are you?]"
@@ -152,4 +158,69 @@ def test_readings_not_told_apart_by_file_all_stay() -> None:
     with capture_logs() as logs:
         edited = edited_turn(MessageEdit("look again", files=[]), job("look"), context)
     assert edited == f"look again\n{IMAGE}"
+    assert [entry["event"] for entry in logs] == ["turn_edit.readings_not_per_file"]
+
+
+UNREAD_CAT = (
+    "[Image cat.png: not read; describing it needed an API key for paidai (/wallet set paidai)]"
+)
+UNREAD_VOICE = (
+    "[Voice message voice.ogg: not read; transcribing it needed an API key for openai "
+    "(/wallet set openai)]"
+)
+
+
+def test_an_unread_files_note_is_made_again_with_the_provider_it_names() -> None:
+    assert unread_note(0, CAT, "paidai") == UNREAD_CAT
+    assert unread_note(1, VOICE_FILE, "openai") == UNREAD_VOICE
+    assert unread_note(2, DOG, "paidai").startswith("[Image attachment 3: not read; ")
+
+
+@pytest.mark.parametrize(
+    ("shown", "kept"),
+    [
+        (["https://cdn.example/a/1/cat.png"], (UNREAD_CAT,)),  # the described dog taken off
+        (["https://cdn.example/a/3/dog.png"], (DOG_SEEN,)),
+        (
+            ["https://cdn.example/a/2/voice.ogg", "https://cdn.example/a/3/dog.png"],
+            (UNREAD_VOICE, DOG_SEEN),
+        ),
+    ],
+)
+def test_a_file_left_unread_keeps_its_note_apart_from_the_others(
+    shown: list[str], kept: tuple[str, ...]
+) -> None:
+    """An image and a voice message left unread for want of a key (their notes), beside a
+    described image: an edit taking a file off drops its line only (review 327 L1: the
+    notes were not made again, so every reading was kept, the removed one's too)."""
+    readings = (UNREAD_CAT, UNREAD_VOICE, DOG_SEEN)
+    context = JobContext(prompt_saw("look", *readings), attachments=(CAT, VOICE_FILE, DOG))
+    reads = {"https://cdn.example/a/3/dog.png": "a dog"}
+    with capture_logs() as logs:
+        edited = edited_turn(
+            MessageEdit("look again", files=shown), job("look", reads=reads), context
+        )
+    assert edited == "\n".join(["look again", *kept])
+    assert logs == []
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        UNREAD_CAT.replace("cat.png", "dog.png"),  # another file's
+        UNREAD_CAT.replace("(/wallet set paidai)", "(/wallet set openai)"),  # two providers
+        UNREAD_CAT.replace("needed", "needs"),  # not as inference writes it
+        UNREAD_CAT + " and more",
+    ],
+)
+def test_a_note_not_as_inference_writes_it_keeps_every_reading(note: str) -> None:
+    readings = (note, DOG_SEEN)
+    context = JobContext(prompt_saw("look", *readings), attachments=(CAT, DOG))
+    reads = {"https://cdn.example/a/3/dog.png": "a dog"}
+    shown = ["https://cdn.example/a/1/cat.png"]
+    with capture_logs() as logs:
+        edited = edited_turn(
+            MessageEdit("look again", files=shown), job("look", reads=reads), context
+        )
+    assert edited == "\n".join(["look again", *readings])
     assert [entry["event"] for entry in logs] == ["turn_edit.readings_not_per_file"]

@@ -239,19 +239,21 @@ class Admission(GatewayState):
         without her own, and only a guest's share counts those calls. So such a user's
         helper models need her own key, as for a config that is not free: without one
         inference leaves the attachment unread, with a note naming the helper's provider
-        (none is needed when the model sees images itself, or a helper is keyless too).
+        (none is needed when the model sees images itself, or a helper is keyless too). So
+        too for a user holding a key stored for it (before such keys were refused, or before
+        the operator declared it keyless): it pays for nothing.
 
-        The list is asked only of a user without a key: inference's ListProviders at most
-        once a minute in this process, and its last answer while it cannot give one
-        (wallet.py `InferenceProviders`)."""
+        The list is asked for every free config: inference's ListProviders at most once a
+        minute in this process, and its last answer while it cannot give one (wallet.py
+        `InferenceProviders`)."""
         config = resolved.config
         if not config.free_use:
             return "chat", resolved
+        if (await self.providers.listed()).takes_no_key(config.provider):
+            return "chat", replace(resolved, config=replace(config, free_use=False))
         keys = await self._keyvault.list_keys(user.id)
         if any(k.provider == config.provider for k in keys):
             return "chat", resolved
-        if (await self.providers.listed()).takes_no_key(config.provider):
-            return "chat", replace(resolved, config=replace(config, free_use=False))
         await self._admit_guest(user, config, charges)
         return "guest", resolved
 

@@ -3,7 +3,8 @@
 The user's turn is stored as the prompt saw it (delivery_flow, job_context): the request's
 content (what the bot sent: the typed text, a forward the message took, notes of files not
 read), then, one a line, what inference read of the message's files: an image's description,
-a voice message's transcript (inference joins them so into `ReplyFinished.user_content`,
+a voice message's transcript, or the note of one it left unread for want of a key
+(`unread_note`; inference joins them so into `ReplyFinished.user_content`,
 kept on the job's row). An edit changes only the text: the bot sends the edited message's
 request content, which takes the old request content's place; what was read of the files
 stays, as the files were not read again, except a reading of a file the edit took off the
@@ -28,6 +29,12 @@ from tzurot.gateway.attachment_reads import read_key
 from tzurot.gateway.domain import Attachment, Job, JobContext
 
 log = structlog.get_logger(__name__)
+
+UNREAD_NOTE = (
+    "[{what}: not read; {doing} needed an API key for {provider} (/wallet set {provider})]"
+)
+"""The note of a file inference left unread (tzurot.inference.readings `NoKeyFor.unread`:
+the same text; a contract test holds the two together)."""
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,8 @@ def files_named(attachments: Sequence[Attachment], shown: Collection[str] | None
     for index, attachment in enumerate(attachments):
         if still is not None and read_key(attachment.url) not in still:
             continue
-        label = attachment.filename or f"attachment {index + 1}"
         kind = "Image" if _is_image(attachment) else "File"
-        named.append(f"[{kind} {label}]")
+        named.append(f"[{kind} {_label(index, attachment)}]")
     return "\n".join(named)
 
 
@@ -100,10 +106,16 @@ def readings_of_files_shown(
 ) -> str | None:
     """`readings` without those of the files no longer `shown` (URLs, told apart by
     `read_key`). Each reading is made again as inference made it, from the job's attachments
-    (in order) and what was read of each (`reads`); None when they do not make `readings`
-    (told apart, they could not be split safely)."""
-    made = [(read_key(a.url), reading_of(i, a, reads)) for i, a in enumerate(attachments)]
-    found = [(key, text) for key, text in made if text]
+    (in order) and what was read of each (`reads`), or, for a file it left unread for want of
+    a key, its note (`unread_note`, naming the provider `readings` names); None when they do
+    not make `readings` (told apart, they could not be split safely)."""
+    found: list[tuple[str, str]] = []
+    at = 0
+    for index, attachment in enumerate(attachments):
+        text = reading_of(index, attachment, reads) or _unread_at(readings, at, index, attachment)
+        if text:
+            found.append((read_key(attachment.url), text))
+            at += len(text) + 1
     if "\n".join(text for _, text in found) != readings:
         return None
     still = {read_key(url) for url in shown}
@@ -112,10 +124,42 @@ def readings_of_files_shown(
 
 def reading_of(index: int, attachment: Attachment, reads: Mapping[str, str]) -> str:
     """The line inference added for the message's `index`th file ('' for none: an image a
-    model with vision saw), as tzurot.inference.attachments writes it."""
+    model with vision saw, or a file left unread: `unread_note`), as
+    tzurot.inference.attachments writes it."""
     text = attachment.description or reads.get(read_key(attachment.url), "")
     if not text:
         return ""
     if _is_image(attachment):
-        return f"[Image {attachment.filename or f'attachment {index + 1}'}: {text}]"
+        return f"[Image {_label(index, attachment)}: {text}]"
     return f"[Voice message: {text}]"
+
+
+def unread_note(index: int, attachment: Attachment, provider: str) -> str:
+    """The note inference adds for the message's `index`th file when its helper model
+    wants a key for `provider` nobody may pay with."""
+    what, doing = _unread_parts(index, attachment)
+    return UNREAD_NOTE.format(what=what, doing=doing, provider=provider)
+
+
+def _unread_parts(index: int, attachment: Attachment) -> tuple[str, str]:
+    if _is_image(attachment):
+        return f"Image {_label(index, attachment)}", "describing it"
+    return f"Voice message {_label(index, attachment)}", "transcribing it"
+
+
+def _unread_at(readings: str, at: int, index: int, attachment: Attachment) -> str:
+    """The `index`th file's `unread_note` when `readings` has it whole as its line at `at`,
+    else ''."""
+    end = readings.find("\n", at)
+    line = readings[at:] if end < 0 else readings[at:end]
+    what, doing = _unread_parts(index, attachment)
+    head = UNREAD_NOTE.split("{provider}", 1)[0].format(what=what, doing=doing)
+    if not line.startswith(head):
+        return ""
+    provider = line[len(head) :].split(" ", 1)[0]
+    note = unread_note(index, attachment, provider)
+    return note if line == note else ""
+
+
+def _label(index: int, attachment: Attachment) -> str:
+    return attachment.filename or f"attachment {index + 1}"

@@ -1,8 +1,10 @@
 """The helper models a reply or a job calls besides the answer: those that read its
 attachments (describe an image, transcribe audio and clean the transcript) and the one that
 extracts facts, each on the key that pays for it. On a reply whose answer takes no key (a
-keyless provider's), a reading helper no key may pay for is never called: its attachments are
-left unread, with a note saying which provider's key it wants (NoKeyFor, attachments.py)."""
+keyless provider's), a reading helper is paid only with the user's own key, never the
+operator's, even for a job sent as free; one she has no key for is never called: its
+attachments are left unread, with a note saying which provider's key it wants (NoKeyFor,
+attachments.py)."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from tzurot.inference.keys import KeyResolver
 from tzurot.inference.params import AdvancedParameters
 from tzurot.inference.ports import LanguageModel
 from tzurot.inference.prompt import ChatMessage
-from tzurot.inference.providers import ProviderRegistry
+from tzurot.inference.providers import Provider, ProviderRegistry
 from tzurot.inference.reply_settings import ModelName, OperatorRetries
 from tzurot.inference.retries import RetryPolicy, helper_completion
 from tzurot.inference.thinking import split_thinking
@@ -54,19 +56,20 @@ class HelperModels(OperatorRetries):
     async def _prepare_attachments(
         self,
         request: ReplyRequest,
+        provider: Provider,
         params: AdvancedParameters,
         prepared: Prepared,
         retry: RetryPolicy,
     ) -> AsyncGenerator[AttachmentRead | UsageSpent | HelperCallPending, None]:
-        """Fills `prepared`; yields each attachment a helper model read (AttachmentRead), each
-        helper call that failed once its request went out, estimated (UsageSpent), and what
-        the helper calls may be billed while the provider has them (HelperCallPending)."""
+        """Fills `prepared` for an answer on `provider` (the request's, resolved); yields each
+        attachment a helper model read (AttachmentRead), each helper call that failed once its
+        request went out, estimated (UsageSpent), and what the helper calls may be billed
+        while the provider has them (HelperCallPending)."""
         if not request.attachments:
             return
         if self._attachments is None:
             raise InvalidArgument("attachments", "attachments are not supported here")
         self._attachments.check(request.attachments)
-        free = request.model.free_use
         vision = supports_vision(request.model.model, params)
         # Keys are looked up only for the helper models this message needs: an image for a
         # vision model or an already described file needs none.
@@ -76,7 +79,10 @@ class HelperModels(OperatorRetries):
         settings = self._settings
         # An answer no key pays for (a keyless provider's): a helper without a key to use
         # leaves its attachments unread, with a note, rather than refusing the whole turn.
-        unkeyed = not self._providers.get(request.model.provider).needs_key
+        # Its helpers are never paid with the operator's key, whatever the job says (the
+        # gateway sends it as not free; review 327 M1): only hers, or none.
+        unkeyed = not provider.needs_key
+        free = request.model.free_use and not unkeyed
         user_id = request.user_id
         describer = (
             await self._reader(user_id, settings.vision, free, unkeyed) if describe else None

@@ -79,12 +79,11 @@ class NoKeyFor:
     provider: str
 
     def unread(self, what: str, doing: str) -> str:
-        """The note standing for `what` in the message (`doing`: the helper's job)."""
+        """The note standing for `what` in the message (`doing`: the helper's job). Kept in
+        history, it says only what stays true once she adds the key (the gateway rebuilds
+        it so: turn_edits.unread_note)."""
         name = self.provider
-        return (
-            f"[{what}: not read; {doing} needs an API key for {name}, which the user has "
-            f"not added (/wallet set {name})]"
-        )
+        return f"[{what}: not read; {doing} needed an API key for {name} (/wallet set {name})]"
 
 
 @dataclass(frozen=True)

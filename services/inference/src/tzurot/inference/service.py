@@ -162,7 +162,7 @@ class Inference(ContextReading, HelperModels, KeyChecks, SkillLoops):
         # Each attachment a helper model reads goes out as soon as it is paid for (the
         # gateway records it and gives it back on the job's next attempt), and so does a
         # helper call that failed once sent, estimated (UsageSpent, failed).
-        reading = self._prepare_attachments(request, params, prepared, retry)
+        reading = self._prepare_attachments(request, provider, params, prepared, retry)
         async with aclosing(reading):
             async for read in reading:
                 yield read
