@@ -241,6 +241,25 @@ async def test_a_key_stored_for_a_keyless_provider_does_not_make_her_job_free(
     assert await request_types(core_url) == ["chat", "chat"]
 
 
+async def test_a_key_for_a_built_in_local_name_keeps_her_job_free_on_a_guess(
+    start: Start, core_url: str
+) -> None:
+    """Inference older than keyless_providers: kokoro is keyless only by the built-in names'
+    guess, which an operator may have overridden by giving it a key. She holds one: her job
+    stays free (her key pays the answer, the operator's free helper models read her files),
+    not made not free on the guess (review 330 L2); one without a key is still no guest."""
+    running = await start(None, guest_mode=False)
+    await running.personality("Speaker", "kokoro", free_use=True)
+    await running.say("m1", "speaker")
+    (alice,) = await rows(core_url, "SELECT id::text FROM core.users")
+    running.mesh.keyvault.keys[alice["id"], "kokoro"] = g.PLANTED
+
+    await running.say("m2", "speaker")
+
+    assert running.free_use_sent() == [("kokoro", False), ("kokoro", True)]
+    assert await request_types(core_url) == ["chat", "chat"]
+
+
 async def test_a_job_claimed_again_goes_to_inference_as_not_free_either(
     start: Start, core_url: str
 ) -> None:

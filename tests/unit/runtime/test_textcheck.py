@@ -70,6 +70,24 @@ def test_a_json_value_that_is_not_a_finite_number_is_invalid_argument(number: fl
     assert caught.value.reason == "INVALID_NUMBER"
 
 
+@pytest.mark.parametrize("text", [None, "a\x00b"])
+def test_a_bad_json_value_deep_in_lists_is_found(text: str | None) -> None:
+    """A NaN or a NUL 40 lists deep (80 message levels, within protobuf's parse limit of
+    100) is found; the old limit of 32 levels let it through to INTERNAL."""
+    req = gw.CreateLlmConfigRequest()
+    value = req.config.advanced_parameters.fields["stop"]
+    for _ in range(40):
+        value = value.list_value.values.add()
+    if text is None:
+        value.number_value = float("nan")
+    else:
+        value.string_value = text
+    parsed = gw.CreateLlmConfigRequest.FromString(req.SerializeToString())
+    with pytest.raises(InvalidArgument) as caught:
+        check_storable(parsed)
+    assert caught.value.field.startswith("config.advanced_parameters.fields['stop'].list_value")
+
+
 def test_finite_json_numbers_pass() -> None:
     req = gw.CreateLlmConfigRequest()
     req.config.advanced_parameters.fields["top_k"].number_value = 40

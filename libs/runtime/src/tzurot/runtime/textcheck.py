@@ -29,7 +29,10 @@ _MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
 _STRING = FieldDescriptor.TYPE_STRING
 _MESSAGE = FieldDescriptor.TYPE_MESSAGE
-_MAX_DEPTH = 32
+_MAX_DEPTH = 100
+"""protobuf's own parse limit (upb's default recursion depth): every message that parsed is
+walked whole. A JSON list costs two levels (Value, ListValue), so 32 left a NaN or NUL 16
+lists deep unchecked (review 330 L1)."""
 
 
 def unstorable_field(message: Message, prefix: str = "", depth: int = 0) -> str | None:

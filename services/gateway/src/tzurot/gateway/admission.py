@@ -241,7 +241,9 @@ class Admission(GatewayState):
         inference leaves the attachment unread, with a note naming the helper's provider
         (none is needed when the model sees images itself, or a helper is keyless too). So
         too for a user holding a key stored for it (before such keys were refused, or before
-        the operator declared it keyless): it pays for nothing.
+        the operator declared it keyless): it pays for nothing. For her only inference's word
+        counts (`Listed.said_keyless`), not the built-in names' guess while it never answered:
+        an operator may have given a built-in local name a key.
 
         The list is asked for every free config: inference's ListProviders at most once a
         minute in this process, and its last answer while it cannot give one (wallet.py
@@ -249,11 +251,15 @@ class Admission(GatewayState):
         config = resolved.config
         if not config.free_use:
             return "chat", resolved
-        if (await self.providers.listed()).takes_no_key(config.provider):
-            return "chat", replace(resolved, config=replace(config, free_use=False))
+        listed = await self.providers.listed()
+        not_free = replace(resolved, config=replace(config, free_use=False))
+        if listed.said_keyless(config.provider):  # inference's word, not the built-in guess
+            return "chat", not_free
         keys = await self._keyvault.list_keys(user.id)
         if any(k.provider == config.provider for k in keys):
             return "chat", resolved
+        if listed.takes_no_key(config.provider):  # may be the guess: she holds no key anyway
+            return "chat", not_free
         await self._admit_guest(user, config, charges)
         return "guest", resolved
 
