@@ -9,6 +9,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rapidfuzz.distance import LCSseq
+
 from tzurot.inference.domain import CleanupRule
 
 MAX_PATTERN_CHARS = 500
@@ -89,19 +91,16 @@ def similarity(a: str, b: str) -> float:
 
 
 def similar(a: str, b: str, threshold: float = SIMILARITY_THRESHOLD) -> bool:
-    """`similarity(a, b) >= threshold`, cheaper: difflib's length and letter-count bounds
-    (each >= the ratio) rule most pairs out before the quadratic match (2-7x less CPU)."""
-    matcher = difflib.SequenceMatcher(None, _normal(a), _normal(b), autojunk=False)
-    return (
-        matcher.real_quick_ratio() >= threshold
-        and matcher.quick_ratio() >= threshold
-        and matcher.ratio() >= threshold
-    )
+    """`similarity(a, b) >= threshold`, cheaper (the unit tests hold it equal)."""
+    return _similar_normal(_normal(a), _normal(b), threshold)
 
 
 def repeats(answer: str, recent: Sequence[str], threshold: float = SIMILARITY_THRESHOLD) -> bool:
     """True when `answer` nearly repeats one of `recent` (the last five replies)."""
-    return bool(answer.strip()) and any(similar(answer, old, threshold) for old in recent)
+    if not answer.strip():
+        return False
+    text = _normal(answer)
+    return any(_similar_normal(text, _normal(old), threshold) for old in recent)
 
 
 def could_still_repeat(
@@ -110,4 +109,19 @@ def could_still_repeat(
     """While streaming: does the answer so far look like the start of a recent reply?"""
     if not partial.strip():
         return bool(recent)
-    return any(similar(partial, old[: len(partial)], threshold) for old in recent)
+    text = _normal(partial)
+    return any(_similar_normal(text, _normal(old[: len(partial)]), threshold) for old in recent)
+
+
+def _similar_normal(a: str, b: str, threshold: float) -> bool:
+    """`similar` of two normal texts. difflib's ratio is 2M / (len(a) + len(b)), M the
+    letters of its matching blocks: a common subsequence, so M <= the longest one's length
+    (rapidfuzz's bit-parallel `LCSseq`, in C) <= min(len(a), len(b)). Those bounds rule most
+    pairs out before the quadratic `ratio` (~70 µs for 55 letters a side, 43 ms for 1,400)."""
+    total = len(a) + len(b)
+    if total and (
+        2.0 * min(len(a), len(b)) / total < threshold
+        or 2.0 * LCSseq.similarity(a, b) / total < threshold
+    ):
+        return False
+    return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= threshold
