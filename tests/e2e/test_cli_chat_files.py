@@ -11,9 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -31,6 +28,8 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import memory_pb2 as mem
 from tzurot.v1 import memory_pb2_grpc as mem_grpc
+
+from .cli_process import tzurot as run_tzurot
 
 pytestmark = pytest.mark.e2e
 
@@ -101,28 +100,9 @@ async def drawing_user(world: World) -> str:
 async def tzurot(
     world: World, *args: str, stdin: str = "", cwd: Path | None = None
 ) -> tuple[int, str, str]:
-    """The `tzurot` command in a process, as the `cli` identity, against the mesh's gateway
-    (this test's loop keeps serving it meanwhile)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    env |= {
-        "TZUROT_GATEWAY_ADDR": world.mesh.gateway_addr,
-        "TZUROT_CLI_TLS_DIR": str(world.mesh.pki / "cli"),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,  # our own interpreter and module, no shell
-        "-m",
-        "tzurot.cli",
-        *args,
-        env=env,
-        cwd=cwd,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # no controlling terminal
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 120)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    """The `tzurot` command in a process (cli_process.py), given two minutes: a chat waits on
+    the model and saves the answer's files."""
+    return await run_tzurot(world, *args, stdin=stdin, cwd=cwd, within=120)
 
 
 async def jobs_of(world: World, name: str) -> list[tuple[str, str, list[bytes]]]:

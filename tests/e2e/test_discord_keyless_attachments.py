@@ -13,28 +13,23 @@ provider's key would read it and how to add it (`/wallet set <provider>`). Nothi
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tzurot.cli.localdb import create_database
-from tzurot.testing.discord_e2e import World, discord_world, member_actor, running_bot
+from tzurot.testing.discord_e2e import World, member_actor, running_bot
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import keyvault_pb2 as kv
 from tzurot.v1 import keyvault_pb2_grpc as kv_grpc
 
+from .keyless_mesh import LOCAL, import_hearth, keyless_world, operator_inference
+from .keyless_mesh import local_server as local_server  # noqa: PLC0414  # the fixture
+
 pytestmark = pytest.mark.e2e
 
-HEARTH_SEED = b"""
-name: Hearth
-system_prompt: You are Hearth, a test personality on the operator's own server.
-llm: {provider: my-llm, model: local/hearth, free_use: true}
-"""
 SYSTEM_KEY = "sk-or-operatorSYSTEMkey-405"
 """The operator's OpenRouter key (TZUROT_SYSTEM_KEYS), for free models on free configs."""
-VISION_MODEL = "fake/vision:free"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 OGG = b"OggS" + bytes(300)
 IMAGE_NOTE = (
@@ -51,29 +46,14 @@ operator declared it keyless)."""
 
 
 @pytest.fixture(scope="module")
-async def local_server() -> AsyncIterator[FakeProvider]:
-    """The operator's chat server: it takes no key."""
-    async with FakeProvider(require_key=False, any_model=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 async def operator_mesh(
     local_server: FakeProvider, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
-    async with discord_world(
-        database,
+    async with keyless_world(
+        postgres_url,
         tmp_path_factory.mktemp("keyless-attachments"),
-        providers={"my-llm": {"base_url": local_server.base_url, "keyless": True}},
-        inference={
-            "loopback_providers": False,
-            "system_keys": {"openrouter": SYSTEM_KEY},
-            "vision_provider": "openrouter",
-            "vision_model": VISION_MODEL,  # free: the operator's key would pay for a free job
-            "transcription_provider": "openai",
-            "attachment_hosts": ["127.0.0.1"],  # the fake Discord's CDN
-        },
+        local_server,
+        inference=operator_inference(SYSTEM_KEY, transcription_provider="openai"),
         gateway={"guest_mode": False},
     ) as world:
         yield world
@@ -92,9 +72,7 @@ async def test_her_photo_and_voice_note_are_left_unread_and_she_is_answered(
 ) -> None:
     world = operator_mesh.scene()
     world.provider.valid_keys.add(SYSTEM_KEY)  # the operator's key works there
-    await world.cli.ImportPersonality(
-        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
-    )
+    await import_hearth(world)
     answers_before = len(local_server.chat_requests())
     helpers_before = len(world.provider.requests)
     image = world.discord.upload(world.general, "hearth.png", PNG, "image/png")
@@ -128,12 +106,10 @@ async def test_a_key_she_holds_for_the_keyless_server_pays_no_helper_on_the_oper
     it before. Her job goes as not free: her photo is left unread, with its note."""
     world = operator_mesh.scene()
     world.provider.valid_keys.add(SYSTEM_KEY)  # the operator's key works there
-    await world.cli.ImportPersonality(
-        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
-    )
+    await import_hearth(world)
     alice = (await world.cli.GetUser(gw.GetUserRequest(actor=member_actor(world.alice)))).user
     vault = kv_grpc.KeyVaultServiceStub(await world.mesh.channel("gateway", "keyvault"))
-    await vault.PutKey(kv.PutKeyRequest(user_id=alice.id, provider="my-llm", api_key=STALE_KEY))
+    await vault.PutKey(kv.PutKeyRequest(user_id=alice.id, provider=LOCAL, api_key=STALE_KEY))
     held = await world.cli.ListWalletKeys(gw.ListWalletKeysRequest(actor=member_actor(world.alice)))
     assert [k.provider for k in held.keys] == ["my-llm"]
     answers_before = len(local_server.chat_requests())

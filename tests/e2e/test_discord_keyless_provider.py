@@ -17,63 +17,35 @@ left unread, with a note naming the key it wants, and she is answered all the sa
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tzurot.cli.localdb import create_database
-from tzurot.testing.discord_e2e import (
-    USER_KEY,
-    World,
-    discord_world,
-    member_actor,
-    running_bot,
-    settled,
-)
+from tzurot.testing.discord_e2e import USER_KEY, World, member_actor, running_bot, settled
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2 as gw
+
+from .keyless_mesh import import_hearth, keyless_world, operator_inference
+from .keyless_mesh import local_server as local_server  # noqa: PLC0414  # the fixture
 
 pytestmark = pytest.mark.e2e
 
 PLACEHOLDER_KEY = "ollama"
 """What inference sends a keyless server (the OpenAI client insists on a key)."""
-HEARTH_SEED = b"""
-name: Hearth
-system_prompt: You are Hearth, a test personality on the operator's own server.
-llm: {provider: my-llm, model: local/hearth, free_use: true}
-"""
 SYSTEM_KEY = "sk-or-operatorSYSTEMkey"
 """The operator's OpenRouter key (TZUROT_SYSTEM_KEYS), for free models on free configs."""
-VISION_MODEL = "fake/vision:free"
-"""The helper describing images for a model that sees none: free, on OpenRouter."""
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
-
-
-@pytest.fixture(scope="module")
-async def local_server() -> AsyncIterator[FakeProvider]:
-    """The operator's chat server: it takes no key."""
-    async with FakeProvider(require_key=False, any_model=True) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
 async def operator_mesh(
     local_server: FakeProvider, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
-    declared = {"base_url": local_server.base_url, "keyless": True}
-    async with discord_world(
-        database,
+    async with keyless_world(
+        postgres_url,
         tmp_path_factory.mktemp("keyless-provider"),
-        providers={"my-llm": declared},  # TZUROT_PROVIDERS
-        inference={
-            "loopback_providers": False,  # as in a pod (the manifests' configmap)
-            "system_keys": {"openrouter": SYSTEM_KEY},
-            "vision_provider": "openrouter",
-            "vision_model": VISION_MODEL,  # matches the default free models, "*:free"
-            "attachment_hosts": ["127.0.0.1"],  # the fake Discord's CDN
-        },
+        local_server,
+        inference=operator_inference(SYSTEM_KEY),
         gateway={"guest_mode": False},  # no answer for anyone without a key but this one
     ) as world:
         yield world
@@ -83,9 +55,7 @@ async def test_a_user_without_a_key_is_answered_by_the_operators_keyless_server(
     operator_mesh: World, local_server: FakeProvider
 ) -> None:
     world = operator_mesh.scene()
-    await world.cli.ImportPersonality(
-        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
-    )
+    await import_hearth(world)
     async with running_bot(world):
         said = await world.discord.say(world.general, world.alice, "@Hearth are you warm?")
         job = await world.delivered(f"{said.id}:hearth", within=15.0)
@@ -112,9 +82,7 @@ async def test_her_image_is_not_described_on_the_operators_key(
     not refused NO_API_KEY for the helper's provider)."""
     world = operator_mesh.scene()
     world.provider.valid_keys.add(SYSTEM_KEY)  # the operator's key works there
-    await world.cli.ImportPersonality(
-        gw.ImportPersonalityRequest(format=gw.IMPORT_FORMAT_SEED_YAML, document=HEARTH_SEED)
-    )
+    await import_hearth(world)
     before = len(local_server.chat_requests())
     image = world.discord.upload(world.general, "hearth.png", PNG, "image/png")
     async with running_bot(world) as bot:

@@ -10,46 +10,33 @@ written."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
 
-from tzurot.cli.localdb import create_database
 from tzurot.db.engine import create_engine
-from tzurot.testing.discord_e2e import World, discord_world, member_actor, running_bot
+from tzurot.testing.discord_e2e import World, member_actor, running_bot
 from tzurot.testing.fake_provider import FakeProvider
 from tzurot.v1 import gateway_pb2 as gw
 
+from .cli_process import tzurot
+from .keyless_mesh import LOCAL, keyless_world
+from .keyless_mesh import local_server as local_server  # noqa: PLC0414  # the fixture
+
 pytestmark = pytest.mark.e2e
 
-LOCAL = "my-llm"
 DISCORD_KEY = "plantedDiscordKeyForKeyless7q3"
 CLI_KEY = "plantedCliKeyForKeyless9w4Zr"
-
-
-@pytest.fixture(scope="module")
-async def local_server() -> AsyncIterator[FakeProvider]:
-    """The operator's chat server: it takes no key (and would accept any)."""
-    async with FakeProvider(require_key=False, any_model=True) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
 async def keyless_mesh(
     local_server: FakeProvider, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[World]:
-    database = create_database(postgres_url, f"test_{uuid.uuid4().hex[:20]}")
-    declared = {"base_url": local_server.base_url, "keyless": True}
-    async with discord_world(
-        database,
-        tmp_path_factory.mktemp("wallet-keyless"),
-        providers={LOCAL: declared},  # TZUROT_PROVIDERS
-    ) as world:
+    workdir = tmp_path_factory.mktemp("wallet-keyless")
+    async with keyless_world(postgres_url, workdir, local_server) as world:
         yield world
 
 
@@ -110,30 +97,6 @@ async def test_through_discord_a_key_for_a_keyless_provider_is_refused_and_not_s
     assert world.provider.requests == []
     logged = capfd.readouterr()
     assert DISCORD_KEY not in logged.out + logged.err
-
-
-async def tzurot(world: World, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    """The `tzurot` command in a process, as the operator's `cli` identity, against the
-    mesh's gateway (this test's loop keeps serving it meanwhile)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    env |= {
-        "TZUROT_GATEWAY_ADDR": world.mesh.gateway_addr,
-        "TZUROT_CLI_TLS_DIR": str(world.mesh.pki / "cli"),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,  # our own interpreter and module, no shell
-        "-m",
-        "tzurot.cli",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # no controlling terminal
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_through_the_cli_a_key_for_a_keyless_provider_is_refused_and_not_stored(

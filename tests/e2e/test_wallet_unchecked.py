@@ -7,9 +7,6 @@ the fake Brave until the key is tested (one search), which both replies say how 
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,6 +16,8 @@ import pytest
 from tzurot.cli.localdb import create_database
 from tzurot.testing.discord_e2e import USER_KEY, World, discord_world, running_bot
 from tzurot.testing.fake_web import FakeBrave
+
+from .cli_process import tzurot
 
 pytestmark = pytest.mark.e2e
 
@@ -75,30 +74,6 @@ async def test_through_discord_a_brave_key_is_said_to_be_stored_unchecked(
     logged = capfd.readouterr()
     assert DISCORD_KEY not in logged.out + logged.err
     assert not any(DISCORD_KEY in str(r) for r in submitted.responses)
-
-
-async def tzurot(world: World, *args: str, stdin: str = "") -> tuple[int, str, str]:
-    """The `tzurot` command in a process, as the operator's `cli` identity, against the
-    mesh's gateway (this test's loop keeps serving it meanwhile)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TZUROT_")}
-    env |= {
-        "TZUROT_GATEWAY_ADDR": world.mesh.gateway_addr,
-        "TZUROT_CLI_TLS_DIR": str(world.mesh.pki / "cli"),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,  # our own interpreter and module, no shell
-        "-m",
-        "tzurot.cli",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,  # no controlling terminal
-    )
-    out, err = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_through_the_cli_a_brave_key_is_said_to_be_stored_unchecked(

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from tzurot.gateway.domain import (
-    CharacterFields,
     ConfigSource,
     KeyUse,
     LlmConfig,
@@ -22,24 +21,12 @@ from tzurot.runtime.errors import FailedPrecondition, TzurotError
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import memory_pb2 as mem
 
+from .personality_support import personality
+
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 USER = User("u-1", "discord-1", "Ann", "UTC", False, False, T0)
-LILITH = Personality(
-    id="p-1",
-    slug="lilith",
-    display_name="Lilith",
-    aliases=(),
-    avatar_url="",
-    system_prompt="You are Lilith.",
-    character=CharacterFields(),
-    default_llm_config_id=None,
-    error_message="",
-    birthday="",
-    owner_user_id=None,
-    public=True,
-    nsfw=False,
-    created_at=T0,
-    updated_at=T0,
+LILITH = personality(
+    "lilith", "Lilith", id="p-1", system_prompt="You are Lilith.", created_at=T0, updated_at=T0
 )
 CONFIG = ResolvedConfig(LlmConfig("c-1", "default", "openrouter", "m/one"), ConfigSource.GLOBAL)
 

@@ -13,7 +13,6 @@ import pytest
 
 from tzurot.gateway.clock import ManualClock
 from tzurot.gateway.domain import (
-    CharacterFields,
     ConfigSource,
     LlmConfig,
     Location,
@@ -26,24 +25,12 @@ from tzurot.gateway.freewill import FreeWill
 from tzurot.gateway.wallet import InferenceProviders, ProviderList, ProviderNames
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
 
+from .personality_support import personality
+
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 ANN = User("u-1", "discord-1", "Ann", "UTC", False, False, T0)
-HEARTH = Personality(
-    id="p-1",
-    slug="hearth",
-    display_name="Hearth",
-    aliases=(),
-    avatar_url="",
-    system_prompt="You are Hearth.",
-    character=CharacterFields(),
-    default_llm_config_id=None,
-    error_message="",
-    birthday="",
-    owner_user_id=None,
-    public=True,
-    nsfw=False,
-    created_at=T0,
-    updated_at=T0,
+HEARTH = personality(
+    "hearth", "Hearth", id="p-1", system_prompt="You are Hearth.", created_at=T0, updated_at=T0
 )
 WHERE = Location(guild_id="g-1", channel_id="c-1")
 

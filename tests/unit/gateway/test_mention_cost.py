@@ -19,7 +19,7 @@ from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.speakers import Member, named_in
 from tzurot.runtime.mention_starts import code_spans
 
-from .test_mentions import personality
+from .personality_support import personality
 
 NAMES = [personality("sage", "Sage"), personality("luna", "Luna"), personality("s", "S")]
 SIZE = 1500

@@ -17,8 +17,9 @@ from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.speakers import Member, named_in
 from tzurot.runtime.mention_starts import MentionStarts, prose
 
+from .personality_support import personality
 from .test_mention_starts import MENTIONS_NOBODY, MENTIONS_SAGE
-from .test_mentions import LILITH, personality
+from .test_mentions import LILITH
 
 SAGE = personality("sage", "Sage")
 

@@ -10,7 +10,8 @@ import pytest
 from tzurot.bot.addressing import may_mention
 from tzurot.gateway.mentions import find_mentions
 
-from .test_mentions import LILITH, personality
+from .personality_support import personality
+from .test_mentions import LILITH
 
 SAGE = personality("sage", "Sage")
 ALL = [SAGE, LILITH]

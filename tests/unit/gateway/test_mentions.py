@@ -2,34 +2,12 @@
 per personality; limits."""
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import edges_problem, mention_key, word_prefixes
 
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def personality(slug: str, name: str, *aliases: str) -> Personality:
-    return Personality(
-        id=slug,
-        slug=slug,
-        display_name=name,
-        aliases=aliases,
-        avatar_url="",
-        system_prompt="",
-        character=CharacterFields(),
-        default_llm_config_id=None,
-        error_message="",
-        birthday="",
-        owner_user_id=None,
-        public=True,
-        nsfw=False,
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
+from .personality_support import NOW, personality
 
 THE = personality("the", "The")
 ORACLE = personality("oracle", "The Oracle")

@@ -3,35 +3,14 @@ name's key, in @mentions and in the names a rename keeps (`new_names`: as writte
 key)."""
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from tzurot.gateway.domain import CharacterFields, Personality
 from tzurot.gateway.mentions import find_mentions
 from tzurot.gateway.personalities import mention_key, same_key
 from tzurot.gateway.personality_access import names_itself
 from tzurot.gateway.store.name_rules import Names, new_names
 
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def personality(slug: str, name: str, *aliases: str, age: int = 0) -> Personality:
-    return Personality(
-        id=slug,
-        slug=slug,
-        display_name=name,
-        aliases=aliases,
-        avatar_url="",
-        system_prompt="",
-        character=CharacterFields(),
-        default_llm_config_id=None,
-        error_message="",
-        birthday="",
-        owner_user_id=None,
-        public=True,
-        nsfw=False,
-        created_at=NOW - timedelta(days=age),
-        updated_at=NOW,
-    )
+from .personality_support import NOW, personality
 
 
 def test_a_final_sigma_is_a_sigma_in_a_key() -> None:
@@ -44,7 +23,7 @@ def test_a_mention_finds_the_name_whatever_lowered_its_sigma() -> None:
     """ "ΣΟΦΟΣ's" lowers to a sigma (no final one before a letter after the apostrophe), and
     a message with 'İ' is lowered a character at a time: both still mention ΣΟΦΟΣ, the
     older of two, not the newer "Σοφοσ" (a tie from before the rules)."""
-    older = personality("sofos", "ΣΟΦΟΣ", age=1)
+    older = personality("sofos", "ΣΟΦΟΣ", created_at=NOW - timedelta(days=1))
     newer = personality("sofos2", "Σοφοσ")
     for text in ("@ΣΟΦΟΣ's words", "İ @ΣΟΦΟΣ hello", "@ΣΟΦΟΣ hello"):
         found = find_mentions(text, [newer, older], 5)

@@ -4,7 +4,7 @@
 from tzurot.gateway.personality_access import is_slug_of
 from tzurot.gateway.store.name_rules import Names, new_names
 
-from .test_name_keys_sigma import personality
+from .personality_support import personality
 
 
 def test_a_rename_that_keeps_the_key_adds_only_its_name_as_written() -> None:

@@ -4,35 +4,19 @@ ca524c1, L4), so memories never go to another personality that only shares a nam
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from tzurot.gateway.admin import shapes as shapes_admin
 from tzurot.gateway.admin.base import Principal
-from tzurot.gateway.domain import CharacterFields, Personality
+from tzurot.gateway.domain import Personality
 from tzurot.runtime.errors import NotFound
 
+from .personality_support import personality
+
 OPERATOR = Principal(user=None)
-NOW = datetime(2025, 1, 1, tzinfo=UTC)
-SAGE = Personality(
-    id="id-sage",
-    slug="sage",
-    display_name="Sage Moon",
-    aliases=("wise one",),
-    avatar_url="",
-    system_prompt="",
-    character=CharacterFields(),
-    default_llm_config_id=None,
-    error_message="",
-    birthday="",
-    owner_user_id=None,
-    public=True,
-    nsfw=False,
-    created_at=NOW,
-    updated_at=NOW,
-)
+SAGE = personality("sage", "Sage Moon", "wise one", id="id-sage")
 
 
 class Store:

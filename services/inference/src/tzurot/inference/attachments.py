@@ -295,20 +295,12 @@ class AttachmentReader(HelperReadings):
             raise _no_model("image description")
         image = await self.image_part(attachment, where)
         cut_off: list[PaidCall] = []
-        described = None
         steps = self.describing(index, image, describer, retry=retry, cut_off=cut_off)
-        try:
-            async with aclosing(steps):
-                async for step in steps:
-                    if isinstance(step, Reading):
-                        described = step
-                    else:
-                        yield step  # said while the provider has it
-        except TzurotError:
-            if cut_off:  # billed, maybe: said before the reply's error
-                yield UsageSpent(tuple(cut_off), failed=True)
-            raise
-        assert described is not None  # a description ends with its reading, or raises
+        description = _HelperRead(steps, cut_off)
+        async with aclosing(description.said()) as said:
+            async for step in said:
+                yield step
+        described = description.reading()
         read = replace(attachment, description=described.text)
         yield AttachmentRead(index, read, described.paid)
         prepared.notes.append(f"[Image {label}: {described.text}]")
@@ -344,19 +336,11 @@ class AttachmentReader(HelperReadings):
             hearing = self.hearing(
                 attachment, where, transcriber, cleaner, index=index, retry=retry, unheard=unheard
             )
-            heard = None
-            try:
-                async with aclosing(hearing):
-                    async for step in hearing:
-                        if isinstance(step, Reading):
-                            heard = step
-                        else:
-                            yield step  # said while the provider has it
-            except TzurotError:
-                if unheard:  # processed, maybe: said before the reply's error
-                    yield UsageSpent(tuple(unheard), failed=True)
-                raise
-            assert heard is not None  # a hearing ends with its reading, or raises
+            transcription = _HelperRead(hearing, unheard)
+            async with aclosing(transcription.said()) as said:
+                async for step in said:
+                    yield step
+            heard = transcription.reading()
             transcript = heard.text
             yield AttachmentRead(
                 index, replace(attachment, description=transcript), heard.paid, heard.refused_keys
@@ -446,6 +430,39 @@ class AttachmentReader(HelperReadings):
         async with aclosing(cleaning):
             async for cleaned in cleaning:
                 yield cleaned
+
+
+class _HelperRead:
+    """One attachment read by helper models (a description, a hearing): what its steps say
+    while the provider has a request is passed on, the Reading they end with is kept. When
+    they fail, the calls in `cut_off` (billed, maybe: failed once sent, estimated) are said
+    before the error goes on; the steps add them to that list as they fail."""
+
+    def __init__(
+        self, steps: AsyncGenerator[HelperCallPending | Reading, None], cut_off: list[PaidCall]
+    ) -> None:
+        self._steps = steps
+        self._cut_off = cut_off
+        self._reading: Reading | None = None
+
+    async def said(self) -> AsyncGenerator[HelperCallPending | UsageSpent, None]:
+        """The steps but their Reading; then, on an error, the cut-off calls' usage."""
+        try:
+            async with aclosing(self._steps):
+                async for step in self._steps:
+                    if isinstance(step, Reading):
+                        self._reading = step
+                    else:
+                        yield step  # said while the provider has it
+        except TzurotError:
+            if self._cut_off:  # billed, maybe: said before the reply's error
+                yield UsageSpent(tuple(self._cut_off), failed=True)
+            raise
+
+    def reading(self) -> Reading:
+        """The Reading the steps ended with, once `said` is read to its end."""
+        assert self._reading is not None  # the steps end with their reading, or raise
+        return self._reading
 
 
 def _no_model(what: str) -> FailedPrecondition:
