@@ -12,16 +12,13 @@ compare before and after in the same minutes.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.env import MESH, bench_env
-from bench.load import conversations
+from bench.turn_cpu import run_rounds, warmed_conversation
 from tzurot.inference import convert as inference_convert
 from tzurot.memory import convert as memory_convert
 from tzurot.memory import store as memory_store
@@ -66,14 +63,11 @@ def _instrument() -> None:
 async def _run(turns: int, rounds: int) -> None:
     _instrument()
     per_turn: dict[str, list[float]] = {name: [] for name in _PIECES}
-    async with bench_env(1) as env:
-        await conversations(env.grpc, env.clock, count=1, turns_each=10, prefix=MESH)
+    async with warmed_conversation(10) as run_turns:
         for _ in range(rounds):
             for name in _PIECES:
                 _cpu[name], _calls[name] = 0.0, 0
-            process = time.process_time()
-            await conversations(env.grpc, env.clock, count=1, turns_each=turns, prefix=MESH)
-            process_ms = (time.process_time() - process) * 1000 / turns
+            process_ms = await run_turns(turns)
             parts = []
             for name in _PIECES:
                 us = _cpu[name] * 1e6 / turns
@@ -87,11 +81,7 @@ async def _run(turns: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.convert_cpu")
-    parser.add_argument("--turns", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    asyncio.run(_run(args.turns, args.rounds))
+    run_rounds("python -m bench.convert_cpu", _run)
 
 
 if __name__ == "__main__":

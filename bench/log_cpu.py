@@ -17,7 +17,6 @@ first on PYTHONPATH).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import statistics
@@ -28,8 +27,7 @@ from typing import Any
 
 import structlog
 
-from bench.env import MESH, bench_env
-from bench.load import conversations
+from bench.turn_cpu import turn_parser, warmed_conversation
 from tzurot.runtime import logging as tz_logging
 
 _LEVELS = ("debug", "info", "warning", "warn", "error", "exception", "critical", "fatal", "msg")
@@ -122,19 +120,19 @@ def _instrument_pieces() -> None:
 
 async def _run(turns: int, rounds: int, pieces: bool) -> None:
     per_line, per_turn = [], []
-    async with bench_env(1) as env:
+
+    def instrument() -> None:  # once the mesh has configured its logging
         _instrument()
         if pieces:
             _instrument_pieces()
-        await conversations(env.grpc, env.clock, count=1, turns_each=10, prefix=MESH)
+
+    async with warmed_conversation(10, ready=instrument) as run_turns:
         for _ in range(rounds):
             for key in _spent:
                 _spent[key] = 0.0
             _counts.clear()
             _pieces.clear()
-            process = time.process_time()
-            await conversations(env.grpc, env.clock, count=1, turns_each=turns, prefix=MESH)
-            process_ms = (time.process_time() - process) * 1000 / turns
+            process_ms = await run_turns(turns)
             lines = _counts["lines"]
             whole = _spent["cpu"] + _spent.get("bind_cpu", 0.0)
             us = whole * 1e6 / max(1, lines)
@@ -167,9 +165,7 @@ async def _run(turns: int, rounds: int, pieces: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.log_cpu")
-    parser.add_argument("--turns", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = turn_parser("python -m bench.log_cpu")
     parser.add_argument("--pieces", action="store_true", help="time each processor too")
     args = parser.parse_args()
     asyncio.run(_run(args.turns, args.rounds, args.pieces))

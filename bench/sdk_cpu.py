@@ -24,8 +24,6 @@ on PYTHONPATH).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -34,7 +32,7 @@ from typing import Any
 
 import openai
 
-from bench.turn_cpu import ThreadCpu, warmed_conversation
+from bench.turn_cpu import ThreadCpu, run_rounds, warmed_conversation
 from tzurot.inference import answering, llm, sse
 from tzurot.inference.chunks import AnswerAssembly
 
@@ -133,11 +131,7 @@ async def _run(turns: int, rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.sdk_cpu")
-    parser.add_argument("--turns", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    asyncio.run(_run(args.turns, args.rounds))
+    run_rounds("python -m bench.sdk_cpu", _run)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,15 @@
 """What the benches timing a piece's CPU inside real turns share (`bench.gateway_cpu`,
-`bench.direct_cpu`): one conversation through the in-process mesh, warmed up, then rounds of
-turns; and an awaitable that counts the thread CPU of each resumption of another.
+`bench.direct_cpu`, `bench.convert_cpu`, `bench.log_cpu`, `bench.sdk_cpu`): one conversation
+through the in-process mesh, warmed up, then rounds of turns; an awaitable that counts the
+thread CPU of each resumption of another; and their command line (`--turns`, `--rounds`).
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,9 +47,15 @@ RunTurns = Callable[[int], Awaitable[float]]
 
 
 @asynccontextmanager
-async def warmed_conversation(warm_up_turns: int) -> AsyncIterator[RunTurns]:
-    """The in-process mesh (one user) after `warm_up_turns` turns of one conversation."""
+async def warmed_conversation(
+    warm_up_turns: int, *, ready: Callable[[], object] | None = None
+) -> AsyncIterator[RunTurns]:
+    """The in-process mesh (one user) after `warm_up_turns` turns of one conversation;
+    `ready` is called once the mesh is up, before the warm-up (instrumenting what the mesh
+    configures as it starts, e.g. its logging)."""
     async with bench_env(1) as env:
+        if ready is not None:
+            ready()
 
         async def run_turns(turns: int) -> float:
             started = time.process_time()
@@ -55,3 +64,24 @@ async def warmed_conversation(warm_up_turns: int) -> AsyncIterator[RunTurns]:
 
         await run_turns(warm_up_turns)
         yield run_turns
+
+
+def turn_parser(prog: str, *, turns: int = 40, rounds: int = 3) -> argparse.ArgumentParser:
+    """The command line of a bench timing a piece inside turns: `--turns N` a round,
+    `--rounds R`."""
+    parser = argparse.ArgumentParser(prog=prog)
+    parser.add_argument("--turns", type=int, default=turns)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    return parser
+
+
+def run_rounds(
+    prog: str,
+    run: Callable[[int, int], Coroutine[Any, Any, object]],
+    *,
+    turns: int = 40,
+    rounds: int = 3,
+) -> None:
+    """A bench's `main`: parses `turn_parser`'s command line and runs `run(turns, rounds)`."""
+    args = turn_parser(prog, turns=turns, rounds=rounds).parse_args()
+    asyncio.run(run(args.turns, args.rounds))

@@ -103,7 +103,8 @@ async def test_a_scopes_nearest_are_exact_under_a_one_percent_filter(memory_url:
         assert [n.id for n in near] == exact
 
         scope_filter = [memories.c.personality_id == "p", memories.c.user_id == "target"]
-        search = {"vec": query, "pid": "p", "uids": ["target"], "nk": K, "known": []}
+        # EXPLAINed on the engine's own connections: no binary vector codec, the text form.
+        search = {"vec": str(query), "pid": "p", "uids": ["target"], "nk": K, "known": []}
         async with engine.connect() as conn:
             plans = [
                 await _plan(conn, _sql(nearest_select(scope_filter, query, K), conn)),
@@ -173,7 +174,8 @@ async def test_a_large_scope_is_searched_through_the_hnsw_index(
         assert "embedding <=> q.vec" in sent[2]
 
         scope_filter = [memories.c.personality_id == "p", memories.c.user_id == "target"]
-        search = {"vec": data.query, "pid": "p", "uids": ["target"], "nk": K, "known": []}
+        # EXPLAINed on the engine's own connections: no binary vector codec, the text form.
+        search = {"vec": str(data.query), "pid": "p", "uids": ["target"], "nk": K, "known": []}
         async with engine.connect() as conn:
             plans = [
                 await _plan(
@@ -357,7 +359,7 @@ async def test_candidates_are_both_pools_in_one_statement(
         async def counted(engine: Any, statement: Any, params: Any, method: str) -> Any:
             sql = statement.prepare(engine.dialect, params)[0]
             statements.append(sql)
-            if "real[]" not in sql:
+            if "AS vector) AS v" not in sql:  # without the query's vector
                 full_text_sent.set()
             return await run_direct(engine, statement, params, method)
 
@@ -402,10 +404,10 @@ async def test_candidates_are_both_pools_in_one_statement(
         # distances.
         assert len(statements) == 4
         assert "jsonb_to_recordset" in statements[0]
-        assert "real[]" in statements[1]
-        assert "real[]" not in statements[2]
+        assert "AS vector) AS v" in statements[1]  # the query's vector
+        assert "AS vector) AS v" not in statements[2]
         assert "ts_rank" in statements[2]
-        assert "real[]" in statements[3]
+        assert "AS vector) AS v" in statements[3]
         # A search's result is the candidate's memory with its score, built once.
         for hit in await store.candidates(
             "p", ["alice"], ["pixel"], query, nearest_k=2, keyword_k=2

@@ -6,10 +6,8 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from rapidfuzz.distance import LCSseq
 
 from tzurot.inference.domain import CleanupRule
 
@@ -121,7 +119,17 @@ def _similar_normal(a: str, b: str, threshold: float) -> bool:
     total = len(a) + len(b)
     if total and (
         2.0 * min(len(a), len(b)) / total < threshold
-        or 2.0 * LCSseq.similarity(a, b) / total < threshold
+        or 2.0 * _lcs_length()(a, b) / total < threshold
     ):
         return False
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio() >= threshold
+
+
+@functools.cache
+def _lcs_length() -> Callable[[str, str], int]:
+    """rapidfuzz's `LCSseq.similarity` (the longest common subsequence's length), imported on
+    first use: at import it cost inference's start 8-15 ms (most of this module's import)."""
+    from rapidfuzz.distance import LCSseq  # noqa: PLC0415 - loaded on first use (docstring)
+
+    similarity: Callable[[str, str], int] = LCSseq.similarity
+    return similarity

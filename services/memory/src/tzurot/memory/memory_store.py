@@ -29,6 +29,7 @@ from tzurot.memory.memory_rows import (
     as_uuids,
     insert_unless,
     stored_memory,
+    use_binary_vectors,
 )
 from tzurot.memory.modes import ModeQueries
 from tzurot.memory.outbox import OutboxQueries
@@ -103,6 +104,7 @@ class PostgresMemoryStore(SearchQueries, OutboxQueries, MaintenanceQueries, Mode
         self._engine = engine
         # Lone statements need no BEGIN/COMMIT around them (tzurot.db.engine.autocommit).
         self._auto = autocommit(engine)
+        use_binary_vectors(engine)  # the searches' `vector` parameters (memory_rows.py)
         _hnsw_session(engine, ef_search)
         self._sizes = ScopeSizes(self._count_up_to, rule=large_scope)
 

@@ -115,12 +115,14 @@ def candidates_sql(
     the ORM types' processing.
 
     The query's vector and full-text query are made once, in a CTE read by InitPlans: the
-    statement is prepared, and under a generic plan an expression of a parameter (the cast
-    of the vector, to_tsquery) would be computed again for every row compared or ranked.
-    The vector travels as `real[]` (binary floats: no text to format in Python or parse in
-    Postgres). The full-text pool is ranked by ts_rank (term frequency), not ts_rank_cd
-    (cover density): a five-word OR query matches a third of a scope (the speaker's name),
-    and cover density cost ~10 us a row, 4x the rest of the statement (docs/MEMORY.md).
+    statement is prepared, and under a generic plan an expression of a parameter
+    (to_tsquery) would be computed again for every row compared or ranked. The vector
+    travels as a binary `vector` (the direct pool's codec, `memory_rows.use_binary_vectors`:
+    no text to format in Python or parse in Postgres, no `real[]` whose floats asyncpg
+    checks one by one). The full-text pool is ranked by ts_rank (term frequency), not
+    ts_rank_cd (cover density): a five-word OR query matches a third of a scope (the
+    speaker's name), and cover density cost ~10 us a row, 4x the rest of the statement
+    (docs/MEMORY.md).
     """
     where = _scope_sql(before=before, since=since, fresh=fresh)
     made = [_QUERY_VECTOR]
@@ -174,7 +176,7 @@ def nearest_sql(*, before: bool, since: bool, fresh: bool, exact: bool = True) -
     )
 
 
-_QUERY_VECTOR = "CAST(CAST(:vec AS real[]) AS vector) AS v"
+_QUERY_VECTOR = "CAST(:vec AS vector) AS v"
 _QUERY_WORDS = "to_tsquery('english', :tsq) AS t"
 _POSTGRES: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 _NO_COLUMNS = ", ".join(f"CAST(NULL AS {c.type.compile(dialect=_POSTGRES)})" for c in COLUMNS[1:])
