@@ -16,6 +16,7 @@ from tzurot.cli.command_errors import _guarded, _run
 
 if TYPE_CHECKING:
     from tzurot.cli.settings import CliSettings
+    from tzurot.v1 import gateway_pb2 as gw_pb2
 
 
 @wallet_app.command("set")
@@ -130,24 +131,35 @@ def wallet_list(user: UserOption = "") -> None:
     gw, GatewayClient, CliSettings = _gateway()
 
     async def _main() -> int:
-        from tzurot.cli.terminal_text import one_line
-
         async with GatewayClient(CliSettings.from_env()) as client:
             reply = await client.stub.ListWalletKeys(gw.ListWalletKeysRequest(actor=who.actor))
         if not reply.keys:
             print("No keys stored. Add one with: tzurot wallet set openrouter")
         for key in reply.keys:
-            used = (
-                key.last_used_at.ToDatetime().isoformat(" ", "minutes")
-                if key.HasField("last_used_at")
-                else "never"
-            )
-            created = f"{key.created_at.ToDatetime():%Y-%m-%d}"
-            provider, hint = one_line(key.provider), one_line(key.hint)
-            print(f"{provider:<12} …{hint:<4}  created {created}  last used {used}")
+            print(key_line(key))
         return 0
 
     raise typer.Exit(_run(_main()))
+
+
+def key_line(key: gw_pb2.WalletKey) -> str:
+    """One stored key as `wallet list` prints it (never the key): provider, hint, created,
+    last used, and that it is not used when the gateway says its provider takes none."""
+    from tzurot.cli.terminal_text import one_line
+
+    used = (
+        key.last_used_at.ToDatetime().isoformat(" ", "minutes")
+        if key.HasField("last_used_at")
+        else "never"
+    )
+    created = f"{key.created_at.ToDatetime():%Y-%m-%d}"
+    provider, hint = one_line(key.provider), one_line(key.hint)
+    unused = (
+        f"  (not used: {provider} takes no key; tzurot wallet remove {provider} deletes it)"
+        if key.takes_no_key
+        else ""
+    )
+    return f"{provider:<12} …{hint:<4}  created {created}  last used {used}{unused}"
 
 
 @wallet_app.command("remove")

@@ -411,8 +411,12 @@ class GenerationFinished(_message.Message):
     on (never for a scheduled turn).
     """
     footer: _builtins.str
-    """A line to show under the answer (the answering model, when the model_footer setting is
-    on); empty for none. Not part of content, nor of history.
+    """One line to show under the answer, its parts joined by " · ": the answering model
+    ("provider/model"), when the user's model_footer setting is on; then, whatever that
+    setting, each file of the message inference left unread for want of a key, and which key
+    reads it ("image not read: add a key for openrouter with /wallet set openrouter"). Empty
+    for none. Not part of content, nor of history. A replay (the same idempotency key again)
+    carries it too, rebuilt from the job's row.
     """
     speak: _builtins.bool
     """Speak this answer once it is delivered (SpeakAnswer): the user's voice choice, the
@@ -2061,6 +2065,7 @@ class WalletKey(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     LAST_USED_AT_FIELD_NUMBER: _builtins.int
     HINT_FIELD_NUMBER: _builtins.int
+    TAKES_NO_KEY_FIELD_NUMBER: _builtins.int
     provider: _builtins.str
     active: _builtins.bool
     """False after the provider rejected the key (401) in use, until a new key is stored or
@@ -2068,6 +2073,12 @@ class WalletKey(_message.Message):
     """
     hint: _builtins.str
     """At most the last four characters, for recognition."""
+    takes_no_key: _builtins.bool
+    """Inference says the provider takes no key (ListProviders' keyless_providers: a local
+    server, or one the operator declared keyless): this key, stored before keys for it were
+    refused or before the provider became keyless, is never used nor sent. Removing it is
+    safe. Never set from a guess while inference cannot say.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -2080,10 +2091,11 @@ class WalletKey(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         last_used_at: _timestamp_pb2.Timestamp | None = ...,
         hint: _builtins.str = ...,
+        takes_no_key: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "last_used_at", b"last_used_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created_at", b"created_at", "hint", b"hint", "last_used_at", b"last_used_at", "provider", b"provider"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["active", b"active", "created_at", b"created_at", "hint", b"hint", "last_used_at", b"last_used_at", "provider", b"provider", "takes_no_key", b"takes_no_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -4783,6 +4795,7 @@ class UnfinishedAnswer(_message.Message):
     REPLACED_MESSAGE_IDS_FIELD_NUMBER: _builtins.int
     FAILED_MESSAGE_FIELD_NUMBER: _builtins.int
     REPLY_HEADER_FIELD_NUMBER: _builtins.int
+    FOOTER_FIELD_NUMBER: _builtins.int
     job_id: _builtins.str
     content: _builtins.str
     """The whole answer; empty when it could not be generated again, or is withheld."""
@@ -4797,6 +4810,11 @@ class UnfinishedAnswer(_message.Message):
     reply_header: _builtins.str
     """The reply header the answer was shown with (NoteAnswerPreviewRequest.reply_header), ""
     when none or not known: the answer's first message starts with it again.
+    """
+    footer: _builtins.str
+    """The line to show under the answer (content set), as GenerationFinished.footer: the
+    model (model_footer on), the files left unread for want of a key. Not part of content,
+    nor of history. Empty for none, and from an older gateway.
     """
     @_builtins.property
     def personality(self) -> _common_pb2.Personality: ...
@@ -4820,10 +4838,11 @@ class UnfinishedAnswer(_message.Message):
         replaced_message_ids: _abc.Iterable[_builtins.str] | None = ...,
         failed_message: _builtins.str = ...,
         reply_header: _builtins.str = ...,
+        footer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["personality", b"personality"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_message", b"failed_message", "failed_reason", b"failed_reason", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids", "reply_header", b"reply_header"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "failed_message", b"failed_message", "failed_reason", b"failed_reason", "footer", b"footer", "job_id", b"job_id", "personality", b"personality", "preview_message_ids", b"preview_message_ids", "replaced_message_ids", b"replaced_message_ids", "reply_header", b"reply_header"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

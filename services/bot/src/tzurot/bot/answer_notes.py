@@ -1,5 +1,7 @@
 """The small lines the bot shows under an answer, no part of it (history keeps the gateway's
-content, never these): that the model's length limit cut it off, and the model footer."""
+content, never these): that the model's length limit cut it off, and the gateway's footer (the
+answering model when the user's model_footer setting is on, and any file left unread for want of
+a key: "image not read: add a key for openrouter with /wallet set openrouter"), one line."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def as_shown(content: str, last_line: str) -> list[str]:
     """Every way `with_notes` may have shown `content`, given the last line its last message
     shows: bare, with the cut-off line, with a footer (that last line's, when it reads as
     one), or both. A status line (a restart's, a skill's: they end in "…") is no footer: a
-    footer names the model ("provider/model")."""
+    footer names the model ("provider/model") or a file left unread, never ending so."""
     footers = [""]
     if (
         last_line.startswith(_NOTE)

@@ -1,11 +1,13 @@
 """Finishing an answer whose bot died while streaming it (the gateway's `unfinished` event).
 
 The preview messages the dead bot left (half an answer) are edited into the whole answer, in
-2000-character pieces like any answer, keeping its reply header; or, when the gateway could
-not produce the answer again, into the personality's failure notice; or, when it withholds
-the answer (`failed_message`: the user asked for their data to be deleted, or the personality
-was deleted), into why, in the personality's voice, as the bot shows the refusal of a message
-of theirs. The ids returned go back with the acknowledgement, which delivers the job (its turn
+2000-character pieces like any answer, keeping its reply header, with the footer the dead bot
+would have shown under it (`UnfinishedAnswer.footer`: the model, the files left unread for
+want of a key; answer_notes.with_notes); or, when the gateway could not produce the answer
+again, into the personality's failure notice; or, when it withholds the answer
+(`failed_message`: the user asked for their data to be deleted, or the personality was
+deleted), into why, in the personality's voice, as the bot shows the refusal of a message of
+theirs. The ids returned go back with the acknowledgement, which delivers the job (its turn
 reaches history) when there was an answer. A 🔄's answer also deletes the answer it replaces,
 which its dead bot had left until the new one was posted (the acknowledgement takes that
 exchange out of history).
@@ -68,7 +70,7 @@ import aiohttp
 import discord
 import structlog
 
-from tzurot.bot.answer_notes import as_shown
+from tzurot.bot.answer_notes import as_shown, with_notes
 from tzurot.bot.gateway_client import GatewayClient, NoteBudget
 from tzurot.bot.posting import Delete, Edit, Send, StreamedAnswer
 from tzurot.bot.reasoning import shows_our_reasoning, unmarked
@@ -240,6 +242,7 @@ async def finish_unfinished(
             prefix,
             found.texts,
             messages=len(unfinished.preview_message_ids) - len(found.beyond),
+            footer=unfinished.footer,
         )
     ):
         # Its files and its reasoning were posted only once its text was finished (the
@@ -295,8 +298,12 @@ async def _show_text(
         await noted([*streams[-1].message_ids, message_id])
         return message_id
 
-    text = unfinished.content or failure_notice(
-        personality, unfinished.failed_reason, unfinished.failed_message
+    text = (
+        # With the line its dead bot would have shown under it (the model, the files left
+        # unread for want of a key), as a live answer's (answer_notes.with_notes).
+        with_notes(unfinished.content, finish_reason="stop", footer=unfinished.footer)
+        if unfinished.content
+        else failure_notice(personality, unfinished.failed_reason, unfinished.failed_message)
     )
     while True:
         if refused:
@@ -364,17 +371,23 @@ async def _previews_shown(
     )
 
 
-def _shown_finished(content: str, prefix: str, texts: list[str], *, messages: int) -> bool:
+def _shown_finished(
+    content: str, prefix: str, texts: list[str], *, messages: int, footer: str = ""
+) -> bool:
     """Whether the text's previews still there (`texts`, in order) show the whole `content`
     as the dead bot finished it: the pieces of the content after the reply header `prefix`,
-    with the notes `with_notes` puts under it (the cut-off line, the model's footer; no other
-    line), each in a message of its own; one a moderator deleted passed over, but never the
-    last (a half answer whose last message was deleted shows the same). `messages`: how many
-    messages of its text were noted (it cannot show more pieces)."""
+    with the notes `with_notes` puts under it (the cut-off line, the footer; no other line),
+    each in a message of its own; one a moderator deleted passed over, but never the last (a
+    half answer whose last message was deleted shows the same). `messages`: how many
+    messages of its text were noted (it cannot show more pieces). With a `footer` handed over
+    the dead bot finished it under that line: the content shown without it (its last preview
+    had the whole text, the bot died before its final edit) is not finished."""
     if not texts:
         return False
     last_line = texts[-1].rsplit("\n", 1)[-1]
     for shown in as_shown(content, last_line):
+        if footer and not shown.endswith(f"\n-# {footer}"):
+            continue
         pieces = split_message(unmarked(prefix + shown))
         if len(pieces) > messages or pieces[-1] != texts[-1]:
             continue

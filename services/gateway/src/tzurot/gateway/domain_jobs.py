@@ -95,6 +95,8 @@ class UnfinishedAnswer:
     failed_message: str = ""
     replaced_message_ids: tuple[str, ...] = ()
     reply_header: str = ""
+    footer: str = ""
+    """The line under the answer (GenerationFinished.footer), rebuilt from the job's row."""
 
 
 @dataclass(frozen=True)

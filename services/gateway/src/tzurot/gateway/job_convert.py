@@ -118,6 +118,7 @@ def unfinished_answer(
         failed_message=u.failed_message,
         replaced_message_ids=list(u.replaced_message_ids),
         reply_header=u.reply_header,
+        footer=u.footer,
     )
 
 

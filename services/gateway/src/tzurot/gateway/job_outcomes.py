@@ -1,12 +1,14 @@
 """A job's run, its outcomes: the answer stored on its job (`_finish`), the job failed
-(`_fail`), why a run lost its job (`_lost`), a duplicate's replay of a finished job, and the
-lease a run renews while it lasts. Every write is fenced by the run's attempt (store/jobs.py).
+(`_fail`), why a run lost its job (`_lost`), a duplicate's replay of a finished job, the
+footer of a stored answer handed out again (`_stored_footer`: a replay's, a restarted bot's),
+and the lease a run renews while it lasts. Every write is fenced by the run's attempt
+(store/jobs.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 
 import structlog
 
@@ -15,6 +17,7 @@ from tzurot.gateway.domain import (
     GenerationFinished,
     Job,
     JobAccepted,
+    JobContext,
     JobError,
     JobStatus,
     Personality,
@@ -26,6 +29,8 @@ from tzurot.gateway.gateway_core import GatewayState
 from tzurot.gateway.job_context import context_columns
 from tzurot.gateway.lore import LoreState
 from tzurot.gateway.lost_jobs import lost_job_error
+from tzurot.gateway.reply_requests import stored_footer
+from tzurot.gateway.settings import ResolvedSetting, channel_ids, resolve
 from tzurot.gateway.store.jobs import JOB_TAKEN_OVER, taken_over
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, error_from_code
@@ -106,9 +111,10 @@ class JobOutcomes(GatewayState):
         return True
 
     async def _replay(
-        self, job: Job, personality: Personality
+        self, job: Job, personality: Personality, settings: Mapping[str, ResolvedSetting]
     ) -> AsyncGenerator[GenerateEvent, None]:
-        """A duplicate request of a finished job: repeat its outcome."""
+        """A duplicate request of a finished job: repeat its outcome, with the footer its
+        first stream had (`settings`: the duplicate's, as admitted now)."""
         if job.status is JobStatus.FAILED:
             raise _job_error(job)
         metrics.record_job("replayed")
@@ -125,8 +131,25 @@ class JobOutcomes(GatewayState):
             content=job.content,
             usage=job.usage,
             finish_reason="stop",
+            footer=await self._stored_footer(job, settings),
             files=await self._store.job_files(job.id),
         )
+
+    async def _stored_footer(
+        self, job: Job, settings: Mapping[str, ResolvedSetting] | None = None
+    ) -> str:
+        """The line under the job's stored answer, as its stream had it
+        (reply_requests.stored_footer): the model, when the user's model_footer setting is on
+        (`settings`, else hers where the job was asked), and the files inference left unread
+        for want of a key, from the job's row."""
+        found = await self._store.get_job_with_context(job.id)
+        context = JobContext() if found is None else found[1]
+        if settings is None:
+            levels = await self._admin_store.setting_levels(
+                user_id=job.user_id, personality_id=job.personality_id, **channel_ids(job.location)
+            )
+            settings = resolve(levels)
+        return stored_footer(job, context, settings)
 
     async def _keep_alive(self, job_id: str, attempt: int, lost: asyncio.Event) -> None:
         """Renews the job's lease while it runs, so duplicates do not take it over; sets

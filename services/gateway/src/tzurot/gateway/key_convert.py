@@ -4,6 +4,7 @@ a key."""
 from __future__ import annotations
 
 from datetime import UTC
+from typing import TYPE_CHECKING
 
 from tzurot.gateway import domain as d
 from tzurot.gateway.key_uses import taken_after
@@ -13,8 +14,13 @@ from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import keyvault_pb2 as kv
 
+if TYPE_CHECKING:
+    from tzurot.gateway.wallet import ListedKey
+
 
 def wallet_key(k: d.WalletKey) -> gw.WalletKey:
+    """A key `set` just stored (never one for a provider that takes no key: `set` refuses
+    those); `listed_key` for `list`'s."""
     return gw.WalletKey(
         provider=k.provider,
         active=k.active,
@@ -22,6 +28,13 @@ def wallet_key(k: d.WalletKey) -> gw.WalletKey:
         last_used_at=timestamp(k.last_used_at),
         hint=k.hint,
     )
+
+
+def listed_key(k: ListedKey) -> gw.WalletKey:
+    """A key as `Wallet.list` gives it, flagged when inference says its provider takes none."""
+    converted = wallet_key(k)
+    converted.takes_no_key = k.takes_no_key
+    return converted
 
 
 def key_restriction(r: d.KeyRestriction | None) -> common.KeyRestriction | None:

@@ -1,11 +1,11 @@
 """What inference is asked for a job, and what the user's settings add to its answer: the
 request (lore and group from the turn's reads, attachments within the settings' limits),
-reasoning kept for Inspect or shown with the answer, the model footer, whether the answer is
-spoken."""
+reasoning kept for Inspect or shown with the answer, the footer (the model, the files left
+unread for want of a key), whether the answer is spoken."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tzurot.gateway.attachment_reads import with_reads
@@ -13,10 +13,12 @@ from tzurot.gateway.domain import (
     ConfigSource,
     GenerateCommand,
     Job,
+    JobContext,
     Location,
     Personality,
     ReplyFinished,
     ReplyRequest,
+    Usage,
     User,
 )
 from tzurot.gateway.gateway_core import GatewayState, Prepared
@@ -29,11 +31,16 @@ from tzurot.gateway.settings import (
     MEMORY_THRESHOLD,
     MODEL_FOOTER,
     SHOW_REASONING,
+    ResolvedSetting,
     channel_ids,
     limit_attachments,
     set_at,
 )
+from tzurot.gateway.unread_files import UnreadFile, unread_files, unread_lines
 from tzurot.gateway.voice import decide as decide_voice
+
+FOOTER_SEPARATOR = " · "
+"""Between the footer's parts (the model, each key a file wanted)."""
 
 
 class ReplyRequests(GatewayState):
@@ -136,8 +143,39 @@ def shown_reasoning(finished: ReplyFinished, command: GenerateCommand, prepared:
     return finished.reasoning if asked else ""
 
 
-def footer(finished: ReplyFinished, prepared: Prepared) -> str:
-    """The answering model, when the model_footer setting is on."""
-    if not prepared.settings[MODEL_FOOTER].value:
-        return ""
-    return f"{finished.usage.provider}/{finished.usage.model}"
+def footer(finished: ReplyFinished, prepared: Prepared, job: Job) -> str:
+    """The line under the job's answer, as it is streamed (`footer_line`): the files unread
+    found in what inference added to the request's content (`job.request_content`, what the
+    client sent)."""
+    unread = unread_files(
+        job.request_content, finished.user_content, finished.attachments, job_id=job.id
+    )
+    return footer_line(finished.usage, unread, prepared.settings)
+
+
+def stored_footer(job: Job, context: JobContext, settings: Mapping[str, ResolvedSetting]) -> str:
+    """The same line for the job's stored answer, handed out again (a replay, a restarted
+    bot's `unfinished`): rebuilt from the job's row, its context (`user_content` and files,
+    job_context.py) and what was read of its files (`attachment_reads`), as the model from
+    its usage."""
+    unread = unread_files(
+        job.request_content,
+        context.user_content,
+        context.attachments,
+        dict(job.attachment_reads),
+        job_id=job.id,
+    )
+    return footer_line(job.usage, unread, settings)
+
+
+def footer_line(
+    usage: Usage | None, unread: Sequence[UnreadFile], settings: Mapping[str, ResolvedSetting]
+) -> str:
+    """The line under an answer: the answering model, when the model_footer setting is on,
+    then, whatever the setting, each file inference left unread for want of a key and which
+    key reads it (unread_files.py), " · " between them: one line, as
+    GenerationFinished.footer is."""
+    parts = unread_lines(unread)
+    if usage is not None and settings[MODEL_FOOTER].value:
+        parts.insert(0, f"{usage.provider}/{usage.model}")
+    return FOOTER_SEPARATOR.join(parts)

@@ -185,7 +185,9 @@ class Gateway(
                 # predates it) and refused, so the bot never posts it twice.
                 await self.events.ack(turn.event.id, job.delivered_message_ids, "")
                 raise FailedPrecondition("this turn was posted already", reason="TURN_DELIVERED")
-            async with contextlib.aclosing(self._replay(job, personality)) as replayed:
+            async with contextlib.aclosing(
+                self._replay(job, personality, prepared.settings)
+            ) as replayed:
                 async for event in replayed:
                     yield event
             return
@@ -378,7 +380,7 @@ class Gateway(
             usage=finished.usage,
             finish_reason=finished.finish_reason,
             reasoning=shown_reasoning(finished, command, prepared),
-            footer=footer(finished, prepared),
+            footer=footer(finished, prepared, job),
             files=finished.files,
             speak=bool(finished.content.strip())
             and await self._should_speak(personality, command.location, prepared),

@@ -101,6 +101,9 @@ class UnfinishedAnswers(GatewayState):
     async def retry_job(self, job_id: str) -> Job:  # the Gateway's (service.py)
         raise NotImplementedError
 
+    async def _stored_footer(self, job: Job) -> str:  # job_outcomes.py's
+        raise NotImplementedError
+
     async def note_preview(
         self, job_id: str, message_ids: Sequence[str], reply_header: str = ""
     ) -> None:
@@ -218,6 +221,8 @@ class UnfinishedAnswers(GatewayState):
             failed_message=error.message if error and error.reason == JOB_RUN_LIMIT else "",
             replaced_message_ids=tuple(await self.replaced_messages(job)) if answered else (),
             reply_header=job.preview_header,
+            # The line its dead bot would have shown under it: the model, the files unread.
+            footer=await self._stored_footer(job) if answered else "",
         )
 
     async def _regenerate(self, job: Job, regeneration: int) -> None:

@@ -33,7 +33,12 @@ logs it whole).
 A key for a provider inference says takes no key (`keyless_providers`: a local server, one
 the operator declared `"keyless"`) is refused before any call, `PROVIDER_TAKES_NO_KEY` naming
 it: it would never be sent, yet its owner would think she pays with it. Only inference's word
-refuses (`Listed.said_keyless`), never the built-in names' guess while it cannot say.
+refuses (`Listed.said_keyless`), never the built-in names' guess while it cannot say. A key
+stored for one before (before the refusal, or before the provider became keyless) is never
+used: `test` sends it nowhere, answering FAILED_PRECONDITION `PROVIDER_TAKES_NO_KEY` that it
+is never used and how to remove it, and `list` flags it (`ListedKey.takes_no_key`,
+`WalletKey.takes_no_key`) on inference's last list, never waiting for it
+(provider_list.py `known`).
 
 Brave Search has no free call that proves a key (inference's wallet_keys.py): a new Brave key
 is stored unchecked (inference checked its form; `KeyCheck.unchecked`), which `set` returns
@@ -44,12 +49,10 @@ says.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol, runtime_checkable
+from dataclasses import dataclass, fields
+from typing import Protocol
 
 import structlog
 from pydantic import SecretStr
@@ -58,7 +61,16 @@ from tzurot.gateway.domain import Actor, KeyCheck, KeyRestriction, StoredKey, Us
 from tzurot.gateway.key_landing import may_have_landed, read_back
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import KeyVault
-from tzurot.gateway.voice import LOCAL_SPEECH_PROVIDERS
+from tzurot.gateway.provider_list import (
+    KNOWN_PROVIDERS,
+    PROVIDERS_RETRY_SECONDS,
+    PROVIDERS_TTL_SECONDS,
+    FixedProviders,
+    InferenceProviders,
+    Listed,
+    ProviderList,
+    ProviderNames,
+)
 from tzurot.runtime.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -68,6 +80,30 @@ from tzurot.runtime.errors import (
     TzurotError,
     Unavailable,
 )
+
+__all__ = [  # the provider list's names too (provider_list.py), imported from here before
+    "INVALID_API_KEY",
+    "KNOWN_PROVIDERS",
+    "MAX_API_KEY_CHARS",
+    "MAX_PROVIDER_CHARS",
+    "NO_PROVIDER_LIST",
+    "PROVIDERS_RETRY_SECONDS",
+    "PROVIDERS_TTL_SECONDS",
+    "QUOTA_EXCEEDED",
+    "RATE_LIMITED",
+    "TAKES_NO_KEY",
+    "UNKNOWN_PROVIDER",
+    "FixedProviders",
+    "InferenceProviders",
+    "KeyChecker",
+    "KeyTest",
+    "Listed",
+    "ListedKey",
+    "ProviderList",
+    "ProviderNames",
+    "Users",
+    "Wallet",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -80,191 +116,9 @@ UNKNOWN_PROVIDER = "UNKNOWN_PROVIDER"
 TAKES_NO_KEY = "PROVIDER_TAKES_NO_KEY"
 """The reason `set` refuses a key for a provider inference says takes no key."""
 
-KNOWN_PROVIDERS: frozenset[str] = frozenset(
-    {
-        # inference's built-in providers (tzurot.inference.providers.DEFAULT_PROVIDERS)
-        "openrouter",
-        "openai",
-        "anthropic",
-        "gemini",
-        "ollama",
-        "vllm",
-        "lmstudio",
-        "kokoro",
-        "openedai-speech",
-        # the wallet's service keys: voice (inference speech.py) and web search (skills)
-        "elevenlabs",
-        "brave",
-    }
-)
-"""The built-in providers a key may be stored for: inference's built-in LLM providers and the
-wallet's service keys. The wallet asks inference for its own list (`InferenceProviders`, which
-has the operator's `TZUROT_PROVIDERS` too); this one stands in when inference cannot say."""
-
-PROVIDERS_TTL_SECONDS = 60.0
-"""How long a process trusts inference's list of providers before asking again."""
-PROVIDERS_RETRY_SECONDS = 5.0
-"""After inference could not answer, how long a process goes without asking again (serving
-its last list meanwhile): an outage costs one question in that time, not one per caller."""
-KEYED_PROVIDERS: frozenset[str] = frozenset(
-    {"openrouter", "openai", "anthropic", "gemini", "elevenlabs", "brave"}
-)
-"""The built-in providers paid with a key (inference's hosted ones and the wallet's service
-keys): while inference has never said otherwise, they take one."""
 NO_PROVIDER_LIST = "inference cannot say which providers it has right now; try again in a minute"
 """UNAVAILABLE for a name outside the built-in stand-in list while inference cannot answer:
 it may be the operator's own, so it is not called unknown."""
-
-
-class ProviderList(NamedTuple):
-    """Inference's ListProviders: the providers a key may be stored for, those of them that
-    speak and those that take no key."""
-
-    names: frozenset[str]
-    speech: frozenset[str] | None = None
-    """Those that synthesise speech, which a voice may name (speech_providers); None when
-    inference did not say: one older than that field, or the built-in list standing in."""
-    keyless: frozenset[str] | None = None
-    """Those that take no key (keyless_providers); None when inference did not say
-    (`Listed.takes_no_key` then goes by the built-in names)."""
-
-
-class Listed(NamedTuple):
-    """The providers known now, and whether inference said so (`answered`) or the built-in
-    list stands in while it cannot: a name outside that list may then be the operator's."""
-
-    providers: ProviderList
-    answered: bool
-
-    @property
-    def names(self) -> frozenset[str]:
-        return self.providers.names
-
-    @property
-    def speech(self) -> frozenset[str] | None:
-        return self.providers.speech
-
-    @property
-    def keyless(self) -> frozenset[str] | None:
-        return self.providers.keyless
-
-    def takes_no_key(self, provider: str) -> bool:
-        """Whether `provider` asks nobody for a key (a local server, or one the operator
-        declared `"keyless"`): a user without a key is then no guest, and free will asks its
-        payer for none. Inference's word when it said; else only the built-in local speech
-        servers (`voice.LOCAL_SPEECH_PROVIDERS`), as before inference said it."""
-        keyless = frozenset(LOCAL_SPEECH_PROVIDERS) if self.keyless is None else self.keyless
-        return provider in keyless
-
-    def said_keyless(self, provider: str) -> bool:
-        """Inference said `provider` takes no key (its keyless_providers, this answer's or
-        its last): never the built-in names' guess, which an operator may have overridden."""
-        return self.keyless is not None and provider in self.keyless
-
-    def keyless_of(self, provider: str) -> bool | None:
-        """`takes_no_key`, or None when nobody can say: inference never answered (the
-        built-in stand-in list) and `provider` is neither a built-in keyed one
-        (`KEYED_PROVIDERS`, False) nor a built-in local speech server (True)."""
-        if self.answered or provider in KEYED_PROVIDERS:
-            return self.takes_no_key(provider)
-        return True if provider in LOCAL_SPEECH_PROVIDERS else None
-
-
-@runtime_checkable
-class ProviderNames(Protocol):
-    async def names(self) -> frozenset[str]:
-        """The providers a key may be stored for, now."""
-        ...
-
-    async def listed(self) -> Listed:
-        """The same, with whether inference answered."""
-        ...
-
-
-class ProviderLister(Protocol):
-    async def list_providers(self) -> ProviderList:
-        """Inference's ListProviders; raises a TzurotError when inference cannot answer."""
-        ...
-
-
-class FixedProviders:
-    """A list of providers that does not change (tests, and an operator's fixed setup)."""
-
-    def __init__(self, names: Iterable[str]) -> None:
-        self._names = frozenset(names)
-
-    async def names(self) -> frozenset[str]:
-        return self._names
-
-    async def listed(self) -> Listed:
-        return Listed(ProviderList(self._names), answered=True)
-
-
-class InferenceProviders:
-    """The providers a key may be stored for, as inference lists them (ListProviders), asked
-    at most once every `ttl` seconds in this process.
-
-    Inference is the authority: gateway cannot see its configuration (each service has its
-    own), so a provider the operator adds there with `TZUROT_PROVIDERS` is known here within
-    `ttl`. When inference cannot answer (down, restarting, denied, or an older inference
-    without ListProviders), its last answer stands (the list changes only when inference is
-    redeployed), else the built-in list `fallback` (`KNOWN_PROVIDERS`): set, test and remove
-    of the built-in providers keep working (set still needs inference to check the key;
-    remove needs no inference at all), an operator's own provider is UNAVAILABLE ("try
-    again") until inference answers, not unknown (but test and remove of one the user
-    already holds a key for still work); `listed` says which of the two a list is.
-
-    One question at a time: callers meanwhile take the last answer, or, with none yet, wait
-    for the question's outcome. A failure is kept `retry` seconds (one warning each), so an
-    outage costs one question per `retry`, not one per caller (every admission of a user
-    without a key on a free config asks)."""
-
-    def __init__(
-        self,
-        inference: ProviderLister,
-        *,
-        ttl: float = PROVIDERS_TTL_SECONDS,
-        retry: float = PROVIDERS_RETRY_SECONDS,
-        fallback: Iterable[str] = KNOWN_PROVIDERS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._inference = inference
-        self._ttl = ttl
-        self._retry = retry
-        self._fallback = Listed(ProviderList(frozenset(fallback)), answered=False)
-        self._clock = clock
-        self._known: Listed | None = None
-        self._until = 0.0  # what is kept (an answer, or a failure) stands until then
-        self._asking = asyncio.Lock()
-
-    async def names(self) -> frozenset[str]:
-        return (await self.listed()).names
-
-    async def listed(self) -> Listed:
-        if self._clock() < self._until or (self._asking.locked() and self._known is not None):
-            return self._kept()
-        async with self._asking:  # those waiting take its outcome, answer or failure
-            if self._clock() < self._until:
-                return self._kept()
-            try:
-                answer = await self._inference.list_providers()
-            except TzurotError as exc:
-                self._until = self._clock() + self._retry
-                log.warning(
-                    "wallet.providers_unavailable",
-                    code=exc.code.name,
-                    reason=exc.reason,
-                    using="built-in providers" if self._known is None else "the last list",
-                    retry_in_seconds=self._retry,
-                )
-                return self._kept()
-            self._known = Listed(answer, answered=True)
-            self._until = self._clock() + self._ttl
-            return self._known
-
-    def _kept(self) -> Listed:
-        """Inference's last answer, else the built-in stand-in list."""
-        return self._fallback if self._known is None else self._known
 
 
 class Users(Protocol):
@@ -288,6 +142,14 @@ class KeyChecker(Protocol):
         """Checks the user's stored key (inference fetches it): how many models it sees, and
         its restriction, if any."""
         ...
+
+
+@dataclass(frozen=True)
+class ListedKey(WalletKey):
+    """A stored key as `list` gives it (never the key itself), flagged."""
+
+    takes_no_key: bool = False
+    """Inference says its provider takes no key: this key is never used (`Wallet.list`)."""
 
 
 @dataclass(frozen=True)
@@ -373,9 +235,22 @@ class Wallet:
         )
         return StoredKey(record, restriction, unchecked=unchecked)
 
-    async def list(self, actor: Actor) -> list[WalletKey]:
+    async def list(self, actor: Actor) -> list[ListedKey]:
+        """The user's stored keys, each flagged when inference says its provider takes no key
+        (`Listed.said_keyless`, never the built-in names' guess): stored before `set` refused
+        such keys, or before the provider became keyless, it is never used nor sent. The flag
+        never waits on inference (`known`: its last list, refreshed in the background): this
+        list, `/wallet remove`'s and `test`'s autocomplete need only keyvault."""
         user = await self._users.user(actor)
-        return await self._keyvault.list_keys(user.id)
+        keys = await self._keyvault.list_keys(user.id)
+        listed = self._providers.known() if keys else None
+        return [
+            ListedKey(
+                **{f.name: getattr(key, f.name) for f in fields(key)},
+                takes_no_key=listed is not None and listed.said_keyless(key.provider),
+            )
+            for key in keys
+        ]
 
     async def remove(self, actor: Actor, provider: str) -> None:
         _check_provider(provider)
@@ -390,12 +265,17 @@ class Wallet:
     async def test(self, actor: Actor, provider: str) -> KeyTest:
         """Re-checks the stored key with the provider; reports a refusal or an empty quota.
 
-        NOT_FOUND when no key is stored; UNAVAILABLE when the provider cannot say.
+        NOT_FOUND when no key is stored; UNAVAILABLE when the provider cannot say;
+        FAILED_PRECONDITION `PROVIDER_TAKES_NO_KEY`, nothing sent to inference, for a provider
+        inference says takes no key (`Listed.said_keyless`): a key stored for it is never used.
         """
         _check_provider(provider)
         user = await self._users.user(actor)
-        if provider not in await self._stored(user.id):
-            listed = await self._providers.listed()
+        stored = provider in await self._stored(user.id)
+        listed = await self._providers.listed()
+        if listed.said_keyless(provider):  # nothing to check: no key of hers is ever sent
+            raise _takes_no_key_to_test(provider, stored=stored)
+        if not stored:
             if provider not in listed.names:
                 raise _unknown(listed)
             raise NotFound(
@@ -454,6 +334,20 @@ def _unknown(listed: Listed) -> TzurotError:
         f"unknown provider; known: {', '.join(sorted(listed.names))}",
         reason=UNKNOWN_PROVIDER,
     )
+
+
+def _takes_no_key_to_test(provider: str, *, stored: bool) -> TzurotError:
+    """`test` of a provider inference says takes no key: FAILED_PRECONDITION
+    `PROVIDER_TAKES_NO_KEY`, saying a key stored for it (before `set` refused one, or before
+    the provider became keyless) is never used, and how to delete it."""
+    if stored:
+        text = (
+            f"{provider} takes no API key: your stored {provider} key is never used, so it "
+            f"was not tested; /wallet remove {provider} deletes it"
+        )
+    else:
+        text = f"{provider} takes no API key; there is no key to test"
+    return FailedPrecondition(text, reason=TAKES_NO_KEY, metadata={"provider": provider})
 
 
 def _lacks(restriction: KeyRestriction) -> str:

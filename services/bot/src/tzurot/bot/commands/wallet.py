@@ -21,6 +21,12 @@ its first use checks it and `/wallet test <provider>` checks it now at the cost 
 The bot never asks the gateway to skip a check, so such a key is one whose provider has none
 that is free. An older gateway, without the field, reads as checked: the bot then only says
 the key was saved. `test` of a Brave key spends one search on it, which the bot says.
+
+`list` says a key is not used when the gateway says its provider takes no key
+(`WalletKey.takes_no_key`, inference's word): stored before `set` refused such keys, or before
+the operator made the provider keyless. The gateway's `test` of one sends it nowhere and says
+why; its `set` for such a provider refuses the key once the form is sent (the bot knows only
+its built-in names, never which of them inference makes keyless).
 """
 
 from __future__ import annotations
@@ -135,11 +141,14 @@ def describe_keys(keys: list[gw.WalletKey]) -> str:
         return "You have no API keys stored. Add one with `/wallet set <provider>`."
     lines = ["Your API keys:"]
     for key in keys:
-        state = (
-            "active"
-            if key.active
-            else f"inactive: {key.provider} rejected it; store a new one with /wallet set"
-        )
+        if key.takes_no_key:  # inference's word: never a guess from the name
+            state = (
+                f"not used: {key.provider} takes no key; `/wallet remove {key.provider}` deletes it"
+            )
+        elif key.active:
+            state = "active"
+        else:
+            state = f"inactive: {key.provider} rejected it; store a new one with /wallet set"
         hint = f" (…{key.hint})" if key.hint else ""
         used = (
             f", last used <t:{key.last_used_at.seconds}:R>"
