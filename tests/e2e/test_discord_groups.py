@@ -262,7 +262,7 @@ async def test_three_personalities_answer_in_the_seeded_order(world: World) -> N
         said = await world.discord.say(world.general, world.alice, "good evening, everyone")
         posted = await world.discord.wait_until(lambda: len(answers(world)) >= 3 and answers(world))
         listed = await world.discord.slash(
-            world.general, world.alice, "channel", subcommand=["list"]
+            world.general, world.alice, "channel", subcommand=["list"], permissions=MANAGE_CHANNELS
         )
         await world.discord.wait_until(lambda: "".join(listed.texts()))
     order = await expected_order(world, "good evening, everyone", said.id, 3)
@@ -545,7 +545,11 @@ async def test_free_will_keeps_quiet_hours_reacts_by_its_seeded_draw_and_stops_w
         await scheduler.tick()
         assert len(await events_of(world, str(world.general["id"]))) == 2  # nothing queued
         status = await world.discord.slash(
-            world.general, world.alice, "freewill", subcommand=["status"]
+            world.general,
+            world.alice,
+            "freewill",
+            subcommand=["status"],
+            permissions=MANAGE_CHANNELS,
         )
         shown = await world.discord.wait_until(_texts(status))
     assert [e["reason"] for e in events] == ["check_in", "react"]
@@ -810,7 +814,11 @@ async def test_a_free_will_turn_refused_for_quota_is_dropped_and_free_will_says_
         await scheduler.tick()
         (event,) = await settled(world, lambda ev: ev[0]["delivered_at"] is not None)
         status = await world.discord.slash(
-            world.general, world.alice, "freewill", subcommand=["status"]
+            world.general,
+            world.alice,
+            "freewill",
+            subcommand=["status"],
+            permissions=MANAGE_CHANNELS,
         )
         shown = await world.discord.wait_until(_texts(status))
         claim = await turn_claim(world)

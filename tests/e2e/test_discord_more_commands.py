@@ -127,6 +127,10 @@ async def test_channel_activation_needs_manage_channels_then_answers_without_men
 ) -> None:
     await world.set_key(world.alice)
     async with running_bot(world):
+        # Discord shows /channel only to members with Manage Channels, unless a server admin
+        # allows someone else (Integrations settings): the bot's own check refuses then.
+        allow_bob = {"id": world.bob["id"], "type": 2, "permission": True}
+        world.discord.set_command_permissions(world.guild, "channel", [allow_bob])
         refused = await world.discord.slash(
             world.general, world.bob, "channel", {"personality": "Lilith"}, subcommand=["activate"]
         )

@@ -19,12 +19,15 @@ route buckets, Discord's 429s), `embeds` (embed limits), `replies` (a message's
 forwarded), `modals` (a modal and its text inputs), `application_commands` and
 `command_rules` (registering commands, refused as Discord does), `slash_options` (the slash
 commands a user can send: only what the registered command takes, else InvalidSlashCommand),
+`command_access` (who may run a command, and where: `default_member_permissions`, the
+server's command permissions, `contexts` and DMs, `nsfw`; else CommandUnavailable),
 `uploads` (upload limits: per file by boost tier, per Create Message request, attachments per
 message, alt text),
 `webhook_admin` and `webhooks` (managing webhooks, and posting through them), `pluralkit`
 (PluralKit's API), `server` (`FakeDiscord`, the app serving it all).
 """
 
+from tzurot.testing.fake_discord.command_access import CommandUnavailable
 from tzurot.testing.fake_discord.forwards import ForwardRefused
 from tzurot.testing.fake_discord.pluralkit import FakePluralKit
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
@@ -51,6 +54,7 @@ __all__ = [
     "MEDIA",
     "TEXT",
     "THREAD",
+    "CommandUnavailable",
     "FakeDiscord",
     "FakeInteraction",
     "FakePluralKit",

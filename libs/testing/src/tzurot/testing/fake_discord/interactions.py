@@ -307,6 +307,6 @@ class Interactions(RateLimits):
         data["interaction_metadata"] = {
             "id": str(record.id),
             "type": record.data["type"],
-            "user": record.data["member"]["user"],
+            "user": (record.data.get("member") or record.data)["user"],  # a DM's has no member
         }
         return data

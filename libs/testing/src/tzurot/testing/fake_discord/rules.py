@@ -24,9 +24,9 @@ API_PREFIX = "/api/v10"
 MAX_WEBHOOKS_PER_CHANNEL = 15
 MAX_WEBHOOKS_PER_GUILD = 1000
 ALL_PERMISSIONS = str((1 << 50) - 1)
-TEXT, VOICE, CATEGORY, NEWS, NEWS_THREAD, THREAD, PRIVATE_THREAD, STAGE, FORUM, MEDIA = (
-    0, 2, 4, 5, 10, 11, 12, 13, 15, 16,
-)  # fmt: skip
+# resources/channel.mdx "Channel Types" (DM and GROUP_DM: the private ones, command_access.py).
+TEXT, DM, VOICE, GROUP_DM, CATEGORY, NEWS = 0, 1, 2, 3, 4, 5
+NEWS_THREAD, THREAD, PRIVATE_THREAD, STAGE, FORUM, MEDIA = 10, 11, 12, 13, 15, 16
 THREAD_TYPES = {NEWS_THREAD, THREAD, PRIVATE_THREAD}
 # resources/channel.mdx "Channel Types": GUILD_FORUM and GUILD_MEDIA are channels "that can
 # only contain threads"; a category only holds channels. A message posted into one directly
@@ -80,7 +80,9 @@ class Permission:
     ATTACH_FILES = 1 << 15
     READ_MESSAGE_HISTORY = 1 << 16
     MENTION_EVERYONE = 1 << 17
+    USE_EXTERNAL_EMOJIS = 1 << 18
     MANAGE_WEBHOOKS = 1 << 29
+    USE_APPLICATION_COMMANDS = 1 << 31
     MANAGE_THREADS = 1 << 34
     SEND_MESSAGES_IN_THREADS = 1 << 38
     SEND_VOICE_MESSAGES = 1 << 46
@@ -181,14 +183,15 @@ def avatar_url_error(url: object) -> Json | None:
 
 
 def permissions_in(guild: Json, channel: Json, member_id: int, member_roles: Iterable[int], *,
-                   parent: Json | None = None) -> int:  # fmt: skip
-    """Discord's computation: base from @everyone and the member's roles, then the channel's
-    overwrites (@everyone, roles, member). Threads take their parent's overwrites."""
+                   parent: Json | None = None, granted: int = 0) -> int:  # fmt: skip
+    """Discord's computation: base from @everyone and the member's roles (`granted`: more
+    bits, as from a role the fake does not name), then the channel's overwrites (@everyone,
+    roles, member). Threads take their parent's overwrites."""
     if str(guild.get("owner_id")) == str(member_id):
         return (1 << 50) - 1
     roles = {int(r["id"]): r for r in guild["roles"]}
     everyone_id = int(guild["id"])
-    base = int(roles[everyone_id]["permissions"])
+    base = int(roles[everyone_id]["permissions"]) | granted
     mine = {int(r) for r in member_roles}
     for role_id in mine:
         if role_id in roles:

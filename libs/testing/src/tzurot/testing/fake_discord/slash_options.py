@@ -45,6 +45,7 @@ from tzurot.testing.fake_discord.command_rules import (
     INTEGER_BOUND,
     LENGTH_BOUND,
     MENTIONABLE,
+    MESSAGE,
     NESTING,
     NUMBER,
     NUMBER_BOUND,
@@ -52,10 +53,12 @@ from tzurot.testing.fake_discord.command_rules import (
     STRING,
     SUB_COMMAND,
     SUB_COMMAND_GROUP,
+    USER,
     USER_OPTION,
 )
 from tzurot.testing.fake_discord.wire import Json
 
+_KIND_NAMES = {CHAT_INPUT: "slash command", USER: "user command", MESSAGE: "message command"}
 # Reference "File Type Filtering": the extensions each group matches.
 FILE_GROUPS = {
     "image": {".png", ".gif", ".jpg", ".jpeg", ".jfif", ".webp", ".avif"},
@@ -156,20 +159,32 @@ def value_kind(value: Any) -> str:
 
 
 def registered_command(
-    synced: Mapping[str, Sequence[Json]], guild_id: str, name: str
+    synced: Mapping[str, Sequence[Json]],
+    guild_id: str | None,
+    name: str,
+    *,
+    kind: int = CHAT_INPUT,
 ) -> tuple[Json, str | None] | None:
-    """The slash command `name` a user in `guild_id` can run (the guild's, else the global
-    one) and its scope."""
-    for scope in (guild_id, "global"):
+    """The command `name` of type `kind` (a slash command unless told) a user in `guild_id`
+    can run (the guild's, else the global one; in a DM, `guild_id` None, only a global one)
+    and its scope."""
+    for scope in ([guild_id] if guild_id else []) + ["global"]:
         for command in synced.get(scope, ()):
-            if command.get("type", CHAT_INPUT) == CHAT_INPUT and command.get("name") == name:
+            if command.get("type", CHAT_INPUT) == kind and command.get("name") == name:
                 return command, None if scope == "global" else scope
     return None
 
 
+def not_registered(name: str, guild_id: str | None, *, kind: int = CHAT_INPUT) -> str:
+    """What InvalidSlashCommand says of a command `name` not registered where it was run."""
+    shown = f"/{name}" if kind == CHAT_INPUT else name
+    where = "for this guild" if guild_id else "globally (a DM offers only global commands)"
+    return f"{shown} is not a {_KIND_NAMES.get(kind, 'command')} registered {where}"
+
+
 def invocation(
     synced: Mapping[str, Sequence[Json]],
-    guild_id: str,
+    guild_id: str | None,
     name: str,
     *,
     subcommand: Sequence[str],
@@ -187,7 +202,7 @@ def invocation(
         return Invocation(None, None, path, types, dict(given))
     found = registered_command(synced, guild_id, name)
     if found is None:
-        raise InvalidSlashCommand(f"/{name} is not a slash command registered for this guild")
+        raise InvalidSlashCommand(not_registered(name, guild_id))
     command, scope = found
     shown = " ".join(["/" + name, *subcommand])
     path, options = _walk(command, subcommand, shown)

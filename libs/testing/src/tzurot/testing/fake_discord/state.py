@@ -38,7 +38,9 @@ DROPPED = 0
 class DiscordState:
     """Everything the fake knows; the REST and gateway layers read and change it."""
 
-    def __init__(self, *, host: str = "127.0.0.1", heartbeat_interval_ms: int = 41_250) -> None:
+    def __init__(  # noqa: PLR0915  # one documented attribute per part of the world
+        self, *, host: str = "127.0.0.1", heartbeat_interval_ms: int = 41_250
+    ) -> None:
         self.host, self.port = host, 0
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.token = "fake-discord-bot-token.XXXXXX.abcdefghijklmnopqrstuvwxyz012345"  # noqa: S105  # a fake token only this fake accepts
@@ -61,6 +63,12 @@ class DiscordState:
         self.synced_commands: dict[str, list[Json]] = {}
         # When each command new to a scope was created (Discord: 200 creates a day per scope).
         self.command_creates: dict[str, list[float]] = {}
+        # Command-level permission overwrites by (guild id, command id) (command_access.py).
+        self.command_permissions: dict[tuple[str, str], list[Json]] = {}
+        # Users who enabled age-restricted commands in DMs with apps.
+        self.age_restricted_dm_users: set[str] = set()
+        # The DM channels between a user and the bot (BOT_DM); other DMs are PRIVATE_CHANNEL.
+        self.bot_dm_channels: set[int] = set()
         self.command_clock: Callable[[], float] = time.monotonic  # a test may move the day on
         self.typing: list[int] = []
         self.uploads: list[bytes] = []
@@ -322,14 +330,17 @@ class DiscordState:
         """What the bot may do in `channel`, computed as Discord does."""
         return self.member_permissions(channel, self.bot_user)
 
-    def member_permissions(self, channel: Json, user: Json) -> int:
+    def member_permissions(self, channel: Json, user: Json, *, granted: int = 0) -> int:
         """What `user` may do in `channel`, computed as Discord does (the bot has its managed
-        role; the users a test makes have none, so only @everyone and overwrites apply)."""
+        role; the users a test makes have none, so only @everyone, `granted` as if by a role,
+        and overwrites apply)."""
         guild = self.guilds[int(channel["guild_id"])]
         parent = self.channels.get(int(channel["parent_id"])) if channel.get("parent_id") else None
         is_bot = user["id"] == self.bot_user["id"]
         roles = self.bot_roles.get(int(guild["id"]), []) if is_bot else []
-        perms = permissions_in(guild, channel, int(user["id"]), roles, parent=parent)
+        perms = permissions_in(
+            guild, channel, int(user["id"]), roles, parent=parent, granted=granted
+        )
         if (
             channel.get("type") == PRIVATE_THREAD
             and not perms & Permission.MANAGE_THREADS

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
+from tzurot.testing.fake_discord.command_access import (
+    GUILD_INSTALL,
+    CommandAccess,
+    command_installs,
+)
+from tzurot.testing.fake_discord.command_rules import MESSAGE
 from tzurot.testing.fake_discord.forwards import ForwardRefused, forward_fields, forward_problem
-from tzurot.testing.fake_discord.gateway import Gateway
 from tzurot.testing.fake_discord.records import FakeInteraction, Posted
 from tzurot.testing.fake_discord.rules import (
-    ALL_PERMISSIONS,
     DEFAULT_ATTACHMENT_SIZE_LIMIT,
     THREAD_TYPES,
     Permission,
@@ -19,13 +23,16 @@ from tzurot.testing.fake_discord.rules import (
 from tzurot.testing.fake_discord.slash_options import (
     PARTIAL_CHANNEL_FIELDS,
     RESOLVED_KINDS,
+    InvalidSlashCommand,
     invocation,
+    not_registered,
+    registered_command,
     value_kind,
 )
 from tzurot.testing.fake_discord.wire import Json, iso
 
 
-class Users(Gateway):
+class Users(CommandAccess):
     """What a test does as Discord's users; every action reaches the bot as a gateway event."""
 
     # False only in the fake's own unit tests (`FakeDiscord(validate_slash_options=False)`):
@@ -231,14 +238,17 @@ class Users(Gateway):
         """Runs `/command [group] [subcommand] options…`; `focused` makes it an autocomplete.
 
         Only what Discord's client would send for the registered command (`slash_options`;
-        else InvalidSlashCommand), typed as registered; anything when the fake was made with
-        `validate_slash_options=False`. An attachment (from `upload`), a user (`make_user`), a
-        channel or a role (`add_role`) is sent by id and resolved in the interaction's data as
-        Discord does."""
+        else InvalidSlashCommand), typed as registered, and only where and to whom it offers
+        it (`command_access`; else CommandUnavailable); anything when the fake was made with
+        `validate_slash_options=False`. `permissions`: what the member holds besides
+        @everyone's, as through a role (the interaction's `member.permissions` are computed
+        in `channel` from them). `channel` may be a DM (`dm_channel`, `group_dm`). An
+        attachment (from `upload`), a user (`make_user`), a channel or a role (`add_role`) is
+        sent by id and resolved in the interaction's data as Discord does."""
         given = dict(options or {})
         sent = invocation(
             self.synced_commands,
-            channel["guild_id"],
+            channel.get("guild_id"),
             command,
             subcommand=subcommand,
             given=given,
@@ -256,11 +266,19 @@ class Users(Gateway):
         ]
         for name, kind in reversed(sent.path):
             opts = [{"name": name, "type": kind, "options": opts}]
+        if sent.command is not None:
+            self.check_command(
+                channel,
+                user,
+                sent.command,
+                guild_scoped=sent.guild_id is not None,
+                granted=int(permissions),
+            )
         registered_id = sent.command["id"] if sent.command else str(self.snowflake())
         data = {"id": registered_id, "name": command, "type": 1, "options": opts}
         if sent.guild_id is not None:
             data["guild_id"] = sent.guild_id
-        resolved = self._resolved(user, sent.values)
+        resolved = self._resolved(channel, user, sent.values)
         if resolved:
             data["resolved"] = resolved
         kind = 4 if focused else 2
@@ -271,10 +289,11 @@ class Users(Gateway):
             data,
             permissions=permissions,
             attachment_size_limit=attachment_size_limit,
+            installs=command_installs(sent.command, guild_scoped=sent.guild_id is not None),
         )
 
-    def _resolved(self, user: Json, given: Mapping[str, Any]) -> Json:
-        """The users, members, roles, channels and attachments the options name."""
+    def _resolved(self, channel: Json, user: Json, given: Mapping[str, Any]) -> Json:
+        """The users, members (in a guild), roles, channels and attachments the options name."""
         resolved: dict[str, Json] = {}
         for value in given.values():
             kind = value_kind(value)
@@ -282,6 +301,8 @@ class Users(Gateway):
                 resolved.setdefault("attachments", {})[value["id"]] = dict(value)
             elif kind == "user":
                 resolved.setdefault("users", {})[value["id"]] = dict(value)
+                if not channel.get("guild_id"):
+                    continue
                 member = self._member(dict(value))
                 resolved.setdefault("members", {})[value["id"]] = {
                     k: v for k, v in member.items() if k != "user"
@@ -297,14 +318,28 @@ class Users(Gateway):
     async def context_menu(
         self, channel: Json, user: Json, name: str, target: Posted
     ) -> FakeInteraction:
-        data = {
-            "id": str(self.snowflake()),
+        """Runs the message command `name` on `target`: only one registered in `channel`'s
+        guild (not from a DM) or globally (else InvalidSlashCommand), and only where and to
+        whom Discord offers it (`command_access`; else CommandUnavailable); anything when the
+        fake was made with `validate_slash_options=False`."""
+        guild_id = channel.get("guild_id")
+        found = registered_command(self.synced_commands, guild_id, name, kind=MESSAGE)
+        command, scope = found or (None, None)
+        if self.validate_slash_options:
+            if command is None:
+                raise InvalidSlashCommand(not_registered(name, guild_id, kind=MESSAGE))
+            self.check_command(channel, user, command, guild_scoped=scope is not None, granted=0)
+        data: Json = {
+            "id": command["id"] if command else str(self.snowflake()),
             "name": name,
-            "type": 3,
+            "type": MESSAGE,
             "target_id": str(target.id),
             "resolved": {"messages": {str(target.id): target.data}},
         }
-        return await self._interact(channel, user, 2, data)
+        if scope is not None:
+            data["guild_id"] = scope  # "the guild the command is registered to"
+        installs = command_installs(command, guild_scoped=scope is not None)
+        return await self._interact(channel, user, 2, data, installs=installs)
 
     async def submit_modal(
         self, opened: FakeInteraction, user: Json, values: Mapping[str, str]
@@ -327,7 +362,8 @@ class Users(Gateway):
             "custom_id": modal["custom_id"],
             "components": [answer(c) for c in modal["components"]],
         }
-        return await self._interact(channel, user, 5, data)
+        owners = opened.data["authorizing_integration_owners"]  # the command's, as it opened
+        return await self._interact(channel, user, 5, data, installs={int(k) for k in owners})
 
     async def _interact(
         self,
@@ -338,6 +374,7 @@ class Users(Gateway):
         *,
         permissions: str = "0",
         attachment_size_limit: int = DEFAULT_ATTACHMENT_SIZE_LIMIT,
+        installs: Collection[int] = (GUILD_INSTALL,),
     ) -> FakeInteraction:
         interaction_id = self.snowflake()
         token = f"interaction-token-{interaction_id}"
@@ -346,21 +383,19 @@ class Users(Gateway):
             "application_id": str(self.application_id),
             "type": kind,
             "data": data,
-            "guild_id": channel["guild_id"],
             "channel_id": channel["id"],
             "channel": channel,
-            "member": self._member(user, permissions=permissions),
             "token": token,
             "version": 1,
             "locale": "en-US",
-            "guild_locale": "en-US",
-            "app_permissions": ALL_PERMISSIONS,
             "entitlements": [],
             "attachment_size_limit": attachment_size_limit,
-            "authorizing_integration_owners": {"0": channel["guild_id"]},
-            "context": 0,
+            **self.invoked_fields(channel, user, granted=int(permissions), installs=installs),
         }
         record = FakeInteraction(interaction_id, token, payload)
         self.interactions[token] = record
-        await self.dispatch("INTERACTION_CREATE", payload, guild_id=int(channel["guild_id"]))
+        # receiving-and-responding: a DM's interaction has no guild; Discord sends DMs to
+        # shard 0 only (topics/gateway "Sharding").
+        shard_key = int(channel.get("guild_id") or 0)
+        await self.dispatch("INTERACTION_CREATE", payload, guild_id=shard_key)
         return record

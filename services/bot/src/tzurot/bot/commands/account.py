@@ -147,6 +147,7 @@ class PersonaCommands(app_commands.Group):
         return await personality_choices(self.gateway, interaction, current)
 
 
+@app_commands.guild_only()  # "your conversation here": the bot answers in no DM
 class HistoryCommands(app_commands.Group):
     def __init__(self, gateway: GatewayClient) -> None:
         super().__init__(name="history", description="Your conversation here")

@@ -31,6 +31,20 @@ at most 100 (application-commands, "Application Command Option Choice Structure"
 over it and Discord refuses the whole answer (400 50035)."""
 
 
+NO_CHANNEL_IN_DM = (
+    "A DM has no channel to change for everyone: personalities answer only in a server's "
+    "channels. Run this there, in the channel you mean."
+)
+"""The answer to a channel-level change (`level: channel`, `scope: channel`) asked in a DM with
+the bot: commands are synced globally, so Discord offers them there, but no one has Manage
+Channels in a DM and the bot answers in none."""
+
+
+def in_dm(interaction: discord.Interaction) -> bool:
+    """Whether the command was run outside any server (in a DM with the bot)."""
+    return interaction.guild_id is None
+
+
 def actor(interaction: discord.Interaction) -> common.Actor:
     return actor_of(interaction.user)
 

@@ -14,10 +14,12 @@ from discord import app_commands
 
 from tzurot.bot.commands import render
 from tzurot.bot.commands.common import (
+    NO_CHANNEL_IN_DM,
     actor,
     defer,
     failure_text,
     fits,
+    in_dm,
     reply,
     send,
     with_warnings,
@@ -115,6 +117,9 @@ class LorebookCommands(app_commands.Group):
     async def _checked(
         self, interaction: discord.Interaction, scope: str, personality: str
     ) -> bool:
+        if scope == "channel" and in_dm(interaction):
+            await send(interaction, NO_CHANNEL_IN_DM)
+            return False
         if scope == "channel" and not _may_manage_channel(interaction):
             await send(interaction, "You need Manage Channels here to change this channel's lore.")
             return False

@@ -6,7 +6,15 @@ import discord
 from discord import app_commands
 
 from tzurot.bot.commands import render
-from tzurot.bot.commands.common import PROVIDERS, actor, choices, reply
+from tzurot.bot.commands.common import (
+    NO_CHANNEL_IN_DM,
+    PROVIDERS,
+    actor,
+    choices,
+    in_dm,
+    reply,
+    send,
+)
 from tzurot.bot.commands.lookups import config_choices, personality_choices
 from tzurot.bot.commands.names import named_reply
 from tzurot.bot.commands.options import (
@@ -127,6 +135,9 @@ class ModelCommands(app_commands.Group):
         config: str,
         level: str = "personality",
     ) -> None:
+        if level == "channel" and in_dm(interaction):
+            await send(interaction, NO_CHANNEL_IN_DM)
+            return
         request = gw.SetModelOverrideRequest(
             actor=actor(interaction),
             personality=personality,
@@ -155,6 +166,9 @@ class ModelCommands(app_commands.Group):
         personality: PersonalityName,
         level: str = "personality",
     ) -> None:
+        if level == "channel" and in_dm(interaction):
+            await send(interaction, NO_CHANNEL_IN_DM)
+            return
         request = gw.ResetModelOverrideRequest(
             actor=actor(interaction),
             personality=personality,

@@ -14,7 +14,16 @@ from discord import app_commands
 from google.protobuf import struct_pb2
 
 from tzurot.bot.commands.account import DataCommands
-from tzurot.bot.commands.common import actor, choice_name, choices, choosable, reply
+from tzurot.bot.commands.common import (
+    NO_CHANNEL_IN_DM,
+    actor,
+    choice_name,
+    choices,
+    choosable,
+    in_dm,
+    reply,
+    send,
+)
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.names import named_reply
 from tzurot.bot.commands.options import PersonalityName
@@ -119,6 +128,9 @@ class SettingsCommands(app_commands.Group):
         level: str = "me",
         personality: PersonalityName = "",
     ) -> None:
+        if level == "channel" and in_dm(interaction):
+            await send(interaction, NO_CHANNEL_IN_DM)
+            return
         request = gw.SetSettingRequest(
             actor=actor(interaction),
             scope=scope_of(level, personality),
@@ -149,6 +161,9 @@ class SettingsCommands(app_commands.Group):
         level: str = "me",
         personality: PersonalityName = "",
     ) -> None:
+        if level == "channel" and in_dm(interaction):
+            await send(interaction, NO_CHANNEL_IN_DM)
+            return
         request = gw.ResetSettingRequest(
             actor=actor(interaction),
             scope=scope_of(level, personality),

@@ -141,8 +141,11 @@ class VoiceCommands(app_commands.Group):
 
 
 def speak_menu(gateway: GatewayClient, flow: MessageFlow) -> app_commands.ContextMenu:
-    """Speak: one answer of a personality, spoken into the channel (the user's key pays)."""
+    """Speak: one answer of a personality, spoken into the channel (the user's key pays).
+    Only in a server: answers are posted only in a server's channels, and a DM gives the bot
+    no permission to post a voice message that anyone could grant."""
 
+    @app_commands.guild_only()
     async def speak(interaction: discord.Interaction, message: discord.Message) -> None:
         await defer(interaction)
         channel = interaction.channel
