@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from tzurot.gateway.app import start_gateway
 from tzurot.gateway.clock import ManualClock
-from tzurot.gateway.wallet import (
+from tzurot.gateway.provider_list import (
     PROVIDERS_RETRY_SECONDS,
     PROVIDERS_TTL_SECONDS,
     InferenceProviders,

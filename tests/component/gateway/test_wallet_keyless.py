@@ -19,16 +19,15 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tzurot.gateway import tables as t
-from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.wallet import (
+from tzurot.gateway.provider_list import (
     KNOWN_PROVIDERS,
     PROVIDERS_TTL_SECONDS,
-    TAKES_NO_KEY,
     InferenceProviders,
     ProviderList,
-    Wallet,
 )
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.wallet import TAKES_NO_KEY, Wallet
 from tzurot.runtime.errors import InvalidArgument, Unavailable
 
 from .conftest import ALICE, FakeInference, FakeKeyVault

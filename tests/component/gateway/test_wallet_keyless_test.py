@@ -19,16 +19,15 @@ from pydantic import SecretStr
 
 from tzurot.gateway.admin import Admin
 from tzurot.gateway.group_server import GatewayGroupServicer, GroupFeatures
-from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.wallet import (
+from tzurot.gateway.provider_list import (
     KNOWN_PROVIDERS,
     PROVIDERS_TTL_SECONDS,
-    TAKES_NO_KEY,
     InferenceProviders,
     ProviderList,
-    Wallet,
 )
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.wallet import TAKES_NO_KEY, Wallet
 from tzurot.runtime.errors import FailedPrecondition, Unavailable
 from tzurot.testing.waits import until
 from tzurot.v1 import common_pb2 as common
@@ -226,5 +225,28 @@ async def test_list_wallet_keys_never_waits_on_a_hung_inference(
             return [k.takes_no_key for k in again.keys] == [True]
 
         await until(flagged, "the refreshed list flags the key")
+    finally:
+        lister.answer.set()
+
+
+async def test_removing_a_key_she_holds_never_waits_on_a_hung_inference(
+    gateway: Gateway, inference: FakeInference, keyvault: FakeKeyVault, store: GatewayStore
+) -> None:
+    """Review 353 L4: `remove` asked ListProviders before it looked at her keys, so a hung
+    inference held `/wallet remove` up to its 5 s deadline. Her own key's provider is known
+    from keyvault alone; inference is asked only for a name she holds no key for."""
+    alice = await store.upsert_user(ALICE)
+    keyvault.keys[alice.id, LOCAL] = SecretStr(PLANTED)
+    lister = HungLister()
+    wallet = Wallet(
+        users=gateway,
+        checker=inference,
+        keyvault=keyvault,
+        providers=InferenceProviders(lister),
+    )
+    try:
+        await asyncio.wait_for(wallet.remove(ALICE, LOCAL), timeout=4.0)  # a guard
+        assert not lister.asked.is_set()
+        assert (alice.id, LOCAL) not in keyvault.keys
     finally:
         lister.answer.set()

@@ -17,18 +17,16 @@ import pytest
 from pydantic import SecretStr
 
 from tzurot.gateway.domain import KeyCheck, WalletKey
-from tzurot.gateway.service import Gateway
-from tzurot.gateway.store import GatewayStore
-from tzurot.gateway.wallet import (
+from tzurot.gateway.provider_list import (
     KNOWN_PROVIDERS,
-    NO_PROVIDER_LIST,
     PROVIDERS_RETRY_SECONDS,
     PROVIDERS_TTL_SECONDS,
-    UNKNOWN_PROVIDER,
     InferenceProviders,
     ProviderList,
-    Wallet,
 )
+from tzurot.gateway.service import Gateway
+from tzurot.gateway.store import GatewayStore
+from tzurot.gateway.wallet import NO_PROVIDER_LIST, UNKNOWN_PROVIDER, Wallet
 from tzurot.inference.providers import DEFAULT_PROVIDERS
 from tzurot.runtime.errors import InvalidArgument, NotFound, TzurotError, Unavailable
 

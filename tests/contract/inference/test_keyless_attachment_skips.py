@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from tzurot.gateway.domain import Attachment
 from tzurot.gateway.turn_edits import read_from_files, readings_of_files_shown
+from tzurot.gateway.unread_files import UnreadFile, unread_files
 from tzurot.inference.attachments import AttachmentLimits, AttachmentReader, HttpDownloader
 from tzurot.inference.config import ProviderSetting
 from tzurot.inference.domain import (
@@ -302,3 +303,25 @@ async def test_the_gateway_tells_an_unread_files_note_apart_from_the_others(
     assert readings_of_files_shown(readings, files, reads, [sent[1].url]) == (
         "[Voice message: hello hearth]"
     )
+
+
+async def test_the_gateway_reads_an_empty_transcript_as_inference_writes_it(mesh: Mesh) -> None:
+    """A silent voice message transcribed to nothing: inference writes "[Voice message: ]"
+    all the same. The gateway makes that line again, live and from the job's row, so the
+    photo left unread after it is still said under the answer (review 353 L2: it was not,
+    and a contract drift was logged)."""
+    mesh.local.transcript = ""
+    said = await events(inference(mesh, transcription="my-llm"), hearth(voice(mesh), cat(mesh)))
+    finished = said[-1]
+    assert isinstance(finished, ReplyFinished)
+    assert finished.user_content == f"what is this?\n[Voice message: ]\n{IMAGE_NOTE}"
+
+    live = [
+        Attachment(a.url, a.content_type, a.filename, description=a.description)
+        for a in finished.attachments
+    ]
+    stored = [replace(a, description="") for a in live]
+    reads = {voice(mesh).url: ""}
+    unread = [UnreadFile(image=True, provider="paidai")]
+    assert unread_files("what is this?", finished.user_content, live, job_id="j") == unread
+    assert unread_files("what is this?", finished.user_content, stored, reads, job_id="j") == unread

@@ -64,6 +64,7 @@ async def test_a_notice_carries_no_footer() -> None:
     channel = FilesChannel({11: "A grey"}, {})
     handed = unfinished(("11",), failed_reason="PROVIDER_UNAVAILABLE", footer=UNREAD)
     await finish(pool, channel, handed)
+    assert [i for i, _ in pool.edited] == [11]  # the notice shows
     assert all(UNREAD not in text for _, text in pool.edited)
 
 
@@ -80,6 +81,35 @@ async def test_a_preview_showing_the_whole_text_without_the_footer_gets_it() -> 
 async def test_an_answer_shown_finished_with_its_footer_is_kept_as_shown() -> None:
     pool = FilesPool()
     channel = FilesChannel({11: f"A grey cat.\n-# {UNREAD}"}, {})
+    handed = unfinished(("11",), content="A grey cat.", footer=UNREAD)
+    assert await finish(pool, channel, handed) == [11]
+    assert (pool.edited, pool.sent) == ([], [])
+
+
+async def test_a_footer_richer_than_the_one_handed_over_is_kept() -> None:
+    """The dead bot showed the unread file; the footer rebuilt from the row lacks it (its
+    reading was not recorded): the line the user saw stays, nothing is edited."""
+    pool = FilesPool()
+    channel = FilesChannel({11: f"A grey cat.\n-# {WITH_MODEL}"}, {})
+    handed = unfinished(("11",), content="A grey cat.", footer="my-llm/local/hearth")
+    assert await finish(pool, channel, handed) == [11]
+    assert (pool.edited, pool.sent) == ([], [])
+
+
+async def test_a_footer_that_changed_since_the_answer_is_kept() -> None:
+    """model_footer turned on between the answer and its hand-over: the answer shown with its
+    unread line is kept, not edited to add the model."""
+    pool = FilesPool()
+    channel = FilesChannel({11: f"A grey cat.\n-# {UNREAD}"}, {})
+    handed = unfinished(("11",), content="A grey cat.", footer=WITH_MODEL)
+    assert await finish(pool, channel, handed) == [11]
+    assert (pool.edited, pool.sent) == ([], [])
+
+
+async def test_a_cut_off_answer_shown_with_another_footer_is_kept() -> None:
+    shown = with_notes("A grey cat.", finish_reason="length", footer=WITH_MODEL)
+    pool = FilesPool()
+    channel = FilesChannel({11: shown}, {})
     handed = unfinished(("11",), content="A grey cat.", footer=UNREAD)
     assert await finish(pool, channel, handed) == [11]
     assert (pool.edited, pool.sent) == ([], [])

@@ -18,7 +18,8 @@ from tzurot.bot.commands.wallet import (
     WalletKeyModal,
 )
 from tzurot.bot.gateway_client import GatewayClient
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, UNKNOWN_PROVIDER
+from tzurot.gateway.provider_list import KNOWN_PROVIDERS
+from tzurot.gateway.wallet import UNKNOWN_PROVIDER
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import gateway_pb2 as gw
 

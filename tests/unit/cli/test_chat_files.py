@@ -25,8 +25,9 @@ class Answered:
     """Generate's stream: accepted, the text, finished with a footer and an image; records
     ConfirmDelivery (and where the image was at that moment)."""
 
-    def __init__(self, files_dir: Path) -> None:
+    def __init__(self, files_dir: Path, footer: str = "openrouter/fake/lilith") -> None:
         self.files_dir = files_dir
+        self.footer = footer
         self.confirmed: list[gw.ConfirmDeliveryRequest] = []
         self.saved_before_confirm: list[str] = []
 
@@ -42,7 +43,7 @@ class Answered:
                 finished=gw.GenerationFinished(
                     job_id="job-7",
                     content="Here is your moon.",
-                    footer="openrouter/fake/lilith",
+                    footer=self.footer,
                     files=[
                         common.GeneratedFile(
                             filename="image-1.png", content_type="image/png", data=PNG
@@ -97,6 +98,19 @@ async def test_the_footer_and_the_saved_files_follow_the_text(
     assert (files / "image-1.png").read_bytes() == PNG
     assert [c.job_id for c in stub.confirmed] == ["job-7"]
     assert stub.saved_before_confirm == ["image-1.png"]  # saved, then confirmed
+
+
+async def test_the_footer_names_the_cli_command_that_adds_a_key(
+    settings: CliSettings, tmp_path: Path
+) -> None:
+    """A file left unread for want of a key: its footer names Discord's /wallet set, which in
+    the CLI is `tzurot wallet set` (review 345 L4, 353 L7)."""
+    files = tmp_path / "images"
+    unread = "image not read: add a key for openrouter with /wallet set openrouter"
+    shown = await answer(settings, Answered(files, footer=f"m/x · {unread}"), files)
+    assert shown.splitlines()[1] == (
+        "m/x · image not read: add a key for openrouter with tzurot wallet set openrouter"
+    )
 
 
 async def test_files_that_cannot_be_saved_leave_the_turn_unconfirmed(

@@ -22,7 +22,7 @@ from tzurot.gateway.domain import (
     WalletKey,
 )
 from tzurot.gateway.freewill import FreeWill
-from tzurot.gateway.wallet import InferenceProviders, ProviderList, ProviderNames
+from tzurot.gateway.provider_list import InferenceProviders, ProviderList, ProviderNames
 from tzurot.runtime.errors import FailedPrecondition, TzurotError, Unavailable
 
 from .personality_support import personality

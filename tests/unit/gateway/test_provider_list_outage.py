@@ -1,5 +1,5 @@
-"""The gateway's cached list of inference's providers (wallet.py `InferenceProviders`) while
-inference cannot answer, on a fake clock.
+"""The gateway's cached list of inference's providers (provider_list.py `InferenceProviders`)
+while inference cannot answer, on a fake clock.
 
 Review 315: once the cached list was a minute old, a failed ListProviders threw it away for
 the built-in one (a keyless user was a guest again: F2), and a failure was not kept, so each
@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from tzurot.gateway.wallet import (
+from tzurot.gateway.provider_list import (
     KNOWN_PROVIDERS,
     PROVIDERS_RETRY_SECONDS,
     PROVIDERS_TTL_SECONDS,

@@ -224,3 +224,29 @@ def test_a_note_not_as_inference_writes_it_keeps_every_reading(note: str) -> Non
         )
     assert edited == "\n".join(["look again", *readings])
     assert [entry["event"] for entry in logs] == ["turn_edit.readings_not_per_file"]
+
+
+SILENT = Attachment("https://cdn.example/a/5/silent.ogg", "audio/ogg", "silent.ogg")
+
+
+@pytest.mark.parametrize(
+    ("shown", "kept"),
+    [
+        (["https://cdn.example/a/1/cat.png"], (IMAGE,)),
+        (["https://cdn.example/a/5/silent.ogg"], ("[Voice message: ]",)),
+    ],
+)
+def test_an_empty_reading_is_told_apart_from_the_others(
+    shown: list[str], kept: tuple[str, ...]
+) -> None:
+    """A silent voice message's transcript is '': inference still writes its line (review 353
+    L2: it was not made again, so no reading could be told apart and all were kept)."""
+    readings = ("[Voice message: ]", IMAGE)
+    context = JobContext(prompt_saw("look", *readings), attachments=(SILENT, CAT))
+    reads = {"https://cdn.example/a/5/silent.ogg": "", **READS}
+    with capture_logs() as logs:
+        edited = edited_turn(
+            MessageEdit("look again", files=shown), job("look", reads=reads), context
+        )
+    assert edited == "\n".join(["look again", *kept])
+    assert logs == []

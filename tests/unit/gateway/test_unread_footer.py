@@ -255,3 +255,32 @@ def test_a_stored_answer_without_its_reads_gives_no_unread_part_and_says_so() ->
     with capture_logs() as logs:
         assert stored_footer(job(), as_stored(answer), prepared().settings) == ""
     assert [e["event"] for e in logs] == ["unread_files.readings_not_per_file"]
+
+
+HEARD = Attachment(url="https://cdn/a/4/w.ogg", content_type="audio/ogg", description="hi")
+
+
+@pytest.mark.parametrize(
+    ("empty", "line"),
+    [
+        (replace(VOICE, description=""), "[Voice message: ]"),  # a silent voice message
+        (replace(UNNAMED, description=""), "[Image attachment 1: ]"),  # described as nothing
+    ],
+)
+def test_an_empty_reading_hides_no_unread_file_and_logs_no_drift(
+    empty: Attachment, line: str
+) -> None:
+    """Inference writes the line of a reading that came back empty all the same (review 353
+    L2): the file was read, as nothing; the unread photo after it is still said, and no
+    contract drift is logged. Live (the file's description '') and stored (its read '')."""
+    answer = finished(
+        line,
+        unread_note(1, PHOTO, "openrouter"),
+        "[Voice message: hi]",
+        attachments=(empty, PHOTO, HEARD),
+    )
+    with capture_logs() as logs:
+        assert unread(answer) == [UnreadFile(image=True, provider="openrouter")]
+        stored = job(attachment_reads=((read_key(empty.url), ""), (read_key(HEARD.url), "hi")))
+        assert stored_footer(stored, as_stored(answer), prepared().settings) == IMAGE_LINE
+    assert logs == []

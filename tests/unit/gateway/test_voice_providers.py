@@ -29,9 +29,15 @@ from tzurot.gateway import wallet
 from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.admin.voice import VoiceAdmin
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.provider_list import (
+    KNOWN_PROVIDERS,
+    FixedProviders,
+    InferenceProviders,
+    Listed,
+    ProviderList,
+)
 from tzurot.gateway.voice import Voice, validate_voice
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, InferenceProviders, Listed, ProviderList
 from tzurot.inference.providers import DEFAULT_PROVIDERS, LOCAL_PROVIDERS, ProviderRegistry
 from tzurot.inference.speech_types import ELEVENLABS
 from tzurot.inference.wallet_keys import wallet_providers
@@ -226,7 +232,7 @@ async def test_without_inferences_answer_only_what_it_always_lists_is_taken(
     """Review 277: the built-in stand-in list made the operator's own name a lasting
     INVALID_ARGUMENT, and let an unconfigured `kokoro` (a pod) be stored. Now any name but
     ElevenLabs and OpenAI is UNAVAILABLE, to try again; inference is asked again once its
-    failure's few seconds are over (wallet.PROVIDERS_RETRY_SECONDS), not at every voice."""
+    failure's few seconds are over (provider_list.PROVIDERS_RETRY_SECONDS), not at every voice."""
     away = Inference(failure)
     admin = VoiceSetting(away)
     for provider in (OPERATORS_OWN, "kokoro", "openedai-speech", "elevenlab"):
@@ -251,7 +257,7 @@ async def test_the_lookup_says_whether_inference_answered() -> None:
     assert await lookup.names() == KNOWN_PROVIDERS
     lookup = InferenceProviders(Inference(LISTED))
     assert await lookup.listed() == Listed(ProviderList(LISTED), answered=True)
-    assert await wallet.FixedProviders(KNOWN_PROVIDERS).listed() == Listed(
+    assert await FixedProviders(KNOWN_PROVIDERS).listed() == Listed(
         ProviderList(KNOWN_PROVIDERS), answered=True
     )
 

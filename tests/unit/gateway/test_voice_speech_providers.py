@@ -29,9 +29,9 @@ from tzurot.gateway.admin.base import Principal
 from tzurot.gateway.admin.voice import VoiceAdmin
 from tzurot.gateway.clients import GrpcInference
 from tzurot.gateway.domain import Personality
+from tzurot.gateway.provider_list import InferenceProviders, Listed, ProviderList
 from tzurot.gateway.voice import NOT_SPEECH_PROVIDER, UNKNOWN_PROVIDER, Voice
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.gateway.wallet import InferenceProviders, Listed, ProviderList
 from tzurot.inference.config import ProviderSetting
 from tzurot.inference.providers import Declared, ProviderRegistry
 from tzurot.inference.server import InferenceServicer

@@ -15,7 +15,7 @@ from tzurot.cli.gateway_client import CliUser, GatewayClient
 from tzurot.cli.paths import DEFAULT_FILES_DIR
 from tzurot.cli.prompt import TerminalPrompt
 from tzurot.cli.settings import CliSettings
-from tzurot.cli.speech import rpc_failure
+from tzurot.cli.speech import cli_text, rpc_failure
 from tzurot.cli.terminal_text import StreamFilter, one_line, printable
 from tzurot.v1 import gateway_pb2 as gw
 
@@ -80,7 +80,7 @@ def _show_carried(finished: gw.GenerationFinished, out: TextIO, files_dir: Path)
     if reasoning:
         indented = "\n".join(f"  {line}" for line in reasoning.splitlines())
         out.write(f"{REASONING_HEADER}\n{indented}\n")
-    footer = one_line(finished.footer).strip()
+    footer = cli_text(one_line(finished.footer).strip())  # "/wallet set" as "tzurot wallet set"
     if footer:
         out.write(f"{footer}\n")
 

@@ -380,13 +380,17 @@ def _shown_finished(
     each in a message of its own; one a moderator deleted passed over, but never the last (a
     half answer whose last message was deleted shows the same). `messages`: how many
     messages of its text were noted (it cannot show more pieces). With a `footer` handed over
-    the dead bot finished it under that line: the content shown without it (its last preview
-    had the whole text, the bot died before its final edit) is not finished."""
+    the dead bot finished it under a footer line: the content shown with none (its last
+    preview had the whole text, the bot died before its final edit) is not finished. The line
+    it shows need not be the one handed over (rebuilt from the row, it may lack a reading the
+    gateway failed to record, or carry the model for a model_footer turned on since): the
+    dead bot's own is kept."""
     if not texts:
         return False
     last_line = texts[-1].rsplit("\n", 1)[-1]
+    bare = {with_notes(content, finish_reason=r, footer="") for r in ("stop", "length")}
     for shown in as_shown(content, last_line):
-        if footer and not shown.endswith(f"\n-# {footer}"):
+        if footer and shown in bare:
             continue
         pieces = split_message(unmarked(prefix + shown))
         if len(pieces) > messages or pieces[-1] != texts[-1]:

@@ -27,12 +27,13 @@ from tzurot.gateway.group_admin import GroupAdmin
 from tzurot.gateway.group_server import GatewayGroupServicer, GroupFeatures
 from tzurot.gateway.migrations import SCRIPT_LOCATION
 from tzurot.gateway.notifications import Notifications
+from tzurot.gateway.provider_list import InferenceProviders
 from tzurot.gateway.ratelimit import BucketPolicy
 from tzurot.gateway.resolve import global_default_config
 from tzurot.gateway.service import Gateway, GatewayLimits
 from tzurot.gateway.store import GatewayStore
 from tzurot.gateway.tables import SCHEMA
-from tzurot.gateway.wallet import InferenceProviders, Wallet
+from tzurot.gateway.wallet import Wallet
 from tzurot.gateway.warm import warm_up
 from tzurot.runtime.client import secure_channel
 from tzurot.runtime.errors import NotFound

@@ -20,8 +20,8 @@ from tzurot.gateway.domain import (
     WalletKey,
 )
 from tzurot.gateway.ports import MARKED_CLONES_WAIT_SECONDS
+from tzurot.gateway.provider_list import ProviderList
 from tzurot.gateway.voice import SpeechBilled, SpeechDone, Voice
-from tzurot.gateway.wallet import ProviderList
 from tzurot.runtime.client import wait_connected
 from tzurot.runtime.errors import from_rpc_error
 from tzurot.v1 import common_pb2 as common
@@ -41,7 +41,7 @@ reconnect backoff (up to 5 s) tries it again."""
 
 PROVIDERS_TIMEOUT_SECONDS = 5.0
 """How long a wallet call waits for inference's list of providers before it goes on with the
-built-in list (wallet.py `InferenceProviders`)."""
+built-in list (provider_list.py `InferenceProviders`)."""
 
 
 HISTORY_CONNECT_WAIT_SECONDS = 5.0
@@ -94,8 +94,8 @@ class GrpcInference:
     async def list_providers(self) -> ProviderList:
         """The providers inference says a user may hold a key for, those of them that speak
         and those that take no key (each None from an inference older than its field:
-        `speech_providers`, `keyless_providers`); wallet.py `InferenceProviders` caches them.
-        Within PROVIDERS_TIMEOUT_SECONDS."""
+        `speech_providers`, `keyless_providers`); provider_list.py `InferenceProviders`
+        caches them. Within PROVIDERS_TIMEOUT_SECONDS."""
         try:
             reply = await self._stub.ListProviders(
                 inf.ListProvidersRequest(), timeout=PROVIDERS_TIMEOUT_SECONDS

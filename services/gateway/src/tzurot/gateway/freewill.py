@@ -57,8 +57,8 @@ from tzurot.gateway.freewill_plan import (
 )
 from tzurot.gateway.group_store import BotEventRow, GroupStore, location_values
 from tzurot.gateway.ports import KeyVault
+from tzurot.gateway.provider_list import KNOWN_PROVIDERS, FixedProviders, Listed, ProviderNames
 from tzurot.gateway.speakers import seeded_rng
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, Listed, ProviderNames
 from tzurot.runtime.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 
 log = structlog.get_logger(__name__)

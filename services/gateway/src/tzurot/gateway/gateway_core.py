@@ -34,11 +34,11 @@ from tzurot.gateway.group_store import GroupStore
 from tzurot.gateway.groups import Groups
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
+from tzurot.gateway.provider_list import ProviderNames
 from tzurot.gateway.ratelimit import BucketPolicy, QuotaCounter, RateLimiter
 from tzurot.gateway.store import AdminStore, GatewayStore, TurnContext
 from tzurot.gateway.store.previews import USER_DATA_DELETING
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.gateway.wallet import ProviderNames
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 MAX_ID_CHARS = 200

@@ -17,7 +17,6 @@ from tzurot.gateway.domain import (
     GenerationFinished,
     Job,
     JobAccepted,
-    JobContext,
     JobError,
     JobStatus,
     Personality,
@@ -26,7 +25,7 @@ from tzurot.gateway.domain import (
     ReplyRequest,
 )
 from tzurot.gateway.gateway_core import GatewayState
-from tzurot.gateway.job_context import context_columns
+from tzurot.gateway.job_context import context_columns, load_context
 from tzurot.gateway.lore import LoreState
 from tzurot.gateway.lost_jobs import lost_job_error
 from tzurot.gateway.reply_requests import stored_footer
@@ -142,8 +141,7 @@ class JobOutcomes(GatewayState):
         (reply_requests.stored_footer): the model, when the user's model_footer setting is on
         (`settings`, else hers where the job was asked), and the files inference left unread
         for want of a key, from the job's row."""
-        found = await self._store.get_job_with_context(job.id)
-        context = JobContext() if found is None else found[1]
+        context = await load_context(self._store.engine, job.id)  # the row's, in one read
         if settings is None:
             levels = await self._admin_store.setting_levels(
                 user_id=job.user_id, personality_id=job.personality_id, **channel_ids(job.location)

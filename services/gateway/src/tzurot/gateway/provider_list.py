@@ -181,7 +181,7 @@ class InferenceProviders:
         self._known: Listed | None = None
         self._until = 0.0  # what is kept (an answer, or a failure) stands until then
         self._asking = asyncio.Lock()
-        self._refreshing: asyncio.Task[Listed] | None = None
+        self._refreshing: asyncio.Task[None] | None = None
 
     async def names(self) -> frozenset[str]:
         return (await self.listed()).names
@@ -214,17 +214,19 @@ class InferenceProviders:
         background (one question at a time, a failure kept `retry` seconds, as always), for
         a later call to see."""
         if self._clock() >= self._until and (self._refreshing is None or self._refreshing.done()):
-            self._refreshing = asyncio.get_running_loop().create_task(self.listed())
-            self._refreshing.add_done_callback(_outcome_seen)
+            self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
         return self._kept()
+
+    async def _refresh(self) -> None:
+        """`listed` in the background. Anything but inference's own failure (which `listed`
+        keeps and logs): a closed channel's UsageError at shutdown, a bug; kept `retry`
+        seconds too, logged as an error, or each later call would ask again."""
+        try:
+            await self.listed()
+        except Exception:
+            self._until = self._clock() + self._retry
+            log.exception("wallet.providers_refresh_failed", retry_in_seconds=self._retry)
 
     def _kept(self) -> Listed:
         """Inference's last answer, else the built-in stand-in list."""
         return self._fallback if self._known is None else self._known
-
-
-def _outcome_seen(task: asyncio.Task[Listed]) -> None:
-    """A background refresh's end: `listed` logs inference's failures itself; anything else
-    (a bug) is logged here, not left for the garbage collector to report."""
-    if not task.cancelled() and task.exception() is not None:
-        log.error("wallet.providers_refresh_failed", exc_info=task.exception())

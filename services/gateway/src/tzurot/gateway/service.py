@@ -54,6 +54,7 @@ from tzurot.gateway.job_upkeep import GATEWAY_STOPPED, JobUpkeep
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.outbox_retention import OutboxRetention
 from tzurot.gateway.ports import ExchangeTurns, History, Inference, KeyVault
+from tzurot.gateway.provider_list import KNOWN_PROVIDERS, FixedProviders, ProviderNames
 from tzurot.gateway.ratelimit import QuotaCounter, RateLimiter
 from tzurot.gateway.reply_requests import ReplyRequests, footer, shown_reasoning
 from tzurot.gateway.run_limit import past_run_limit
@@ -62,7 +63,6 @@ from tzurot.gateway.store.jobs import TURN_KEY_PREFIX
 from tzurot.gateway.unfinished import UnfinishedAnswers
 from tzurot.gateway.usage_keeping import UsageKeeping
 from tzurot.gateway.voice_store import VoiceStore
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, ProviderNames
 from tzurot.runtime import metrics
 from tzurot.runtime.errors import FailedPrecondition, TzurotError
 

@@ -105,30 +105,56 @@ def readings_of_files_shown(
     shown: Collection[str],
 ) -> str | None:
     """`readings` without those of the files no longer `shown` (URLs, told apart by
-    `read_key`). Each reading is made again as inference made it, from the job's attachments
-    (in order) and what was read of each (`reads`), or, for a file it left unread for want of
-    a key, its note (`unread_note`, naming the provider `readings` names); None when they do
-    not make `readings` (told apart, they could not be split safely)."""
-    found: list[tuple[str, str]] = []
-    at = 0
-    for index, attachment in enumerate(attachments):
-        text = reading_of(index, attachment, reads) or _unread_at(readings, at, index, attachment)
-        if text:
-            found.append((read_key(attachment.url), text))
-            at += len(text) + 1
-    if "\n".join(text for _, text in found) != readings:
+    `read_key`), each file's line found by `file_readings`; None when they could not be told
+    apart safely."""
+    found = file_readings(readings, attachments, reads)
+    if found is None:
         return None
     still = {read_key(url) for url in shown}
-    return "\n".join(text for key, text in found if key in still)
+    return "\n".join(f.text for f in found if read_key(f.attachment.url) in still)
+
+
+@dataclass(frozen=True)
+class FileReading:
+    """The line inference added for one of the message's files: its reading, or the note of
+    it left unread for want of a key for `unread_by` ('' for a reading)."""
+
+    attachment: Attachment
+    text: str
+    unread_by: str = ""
+
+
+def file_readings(
+    readings: str, attachments: Sequence[Attachment], reads: Mapping[str, str]
+) -> list[FileReading] | None:
+    """`readings` (what inference added, `read_from_files`) told apart by file, parsed by
+    position as inference wrote them: each file in order, its reading made again
+    (`reading_of`, from the file's description or what was read of it, `reads`) skipped whole;
+    for a file without one, the line at its own place when it is that file's note of a file
+    left unread (`unread_note`) or its empty reading (a silent voice message's
+    "[Voice message: ]"). A reading holding another file's note is skipped with it, never
+    taken for one. None when the lines found do not make `readings` (not told apart)."""
+    found: list[FileReading] = []
+    at = 0
+    for index, attachment in enumerate(attachments):
+        text = reading_of(index, attachment, reads)
+        line = FileReading(attachment, text) if text else _noted_at(readings, at, index, attachment)
+        if line is not None:
+            found.append(line)
+            at += len(line.text) + 1
+    return found if "\n".join(f.text for f in found) == readings else None
 
 
 def reading_of(index: int, attachment: Attachment, reads: Mapping[str, str]) -> str:
-    """The line inference added for the message's `index`th file ('' for none: an image a
-    model with vision saw, or a file left unread: `unread_note`), as
-    tzurot.inference.attachments writes it."""
+    """The line inference added for the message's `index`th file ('' for none known: an
+    image a model with vision saw, a file left unread (`unread_note`), or one read as
+    nothing: `file_readings` finds those at their place), as tzurot.inference.attachments
+    writes it."""
     text = attachment.description or reads.get(read_key(attachment.url), "")
-    if not text:
-        return ""
+    return _reading_line(index, attachment, text) if text else ""
+
+
+def _reading_line(index: int, attachment: Attachment, text: str) -> str:
     if _is_image(attachment):
         return f"[Image {_label(index, attachment)}: {text}]"
     return f"[Voice message: {text}]"
@@ -147,18 +173,21 @@ def _unread_parts(index: int, attachment: Attachment) -> tuple[str, str]:
     return f"Voice message {_label(index, attachment)}", "transcribing it"
 
 
-def _unread_at(readings: str, at: int, index: int, attachment: Attachment) -> str:
-    """The `index`th file's `unread_note` when `readings` has it whole as its line at `at`,
-    else ''."""
+def _noted_at(readings: str, at: int, index: int, attachment: Attachment) -> FileReading | None:
+    """The `index`th file's line when `readings` has, whole as its line at `at`, its
+    `unread_note` (naming the provider) or its empty reading; None otherwise."""
     end = readings.find("\n", at)
     line = readings[at:] if end < 0 else readings[at:end]
+    if line == _reading_line(index, attachment, ""):
+        return FileReading(attachment, line)
     what, doing = _unread_parts(index, attachment)
     head = UNREAD_NOTE.split("{provider}", 1)[0].format(what=what, doing=doing)
     if not line.startswith(head):
-        return ""
+        return None
     provider = line[len(head) :].split(" ", 1)[0]
-    note = unread_note(index, attachment, provider)
-    return note if line == note else ""
+    if provider and line == unread_note(index, attachment, provider):
+        return FileReading(attachment, line, provider)
+    return None
 
 
 def _label(index: int, attachment: Attachment) -> str:

@@ -10,10 +10,11 @@ openrouter".
 
 Only notes inference added count. The request's content (what the client sent, the user's
 own text) is stripped whole first (`turn_edits.read_from_files`), so a note she typed is
-none. What is left is parsed by position, as inference wrote it (`turn_edits.reading_of`):
-each file in order, its reading (a description, a transcript: known from the file or from
-what was read of it on the job, `reads`) skipped whole, and a note accepted only where the
-file's own reading would be, naming that file. A reading that holds a note's text (another
+none. What is left is parsed by position, as inference wrote it (`turn_edits.file_readings`, as
+an edit's turn is): each file in order, its reading (a description, a transcript: known from
+the file or from what was read of it on the job, `reads`) skipped whole, and a note (or an
+empty reading, "[Voice message: ]") accepted only where the file's own reading would be,
+naming that file. A reading that holds a note's text (another
 file's transcript, a description of a screenshot) is skipped with it, never taken for one.
 Readings that do not make up what inference added are logged (the job's id only) and give no
 footer: the gateway or the bot changed the content on its way, a contract drift.
@@ -33,11 +34,9 @@ from dataclasses import dataclass
 import structlog
 
 from tzurot.gateway.domain import Attachment
-from tzurot.gateway.turn_edits import read_from_files, reading_of, unread_note
+from tzurot.gateway.turn_edits import file_readings, read_from_files
 
 log = structlog.get_logger(__name__)
-
-_PROVIDER = "{provider}"
 
 
 @dataclass(frozen=True)
@@ -67,23 +66,11 @@ def unread_files(
         return []
     if not readings:
         return []
-    found: list[UnreadFile] = []
-    texts: list[str] = []
-    at = 0
-    for index, attachment in enumerate(attachments):
-        text = reading_of(index, attachment, reads or {})
-        if not text:
-            provider = _noted_at(readings, at, index, attachment)
-            if provider:
-                text = unread_note(index, attachment, provider)
-                found.append(UnreadFile(_is_image(attachment), provider))
-        if text:
-            texts.append(text)
-            at += len(text) + 1
-    if "\n".join(texts) != readings:
+    found = file_readings(readings, attachments, reads or {})
+    if found is None:
         log.warning("unread_files.readings_not_per_file", job_id=job_id)
         return []
-    return found
+    return [UnreadFile(_is_image(f.attachment), f.unread_by) for f in found if f.unread_by]
 
 
 def unread_lines(files: Sequence[UnreadFile]) -> list[str]:
@@ -103,18 +90,6 @@ def unread_lines(files: Sequence[UnreadFile]) -> list[str]:
             f"{' and '.join(kinds)} not read: add a key for {provider} with /wallet set {provider}"
         )
     return lines
-
-
-def _noted_at(readings: str, at: int, index: int, attachment: Attachment) -> str:
-    """The provider the `index`th file's note names when `readings` has that note whole as
-    its line at `at`; '' otherwise."""
-    end = readings.find("\n", at)
-    line = readings[at:] if end < 0 else readings[at:end]
-    head = unread_note(index, attachment, _PROVIDER).split(_PROVIDER, 1)[0]
-    if not line.startswith(head):
-        return ""
-    provider = line[len(head) :].split(" ", 1)[0]
-    return provider if provider and line == unread_note(index, attachment, provider) else ""
 
 
 def _counted(count: int, noun: str) -> str:

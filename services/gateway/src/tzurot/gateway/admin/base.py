@@ -15,9 +15,9 @@ from tzurot.gateway.ports import (
     SkillCatalog,
     Speech,
 )
+from tzurot.gateway.provider_list import KNOWN_PROVIDERS, FixedProviders, ProviderNames
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.store import AdminStore, GatewayStore
-from tzurot.gateway.wallet import KNOWN_PROVIDERS, FixedProviders, ProviderNames
 from tzurot.runtime.errors import InvalidArgument, NotFound, PermissionDenied, quoted
 
 MAX_NAME = 80
