@@ -65,6 +65,8 @@ class GatewayApp:
     gateway: Gateway
     features: GroupFeatures
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    providers: InferenceProviders | None = None
+    """Inference's cached provider list, whose background refresh ends before its channel."""
 
     @property
     def port(self) -> int:
@@ -86,6 +88,8 @@ class GatewayApp:
         except Exception:  # the database may be gone too; the lease covers that case
             log.warning("job.release_failed", exc_info=True)
         await self.gateway.key_uses.flush()  # the last uses, before keyvault's channel closes
+        if self.providers is not None:  # its refresh, before inference's channel closes
+            await self.providers.stop()
         for channel in self.channels:
             await channel.close()
         await dispose(self.engine)
@@ -246,6 +250,7 @@ async def start_gateway(settings: GatewaySettings, *, clock: Clock | None = None
         gateway=gateway,
         features=features,
         tasks=tasks,
+        providers=providers,
     )
 
 

@@ -17,7 +17,14 @@ from tzurot.gateway.job_convert import (
     unfinished_answer,
     usage,
 )
-from tzurot.gateway.key_convert import key_check, key_record, key_restriction, key_use, wallet_key
+from tzurot.gateway.key_convert import (
+    key_check,
+    key_record,
+    key_restriction,
+    key_use,
+    listed_key,
+    wallet_key,
+)
 from tzurot.gateway.message_convert import (
     MAX_MENTIONS,
     actor,
@@ -65,6 +72,7 @@ __all__ = [
     "key_restriction",
     "key_use",
     "known_reply_event",
+    "listed_key",
     "llm_config",
     "location",
     "personality",

@@ -26,7 +26,14 @@ from tzurot.gateway.domain_jobs import (
     JobStatus,
     UnfinishedAnswer,
 )
-from tzurot.gateway.domain_keys import KeyCheck, KeyRestriction, KeyUse, StoredKey, WalletKey
+from tzurot.gateway.domain_keys import (
+    KeyCheck,
+    KeyRestriction,
+    KeyUse,
+    ListedKey,
+    StoredKey,
+    WalletKey,
+)
 from tzurot.gateway.domain_messages import (
     Attachment,
     GenerateCommand,
@@ -91,6 +98,7 @@ __all__ = [
     "KeyRefused",
     "KeyRestriction",
     "KeyUse",
+    "ListedKey",
     "LlmConfig",
     "Location",
     "MemoryNote",

@@ -34,6 +34,14 @@ class WalletKey:
 
 
 @dataclass(frozen=True)
+class ListedKey(WalletKey):
+    """A stored key as the wallet's `list` gives it (never the key itself), flagged."""
+
+    takes_no_key: bool = False
+    """Inference says its provider takes no key: this key is never used (`Wallet.list`)."""
+
+
+@dataclass(frozen=True)
 class KeyRestriction:
     """The provider authenticated a key but restricts it (ElevenLabs' "Restrict key"): it
     works, except where it lacks a permission; `missing_permissions` are those the provider's

@@ -4,7 +4,6 @@ a key."""
 from __future__ import annotations
 
 from datetime import UTC
-from typing import TYPE_CHECKING
 
 from tzurot.gateway import domain as d
 from tzurot.gateway.key_uses import taken_after
@@ -13,9 +12,6 @@ from tzurot.v1 import common_pb2 as common
 from tzurot.v1 import gateway_pb2 as gw
 from tzurot.v1 import inference_pb2 as inf
 from tzurot.v1 import keyvault_pb2 as kv
-
-if TYPE_CHECKING:
-    from tzurot.gateway.wallet import ListedKey
 
 
 def wallet_key(k: d.WalletKey) -> gw.WalletKey:
@@ -30,7 +26,7 @@ def wallet_key(k: d.WalletKey) -> gw.WalletKey:
     )
 
 
-def listed_key(k: ListedKey) -> gw.WalletKey:
+def listed_key(k: d.ListedKey) -> gw.WalletKey:
     """A key as `Wallet.list` gives it, flagged when inference says its provider takes none."""
     converted = wallet_key(k)
     converted.takes_no_key = k.takes_no_key

@@ -10,6 +10,7 @@ slow down with inference (an autocomplete has 3 s)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -182,6 +183,7 @@ class InferenceProviders:
         self._until = 0.0  # what is kept (an answer, or a failure) stands until then
         self._asking = asyncio.Lock()
         self._refreshing: asyncio.Task[None] | None = None
+        self._stopped = False
 
     async def names(self) -> frozenset[str]:
         return (await self.listed()).names
@@ -213,14 +215,29 @@ class InferenceProviders:
         on inference: when it is stale (or there is none yet), `listed` asks again in the
         background (one question at a time, a failure kept `retry` seconds, as always), for
         a later call to see."""
-        if self._clock() >= self._until and (self._refreshing is None or self._refreshing.done()):
+        if (
+            not self._stopped
+            and self._clock() >= self._until
+            and (self._refreshing is None or self._refreshing.done())
+        ):
             self._refreshing = asyncio.get_running_loop().create_task(self._refresh())
         return self._kept()
 
+    async def stop(self) -> None:
+        """At the gateway's stop, before inference's channel closes (app.py): cancels the
+        background refresh still asking, and `known` starts none after (one would fail on
+        the closed channel, logged as an error with its traceback on every such stop)."""
+        self._stopped = True
+        refreshing, self._refreshing = self._refreshing, None
+        if refreshing is not None and not refreshing.done():
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
+
     async def _refresh(self) -> None:
-        """`listed` in the background. Anything but inference's own failure (which `listed`
-        keeps and logs): a closed channel's UsageError at shutdown, a bug; kept `retry`
-        seconds too, logged as an error, or each later call would ask again."""
+        """`listed` in the background (cancelled by `stop`, before inference's channel closes).
+        Anything but inference's own failure (which `listed` keeps and logs), a bug: kept
+        `retry` seconds too, logged as an error, or each later call would ask again."""
         try:
             await self.listed()
         except Exception:

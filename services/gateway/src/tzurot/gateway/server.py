@@ -12,7 +12,6 @@ from pydantic import SecretStr
 
 from tzurot.gateway import convert
 from tzurot.gateway.domain import Actor
-from tzurot.gateway.key_convert import listed_key
 from tzurot.gateway.paging import PageRequest
 from tzurot.gateway.service import Gateway
 from tzurot.gateway.wallet import Wallet
@@ -120,7 +119,7 @@ class GatewayServicer(gw_grpc.GatewayServiceServicer):
         self, request: gw.ListWalletKeysRequest, context: Context
     ) -> gw.ListWalletKeysResponse:
         keys = await self._wallet.list(convert.actor(request.actor))
-        return gw.ListWalletKeysResponse(keys=[listed_key(k) for k in keys])
+        return gw.ListWalletKeysResponse(keys=[convert.listed_key(k) for k in keys])
 
     async def RemoveWalletKey(
         self, request: gw.RemoveWalletKeyRequest, context: Context

@@ -57,7 +57,15 @@ from typing import Protocol
 import structlog
 from pydantic import SecretStr
 
-from tzurot.gateway.domain import Actor, KeyCheck, KeyRestriction, StoredKey, User, WalletKey
+from tzurot.gateway.domain import (
+    Actor,
+    KeyCheck,
+    KeyRestriction,
+    ListedKey,
+    StoredKey,
+    User,
+    WalletKey,
+)
 from tzurot.gateway.key_landing import may_have_landed, read_back
 from tzurot.gateway.key_uses import KeyUses
 from tzurot.gateway.ports import KeyVault
@@ -114,14 +122,6 @@ class KeyChecker(Protocol):
         """Checks the user's stored key (inference fetches it): how many models it sees, and
         its restriction, if any."""
         ...
-
-
-@dataclass(frozen=True)
-class ListedKey(WalletKey):
-    """A stored key as `list` gives it (never the key itself), flagged."""
-
-    takes_no_key: bool = False
-    """Inference says its provider takes no key: this key is never used (`Wallet.list`)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,9 @@ server reports SERVING, without waiting for them (a peer that is down does not d
 start-up). The o200k encoding (~0.7 s of CPU to build, and ~0.1 s more on its first
 encode, which builds tiktoken's regexes) is made in a worker thread that runs alongside the
 rest of start-up and the first requests: a reply that needs it before it is ready waits for
-that thread rather than building it again (`tokens.load_encoding`).
+that thread rather than building it again (`tokens.load_encoding`). That thread then imports
+rapidfuzz for the near-repeat check (`cleanup._lcs_length`, ~8 ms), which inference's start
+leaves out: the first turn with recent replies no longer pays it on the event loop.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Iterable
 import grpc
 import tiktoken
 
+from tzurot.inference import cleanup
 from tzurot.inference.tokens import load_encoding
 from tzurot.runtime.client import connect_channels
 
@@ -31,7 +34,15 @@ def warm_encoding(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
     return encoding
 
 
+def warm_first_uses(name: str = DEFAULT_ENCODING) -> tiktoken.Encoding:
+    """`warm_encoding`, then rapidfuzz's import (`cleanup._lcs_length`); the encoding."""
+    encoding = warm_encoding(name)
+    cleanup._lcs_length()  # loaded here, off the request path (module doc)
+    return encoding
+
+
 def warm_up(channels: Iterable[grpc.aio.Channel]) -> asyncio.Future[tiktoken.Encoding]:
-    """Starts the channels' connections and the encoding's thread; returns the latter."""
+    """Starts the channels' connections and the warm-up thread (`warm_first_uses`); returns
+    the latter, whose result is the encoding."""
     connect_channels(channels)
-    return asyncio.get_running_loop().run_in_executor(None, warm_encoding, DEFAULT_ENCODING)
+    return asyncio.get_running_loop().run_in_executor(None, warm_first_uses, DEFAULT_ENCODING)

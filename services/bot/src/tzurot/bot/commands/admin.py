@@ -4,7 +4,9 @@ checks that the actor is a superuser; to anyone else it answers PERMISSION_DENIE
 A guild or channel scope is named by its Discord id (`scope_id`, 20 digits at most: the
 gateway refuses anything else), a personality scope by the personality (`personality`). A
 channel scope run in a thread with no `scope_id` is that thread alone (the gateway matches a
-channel entry by a thread's id as well as its channel's), and the reply says so."""
+channel entry by a thread's id as well as its channel's), and the reply says so. In a DM with
+the bot, one with no `scope_id` has no server or channel to take: it is answered with why not,
+and nothing is sent."""
 
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ from collections.abc import Mapping
 import discord
 from discord import app_commands
 
-from tzurot.bot.commands.common import actor, defer, failure_text, reply, send
+from tzurot.bot.commands.common import (
+    NO_CHANNEL_IN_DM,
+    actor,
+    defer,
+    failure_text,
+    in_dm,
+    reply,
+    send,
+)
 from tzurot.bot.commands.lookups import personality_choices
 from tzurot.bot.commands.notifications import announce_command
 from tzurot.bot.commands.options import DenyReason, DiscordId, PersonalityName, Reference
@@ -32,6 +42,12 @@ MODES = {"block": gw.DENY_MODE_BLOCK, "mute": gw.DENY_MODE_MUTE}
 OPTIONS_OF_FIELDS = {"entry.target_id": "guild_id", "entry.scope_id": "scope_id"}
 """The `/admin deny add` option a refused request field came from (a user target is Discord's
 own, never refused; a personality scope's field is the `personality` option's)."""
+NO_SERVER_IN_DM = (
+    "A DM has no server to take: give the server's id in `scope_id`, or run this in the "
+    "server you mean."
+)
+"""The answer to `scope: guild` with no `scope_id` asked in a DM (`scope: channel`'s is
+`NO_CHANNEL_IN_DM`): there is no server to deny in, and nothing is sent."""
 
 
 def _name(table: Mapping[str, int], value: int) -> str:
@@ -137,6 +153,9 @@ class DenyCommands(app_commands.Group):
         misfit = scope_misfit(scope, scope_id, personality)
         if misfit is not None:
             await send(interaction, f"Nothing added: {misfit}")
+            return
+        if scope in {"guild", "channel"} and not scope_id and in_dm(interaction):
+            await send(interaction, NO_SERVER_IN_DM if scope == "guild" else NO_CHANNEL_IN_DM)
             return
         target, target_id = ("user", str(user.id)) if user is not None else ("guild", guild_id)
         entry = gw.DenylistEntry(
