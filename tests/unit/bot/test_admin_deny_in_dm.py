@@ -6,6 +6,7 @@ With a `scope_id` it names the place itself and is sent as anywhere else."""
 from __future__ import annotations
 
 import itertools
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -17,7 +18,9 @@ from tzurot.bot.commands.common import NO_CHANNEL_IN_DM
 from tzurot.bot.gateway_client import GatewayClient
 from tzurot.v1 import gateway_pb2 as gw
 
-_ids = itertools.count(1)
+_ids = itertools.count(time.time_ns())
+"""Interaction ids unique across test modules: the bot remembers, process-wide, which deferred
+interactions it has edited (`commands.common._edited`), as Discord's ids are unique."""
 DM_CHANNEL = 555000000000000001
 GUILD = 777000000000000001
 CHANNEL = 777000000000000002

@@ -5,6 +5,7 @@ a part past the last shows the gateway's words."""
 from __future__ import annotations
 
 import itertools
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -18,7 +19,9 @@ from tzurot.bot.gateway_client import GatewayClient
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import gateway_pb2 as gw
 
-_ids = itertools.count(1)
+_ids = itertools.count(time.time_ns())
+"""Interaction ids unique across test modules: the bot remembers, process-wide, which deferred
+interactions it has edited (`commands.common._edited`), as Discord's ids are unique."""
 
 
 class Stub:

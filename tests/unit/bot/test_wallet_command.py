@@ -5,6 +5,7 @@ form forgets the key and closes however its answer went. A provider only the gat
 from __future__ import annotations
 
 import itertools
+import time
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -23,7 +24,9 @@ from tzurot.gateway.wallet import UNKNOWN_PROVIDER
 from tzurot.runtime.errors import InvalidArgument
 from tzurot.v1 import gateway_pb2 as gw
 
-_ids = itertools.count(1)
+_ids = itertools.count(time.time_ns())
+"""Interaction ids unique across test modules: the bot remembers, process-wide, which deferred
+interactions it has edited (`commands.common._edited`), as Discord's ids are unique."""
 
 EL_KEY = "sk_" + "0123456789abcdef" * 3
 OR_KEY = "sk-or-v1-" + "ab12" * 16
